@@ -1,0 +1,511 @@
+// Package stack loads compose files with compose-go (nothing else in dive
+// parses YAML) and adds what dive reads from labels: the service class, the
+// start-up budget, probe settings and retries. It validates them and is pure:
+// no I/O beyond reading files.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/sirupsen/logrus"
+)
+
+// Labels dive reads from the compose file.
+const (
+	LabelClass         = "dive.service.class"
+	LabelTimeout       = "dive.service.timeout"
+	LabelRetries       = "dive.service.retries"
+	LabelDescription   = "dive.service.description"
+	LabelProbeInterval = "dive.health.probe-interval"
+	LabelTCP           = "dive.health.tcp"
+	LabelMaxRestarts   = "dive.service.max-restarts"
+)
+
+// Class says what a service's failure means for the deploy.
+type Class string
+
+const (
+	// Core: the hub is down without it; its failure fails the deploy.
+	Core Class = "core"
+	// Optional: reported, never blocks or fails the deploy.
+	Optional Class = "optional"
+	// Stretch: like optional, for services still being brought up.
+	Stretch Class = "stretch"
+)
+
+// Defaults for what the compose file leaves out.
+const (
+	// DefaultBudgetNoHealthcheck is the start-up budget of a service without
+	// a healthcheck (ready when running) or of a one-shot job.
+	DefaultBudgetNoHealthcheck = 2 * time.Minute
+	DefaultRetries             = 2
+	DefaultMaxRestarts         = 3
+	// Docker's own healthcheck defaults, used to derive budgets.
+	dockerDefaultInterval = 30 * time.Second
+	dockerDefaultTimeout  = 30 * time.Second
+	dockerDefaultRetries  = 3
+)
+
+// ConfigError is a problem with the user's configuration: dive exits 2.
+type ConfigError struct {
+	Msg string // what is wrong, naming the file, service or variable
+	Fix string // what to do about it
+	Err error
+}
+
+func (e *ConfigError) Error() string {
+	s := e.Msg
+	if e.Fix != "" {
+		s += "\n  fix: " + e.Fix
+	}
+	return s
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// IsConfigError reports whether err is (or wraps) a ConfigError.
+func IsConfigError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce)
+}
+
+// Options say which files to load and how, like docker compose's flags.
+type Options struct {
+	Files       []string          // -f; the first file's folder is the project folder
+	ProjectName string            // -p; empty means COMPOSE_PROJECT_NAME, then name:, then the folder
+	EnvFiles    []string          // --env-file; relative to the process's working folder
+	Profiles    []string          // --profile
+	Services    []string          // restrict to these services and their dependencies
+	Env         map[string]string // extra variables, below the OS environment in precedence
+}
+
+// Service is a compose service with what dive adds from its labels.
+type Service struct {
+	Name   string
+	Config types.ServiceConfig
+	Class  Class
+	// Budget is the start-up budget: from start to ready.
+	Budget time.Duration
+	// BudgetSource says where Budget came from: "label", "healthcheck" or "default".
+	BudgetSource string
+	// ProbeInterval is the first interval of dive's own exec probe; 0 with
+	// ProbeOff false means the default cadence.
+	ProbeInterval time.Duration
+	ProbeOff      bool
+	// TCPPort, when not zero, makes readiness wait for the container port to accept connections.
+	TCPPort int
+	// Retries is how many times a failed start of a core service is retried by recreating it.
+	Retries int
+	// MaxRestarts is how many engine restarts are tolerated before the service counts as crash-looping.
+	MaxRestarts int
+	// OneShot: a job some other service waits on with service_completed_successfully.
+	OneShot bool
+	// Description from the dive.service.description label.
+	Description string
+}
+
+// HasHealthcheck reports whether the container has a healthcheck that runs.
+func (s *Service) HasHealthcheck() bool {
+	hc := s.Config.HealthCheck
+	if hc == nil || hc.Disable || len(hc.Test) == 0 {
+		return false
+	}
+	return hc.Test[0] != "NONE"
+}
+
+// Stack is a loaded, validated compose project.
+type Stack struct {
+	Project  *types.Project
+	Services map[string]*Service
+	// Names of the active services, sorted.
+	Names []string
+	// Disabled are services a profile (or a service selection) excludes.
+	Disabled []string
+	// Files and WorkDir as resolved.
+	Files   []string
+	WorkDir string
+	EnvFile []string
+	// EnvFileValues holds every value read from env files (for masking secrets).
+	EnvFileValues map[string]string
+	// Environment is the interpolation environment (OS env included).
+	Environment map[string]string
+	// Warnings about keys dive does not support, and similar.
+	Warnings []string
+}
+
+// Service returns the named service or nil.
+func (s *Stack) Service(name string) *Service { return s.Services[name] }
+
+// Load reads and validates a stack. Every error it returns about the user's
+// input is a *ConfigError.
+func Load(ctx context.Context, o Options) (*Stack, error) {
+	if len(o.Files) == 0 {
+		return nil, &ConfigError{Msg: "no compose file given", Fix: "pass -f docker-compose.hub.yml, or run from the folder holding it"}
+	}
+	files := make([]string, len(o.Files))
+	for i, f := range o.Files {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return nil, &ConfigError{Msg: fmt.Sprintf("compose file %s: %v", f, err), Err: err}
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, &ConfigError{Msg: fmt.Sprintf("compose file %s not found", abs), Fix: "check the -f path; without -f dive looks for docker-compose.hub.yml in the current folder", Err: err}
+		}
+		files[i] = abs
+	}
+	workDir := filepath.Dir(files[0])
+	envFiles := make([]string, 0, len(o.EnvFiles))
+	envFileValues := map[string]string{}
+	for _, f := range o.EnvFiles {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return nil, &ConfigError{Msg: fmt.Sprintf("env file %s: %v", f, err), Err: err}
+		}
+		// dotenv reports a missing file as a plain "couldn't find env file"
+		// error that does not wrap os.ErrNotExist: look first.
+		_, err = os.Stat(abs)
+		var vals map[string]string
+		if err == nil {
+			vals, err = dotenv.GetEnvFromFile(map[string]string{}, []string{abs})
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, &ConfigError{Msg: fmt.Sprintf("env file %s not found", abs), Fix: "create it (copy the example env file of your stack) or pass the right --env-file", Err: err}
+			}
+			return nil, &ConfigError{Msg: fmt.Sprintf("env file %s: %v", abs, err), Fix: "fix the syntax: KEY=value, one per line", Err: err}
+		}
+		for k, v := range vals {
+			envFileValues[k] = v
+		}
+		envFiles = append(envFiles, abs)
+	}
+
+	// compose-go warns on stderr through logrus about unset variables; dive
+	// reports configuration problems itself.
+	logrus.SetOutput(io.Discard)
+
+	optFns := []cli.ProjectOptionsFn{
+		cli.WithWorkingDirectory(workDir),
+		cli.WithOsEnv,
+	}
+	if len(o.Env) > 0 {
+		extra := make([]string, 0, len(o.Env))
+		for k, v := range o.Env {
+			if _, set := os.LookupEnv(k); !set {
+				extra = append(extra, k+"="+v)
+			}
+		}
+		sort.Strings(extra)
+		optFns = append(optFns, cli.WithEnv(extra))
+	}
+	optFns = append(optFns,
+		cli.WithEnvFiles(envFiles...),
+		cli.WithDotEnv,
+		cli.WithResolvedPaths(true),
+	)
+	if o.ProjectName != "" {
+		optFns = append(optFns, cli.WithName(o.ProjectName))
+	}
+	if len(o.Profiles) > 0 {
+		optFns = append(optFns, cli.WithProfiles(o.Profiles))
+	} else {
+		optFns = append(optFns, cli.WithDefaultProfiles())
+	}
+	popts, err := cli.NewProjectOptions(files, optFns...)
+	if err != nil {
+		return nil, wrapLoadError(files, err)
+	}
+	// Without --env-file compose-go reads <project>/.env when it exists: its
+	// values are secrets to mask like those of any other env file.
+	for _, f := range popts.EnvFiles {
+		if slices.Contains(envFiles, f) {
+			continue
+		}
+		if vals, err := dotenv.GetEnvFromFile(map[string]string{}, []string{f}); err == nil {
+			for k, v := range vals {
+				envFileValues[k] = v
+			}
+			envFiles = append(envFiles, f)
+		}
+	}
+	project, err := popts.LoadProject(ctx)
+	if err != nil {
+		return nil, wrapLoadError(files, err)
+	}
+
+	// Unknown profiles: compose-go accepts them silently, which hides typos.
+	known := map[string]bool{"*": true}
+	for _, svc := range project.AllServices() {
+		for _, p := range svc.Profiles {
+			known[p] = true
+		}
+	}
+	for _, p := range o.Profiles {
+		if !known[p] {
+			return nil, &ConfigError{Msg: fmt.Sprintf("profile %q is not used by any service in %s", p, strings.Join(files, ", ")),
+				Fix: "known profiles: " + strings.Join(sortedKeys(known, "*"), ", ")}
+		}
+	}
+	if len(o.Services) > 0 {
+		for _, name := range o.Services {
+			if _, err := project.GetService(name); err != nil {
+				all := project.ServiceNames()
+				sort.Strings(all)
+				return nil, &ConfigError{Msg: fmt.Sprintf("service %q is not in %s (or a profile excludes it)", name, strings.Join(files, ", ")),
+					Fix: "services: " + strings.Join(all, ", "), Err: err}
+			}
+		}
+		project, err = project.WithSelectedServices(o.Services)
+		if err != nil {
+			return nil, wrapLoadError(files, err)
+		}
+	}
+
+	st := &Stack{
+		Project:       project,
+		Services:      map[string]*Service{},
+		Files:         files,
+		WorkDir:       workDir,
+		EnvFile:       envFiles,
+		EnvFileValues: envFileValues,
+		Environment:   map[string]string(popts.Environment),
+	}
+	st.Disabled = project.DisabledServiceNames()
+	sort.Strings(st.Disabled)
+
+	oneShot := map[string]bool{}
+	for _, svc := range project.Services {
+		for dep, d := range svc.DependsOn {
+			if d.Condition == types.ServiceConditionCompletedSuccessfully {
+				oneShot[dep] = true
+			}
+		}
+	}
+	var errs []string
+	for name, cfg := range project.Services {
+		s, err := newService(name, cfg, oneShot[name])
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		st.Services[name] = s
+		st.Names = append(st.Names, name)
+		st.Warnings = append(st.Warnings, unsupported(cfg)...)
+	}
+	sort.Strings(errs)
+	if len(errs) > 0 {
+		return nil, &ConfigError{Msg: fmt.Sprintf("%s: invalid dive labels:\n  %s", strings.Join(files, ", "), strings.Join(errs, "\n  ")),
+			Fix: fmt.Sprintf("%s is core, optional or stretch; %s is a Go duration like 90s or 2m; %s is a duration or off", LabelClass, LabelTimeout, LabelProbeInterval)}
+	}
+	sort.Strings(st.Names)
+	sort.Strings(st.Warnings)
+	if err := st.checkDependencies(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func newService(name string, cfg types.ServiceConfig, oneShot bool) (*Service, error) {
+	s := &Service{Name: name, Config: cfg, Class: Core, Retries: DefaultRetries, MaxRestarts: DefaultMaxRestarts, OneShot: oneShot}
+	l := cfg.Labels
+	if v, ok := l[LabelClass]; ok {
+		switch Class(strings.ToLower(strings.TrimSpace(v))) {
+		case Core:
+			s.Class = Core
+		case Optional:
+			s.Class = Optional
+		case Stretch:
+			s.Class = Stretch
+		default:
+			return nil, fmt.Errorf("service %q: label %s=%q is not core, optional or stretch", name, LabelClass, v)
+		}
+	}
+	s.Description = l[LabelDescription]
+	if v, ok := l[LabelTimeout]; ok {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("service %q: label %s=%q is not a positive Go duration (like 90s or 2m)", name, LabelTimeout, v)
+		}
+		s.Budget, s.BudgetSource = d, "label"
+	} else if s.HasHealthcheck() {
+		s.Budget, s.BudgetSource = HealthcheckBudget(cfg.HealthCheck), "healthcheck"
+	} else {
+		s.Budget, s.BudgetSource = DefaultBudgetNoHealthcheck, "default"
+	}
+	if v, ok := l[LabelRetries]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 || n > 10 {
+			return nil, fmt.Errorf("service %q: label %s=%q is not a whole number from 0 to 10", name, LabelRetries, v)
+		}
+		s.Retries = n
+	}
+	if v, ok := l[LabelMaxRestarts]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("service %q: label %s=%q is not a whole number", name, LabelMaxRestarts, v)
+		}
+		s.MaxRestarts = n
+	}
+	if v, ok := l[LabelProbeInterval]; ok {
+		v = strings.TrimSpace(v)
+		if strings.EqualFold(v, "off") {
+			s.ProbeOff = true
+		} else {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 10*time.Millisecond {
+				return nil, fmt.Errorf("service %q: label %s=%q is not a duration of at least 10ms, nor off", name, LabelProbeInterval, v)
+			}
+			s.ProbeInterval = d
+		}
+	}
+	if v, ok := l[LabelTCP]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("service %q: label %s=%q is not a port number", name, LabelTCP, v)
+		}
+		s.TCPPort = n
+	}
+	return s, nil
+}
+
+// HealthcheckBudget derives a start-up budget from a healthcheck the way the
+// engine would give up on it: start_period + retries × (interval + timeout).
+func HealthcheckBudget(hc *types.HealthCheckConfig) time.Duration {
+	interval, timeout, start := dockerDefaultInterval, dockerDefaultTimeout, time.Duration(0)
+	retries := uint64(dockerDefaultRetries)
+	if hc.Interval != nil && *hc.Interval > 0 {
+		interval = time.Duration(*hc.Interval)
+	}
+	if hc.Timeout != nil && *hc.Timeout > 0 {
+		timeout = time.Duration(*hc.Timeout)
+	}
+	if hc.StartPeriod != nil {
+		start = time.Duration(*hc.StartPeriod)
+	}
+	if hc.Retries != nil && *hc.Retries > 0 {
+		retries = *hc.Retries
+	}
+	return start + time.Duration(retries)*(interval+timeout)
+}
+
+// checkDependencies reports what compose-go lets through but dive cannot deploy:
+// a service_healthy condition on a service without a healthcheck.
+func (s *Stack) checkDependencies() error {
+	var errs []string
+	for _, name := range s.Names {
+		for dep, d := range s.Services[name].Config.DependsOn {
+			ds, ok := s.Services[dep]
+			if !ok {
+				if d.Required {
+					errs = append(errs, fmt.Sprintf("service %q depends on %q, which is not defined or not enabled", name, dep))
+				}
+				continue
+			}
+			if d.Condition == types.ServiceConditionHealthy && !ds.HasHealthcheck() {
+				errs = append(errs, fmt.Sprintf("service %q waits for %q to be healthy, but %q has no healthcheck", name, dep, dep))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return &ConfigError{Msg: strings.Join(s.Files, ", ") + ": " + strings.Join(errs, "; "),
+			Fix: "add a healthcheck to the dependency, or use condition: service_started"}
+	}
+	return nil
+}
+
+func wrapLoadError(files []string, err error) error {
+	msg := err.Error()
+	where := strings.Join(files, ", ")
+	switch {
+	case strings.Contains(msg, "required variable"):
+		// error while interpolating services.keycloak.environment.X: required variable X is missing a value: msg
+		v := msg
+		if i := strings.Index(msg, "required variable "); i >= 0 {
+			v = strings.Fields(msg[i+len("required variable "):])[0]
+		}
+		return &ConfigError{Msg: fmt.Sprintf("%s: %s", where, msg),
+			Fix: fmt.Sprintf("set %s in the env file (--env-file) or in the environment", v), Err: err}
+	case strings.Contains(msg, "dependency cycle"):
+		return &ConfigError{Msg: fmt.Sprintf("%s: %s", where, msg), Fix: "remove one of the depends_on edges of the cycle", Err: err}
+	case strings.Contains(msg, "depends on undefined service"):
+		return &ConfigError{Msg: fmt.Sprintf("%s: %s", where, msg), Fix: "define that service, enable its profile, or mark the dependency required: false", Err: err}
+	case strings.Contains(msg, "env file"):
+		return &ConfigError{Msg: fmt.Sprintf("%s: %s", where, msg), Fix: "create the env file, or mark it required: false in env_file", Err: err}
+	case strings.Contains(msg, "validating"), strings.Contains(msg, "yaml"):
+		return &ConfigError{Msg: fmt.Sprintf("%s is not a valid compose file: %s", where, msg), Fix: "fix the key or value named above (compose file reference: https://docs.docker.com/reference/compose-file/)", Err: err}
+	}
+	return &ConfigError{Msg: fmt.Sprintf("%s: %s", where, msg), Err: err}
+}
+
+func sortedKeys(m map[string]bool, skip string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		if k != skip {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return []string{"(none)"}
+	}
+	return out
+}
+
+// unsupported lists the keys of a service dive does not apply, so they are
+// never dropped silently.
+func unsupported(c types.ServiceConfig) []string {
+	var keys []string
+	add := func(cond bool, key string) {
+		if cond {
+			keys = append(keys, key)
+		}
+	}
+	add(len(c.Secrets) > 0, "secrets")
+	add(len(c.Configs) > 0, "configs")
+	add(len(c.Devices) > 0, "devices")
+	add(len(c.Gpus) > 0, "gpus")
+	add(len(c.VolumesFrom) > 0, "volumes_from")
+	add(len(c.Links) > 0, "links")
+	add(len(c.ExternalLinks) > 0, "external_links")
+	add(c.Develop != nil, "develop")
+	add(len(c.PreStart) > 0, "pre_start")
+	add(len(c.PostStart) > 0, "post_start")
+	add(len(c.PreStop) > 0, "pre_stop")
+	add(c.Provider != nil, "provider")
+	add(len(c.Models) > 0, "models")
+	add(c.Platform != "", "platform")
+	add(c.Ipc != "", "ipc")
+	add(c.Pid != "", "pid")
+	add(c.Runtime != "", "runtime")
+	add(c.BlkioConfig != nil, "blkio_config")
+	add(c.CredentialSpec != nil, "credential_spec")
+	add(c.UseAPISocket, "use_api_socket")
+	add(c.Scale != nil && *c.Scale > 1, "scale")
+	add(c.Deploy != nil && c.Deploy.Replicas != nil && *c.Deploy.Replicas > 1, "deploy.replicas")
+	if c.Build != nil {
+		add(len(c.Build.Secrets) > 0, "build.secrets")
+		add(len(c.Build.SSH) > 0, "build.ssh")
+		add(len(c.Build.Platforms) > 0, "build.platforms")
+		add(len(c.Build.AdditionalContexts) > 0, "build.additional_contexts")
+	}
+	keys = slices.Compact(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, fmt.Sprintf("service %q: %s is not supported by dive and is ignored", c.Name, k))
+	}
+	return out
+}
