@@ -1,0 +1,524 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+)
+
+// ContainerSpec is everything needed to create one service container.
+type ContainerSpec struct {
+	Service string
+	Name    string
+	Image   string
+	Hash    string
+	Config  *container.Config
+	Host    *container.HostConfig
+	// Networks in the order to attach: the first goes into the create call,
+	// the others are connected before start (API < 1.44 takes only one at create).
+	Networks []NetworkAttachment
+	// StopGrace is stop_grace_period (default 10s).
+	StopGrace time.Duration
+	// Warnings about settings that could not be applied.
+	Warnings []string
+}
+
+// NetworkAttachment is one network a container joins.
+type NetworkAttachment struct {
+	Name     string // engine name
+	Endpoint *network.EndpointSettings
+}
+
+// ImageName is the image a service runs: its image:, or <project>-<service>
+// for a build without one, as docker compose names it.
+func ImageName(project string, s types.ServiceConfig) string {
+	if s.Image != "" {
+		return s.Image
+	}
+	return project + "-" + s.Name
+}
+
+// ContainerName is container_name, or <project>-<service>-1 as docker compose names it.
+func ContainerName(project string, s types.ServiceConfig) string {
+	if s.ContainerName != "" {
+		return s.ContainerName
+	}
+	return fmt.Sprintf("%s-%s-1", project, s.Name)
+}
+
+// ConfigHash hashes a service's configuration with the image it runs, so a
+// changed file or a rebuilt image means a changed container.
+func ConfigHash(s types.ServiceConfig, imageID string) string {
+	c := s
+	// Fields that do not change the container.
+	c.Scale = nil
+	c.Build = nil
+	c.DependsOn = nil
+	c.Profiles = nil
+	c.PullPolicy = ""
+	b, _ := json.Marshal(struct {
+		S       types.ServiceConfig `json:"s"`
+		ImageID string              `json:"image_id"`
+		Version int                 `json:"v"`
+	}{c, imageID, 1})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// BuildOptions carry what conversion needs beyond the service itself.
+type BuildOptions struct {
+	Project     *types.Project
+	ImageID     string
+	Class       string
+	DiveVersion string
+	// APIVersion is the negotiated Engine API version; settings that need a
+	// newer one are dropped with a warning.
+	APIVersion string
+	EnvFiles   []string
+}
+
+// Spec converts a compose service into a container spec.
+func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
+	p := o.Project
+	spec := &ContainerSpec{
+		Service:   svc.Name,
+		Name:      ContainerName(p.Name, svc),
+		Image:     ImageName(p.Name, svc),
+		Hash:      ConfigHash(svc, o.ImageID),
+		StopGrace: 10 * time.Second,
+	}
+	if svc.StopGracePeriod != nil {
+		spec.StopGrace = time.Duration(*svc.StopGracePeriod)
+	}
+	labels := map[string]string{}
+	for k, v := range svc.Labels {
+		labels[k] = v
+	}
+	for k, v := range svc.CustomLabels {
+		labels[k] = v
+	}
+	labels[LabelProject] = p.Name
+	labels[LabelService] = svc.Name
+	labels[LabelNumber] = "1"
+	labels[LabelOneOff] = "False"
+	labels[LabelConfigHash] = spec.Hash
+	labels[LabelWorkingDir] = p.WorkingDir
+	labels[LabelConfigFiles] = strings.Join(p.ComposeFiles, ",")
+	if len(o.EnvFiles) > 0 {
+		labels[LabelEnvFile] = strings.Join(o.EnvFiles, ",")
+	}
+	labels[LabelVersion] = ComposeVersion
+	labels[LabelImage] = o.ImageID
+	labels[LabelDependsOn] = dependsOnLabel(svc)
+	labels[LabelManaged] = "true"
+	labels[LabelRole] = "service"
+	labels[LabelDiveVersion] = o.DiveVersion
+	if o.Class != "" {
+		labels[LabelClass] = o.Class
+	}
+
+	env := make([]string, 0, len(svc.Environment))
+	for k, v := range svc.Environment {
+		if v != nil {
+			env = append(env, k+"="+*v)
+		}
+	}
+	sort.Strings(env)
+
+	cfg := &container.Config{
+		Image:      spec.Image,
+		Env:        env,
+		Labels:     labels,
+		User:       svc.User,
+		WorkingDir: svc.WorkingDir,
+		Hostname:   svc.Hostname,
+		Domainname: svc.DomainName,
+		StopSignal: svc.StopSignal,
+		Tty:        svc.Tty,
+		OpenStdin:  svc.StdinOpen,
+	}
+	if len(svc.Command) > 0 {
+		cfg.Cmd = []string(svc.Command)
+	}
+	if svc.Entrypoint != nil {
+		cfg.Entrypoint = []string(svc.Entrypoint)
+	}
+	if svc.StopGracePeriod != nil {
+		secs := int(time.Duration(*svc.StopGracePeriod).Round(time.Second) / time.Second)
+		cfg.StopTimeout = &secs
+	}
+	if hc := svc.HealthCheck; hc != nil {
+		h := &container.HealthConfig{}
+		if hc.Disable {
+			h.Test = []string{"NONE"}
+		} else {
+			h.Test = []string(hc.Test)
+			if hc.Interval != nil {
+				h.Interval = time.Duration(*hc.Interval)
+			}
+			if hc.Timeout != nil {
+				h.Timeout = time.Duration(*hc.Timeout)
+			}
+			if hc.StartPeriod != nil {
+				h.StartPeriod = time.Duration(*hc.StartPeriod)
+			}
+			if hc.Retries != nil {
+				h.Retries = int(*hc.Retries)
+			}
+			if hc.StartInterval != nil {
+				if versionAtLeast(o.APIVersion, "1.44") {
+					h.StartInterval = time.Duration(*hc.StartInterval)
+				} else {
+					spec.Warnings = append(spec.Warnings, fmt.Sprintf("service %q: healthcheck.start_interval needs Engine API 1.44 (Docker 25); this engine speaks %s, so the engine ignores it (dive's own probe still checks early)", svc.Name, o.APIVersion))
+				}
+			}
+		}
+		cfg.Healthcheck = h
+	}
+
+	host := &container.HostConfig{
+		CapAdd:         svc.CapAdd,
+		CapDrop:        svc.CapDrop,
+		Privileged:     svc.Privileged,
+		ReadonlyRootfs: svc.ReadOnly,
+		SecurityOpt:    svc.SecurityOpt,
+		Init:           svc.Init,
+		GroupAdd:       svc.GroupAdd,
+		DNSOptions:     svc.DNSOpts,
+		DNSSearch:      []string(svc.DNSSearch),
+		Sysctls:        map[string]string(svc.Sysctls),
+		ShmSize:        int64(svc.ShmSize),
+		UsernsMode:     container.UsernsMode(svc.UserNSMode),
+		UTSMode:        container.UTSMode(svc.Uts),
+		StorageOpt:     svc.StorageOpt,
+		OomScoreAdj:    int(svc.OomScoreAdj),
+	}
+	if svc.CgroupParent != "" {
+		host.CgroupParent = svc.CgroupParent
+	}
+	for _, d := range svc.DNS {
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: dns %q is not an IP address", svc.Name, d)
+		}
+		host.DNS = append(host.DNS, a)
+	}
+	if len(svc.ExtraHosts) > 0 {
+		host.ExtraHosts = svc.ExtraHosts.AsList(":")
+		sort.Strings(host.ExtraHosts)
+	}
+	if svc.Logging != nil {
+		host.LogConfig = container.LogConfig{Type: svc.Logging.Driver, Config: map[string]string(svc.Logging.Options)}
+	} else if svc.LogDriver != "" {
+		host.LogConfig = container.LogConfig{Type: svc.LogDriver, Config: svc.LogOpt}
+	}
+	rp, err := restartPolicy(svc)
+	if err != nil {
+		return nil, err
+	}
+	host.RestartPolicy = rp
+	resources(svc, &host.Resources)
+
+	// tmpfs: short list form
+	for _, t := range svc.Tmpfs {
+		if host.Tmpfs == nil {
+			host.Tmpfs = map[string]string{}
+		}
+		path, opts, _ := strings.Cut(t, ":")
+		host.Tmpfs[path] = opts
+	}
+	// ports
+	exposed := network.PortSet{}
+	bindings := network.PortMap{}
+	for _, e := range svc.Expose {
+		port, err := parsePort(e, "tcp")
+		if err != nil {
+			return nil, fmt.Errorf("service %q: expose %q: %w", svc.Name, e, err)
+		}
+		exposed[port] = struct{}{}
+	}
+	for _, pc := range svc.Ports {
+		proto := pc.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		port, err := parsePort(strconv.Itoa(int(pc.Target)), proto)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: port %d: %w", svc.Name, pc.Target, err)
+		}
+		exposed[port] = struct{}{}
+		b := network.PortBinding{HostPort: pc.Published}
+		if pc.HostIP != "" {
+			a, err := netip.ParseAddr(pc.HostIP)
+			if err != nil {
+				return nil, fmt.Errorf("service %q: port %d: host_ip %q is not an IP address", svc.Name, pc.Target, pc.HostIP)
+			}
+			b.HostIP = a
+		}
+		bindings[port] = append(bindings[port], b)
+	}
+	if len(exposed) > 0 {
+		cfg.ExposedPorts = exposed
+	}
+	if len(bindings) > 0 {
+		host.PortBindings = bindings
+	}
+	// volumes
+	for _, v := range svc.Volumes {
+		switch v.Type {
+		case types.VolumeTypeBind:
+			src := v.Source
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(p.WorkingDir, src)
+			}
+			create := v.Bind == nil || bool(v.Bind.CreateHostPath)
+			if create {
+				// Binds create a missing host path, as the short syntax does.
+				b := src + ":" + v.Target
+				opts := []string{}
+				if v.ReadOnly {
+					opts = append(opts, "ro")
+				}
+				if v.Bind != nil && v.Bind.SELinux != "" {
+					opts = append(opts, v.Bind.SELinux)
+				}
+				if v.Bind != nil && v.Bind.Propagation != "" {
+					opts = append(opts, v.Bind.Propagation)
+				}
+				if len(opts) > 0 {
+					b += ":" + strings.Join(opts, ",")
+				}
+				host.Binds = append(host.Binds, b)
+			} else {
+				m := mount.Mount{Type: mount.TypeBind, Source: src, Target: v.Target, ReadOnly: v.ReadOnly}
+				if v.Bind != nil && v.Bind.Propagation != "" {
+					m.BindOptions = &mount.BindOptions{Propagation: mount.Propagation(v.Bind.Propagation)}
+				}
+				host.Mounts = append(host.Mounts, m)
+			}
+		case types.VolumeTypeVolume:
+			m := mount.Mount{Type: mount.TypeVolume, Target: v.Target, ReadOnly: v.ReadOnly}
+			if v.Source != "" {
+				if pv, ok := p.Volumes[v.Source]; ok && pv.Name != "" {
+					m.Source = pv.Name
+				} else {
+					m.Source = v.Source
+				}
+			}
+			if v.Volume != nil {
+				m.VolumeOptions = &mount.VolumeOptions{NoCopy: v.Volume.NoCopy, Subpath: v.Volume.Subpath}
+				if len(v.Volume.Labels) > 0 {
+					m.VolumeOptions.Labels = map[string]string(v.Volume.Labels)
+				}
+			}
+			host.Mounts = append(host.Mounts, m)
+		case types.VolumeTypeTmpfs:
+			m := mount.Mount{Type: mount.TypeTmpfs, Target: v.Target, ReadOnly: v.ReadOnly}
+			if v.Tmpfs != nil {
+				m.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: int64(v.Tmpfs.Size)}
+				if v.Tmpfs.Mode != 0 {
+					m.TmpfsOptions.Mode = os.FileMode(v.Tmpfs.Mode)
+				}
+			}
+			host.Mounts = append(host.Mounts, m)
+		default:
+			spec.Warnings = append(spec.Warnings, fmt.Sprintf("service %q: volume type %q for %s is not supported by dive and is ignored", svc.Name, v.Type, v.Target))
+		}
+	}
+
+	// networks
+	switch {
+	case svc.NetworkMode != "" && strings.HasPrefix(svc.NetworkMode, "service:"):
+		return nil, fmt.Errorf("service %q: network_mode %q is not supported by dive; attach both services to a shared network instead", svc.Name, svc.NetworkMode)
+	case svc.NetworkMode != "":
+		host.NetworkMode = container.NetworkMode(svc.NetworkMode)
+	default:
+		names := svc.NetworksByPriority()
+		for i, key := range names {
+			nc := svc.Networks[key]
+			engineName := key
+			if pn, ok := p.Networks[key]; ok && pn.Name != "" {
+				engineName = pn.Name
+			}
+			ep := &network.EndpointSettings{}
+			aliases := []string{}
+			if nc == nil || nc.ServiceNameAliasEnabled() {
+				aliases = append(aliases, svc.Name)
+			}
+			if nc != nil {
+				aliases = append(aliases, nc.Aliases...)
+				if nc.Ipv4Address != "" || nc.Ipv6Address != "" {
+					ep.IPAMConfig = &network.EndpointIPAMConfig{}
+					if nc.Ipv4Address != "" {
+						a, err := netip.ParseAddr(nc.Ipv4Address)
+						if err != nil {
+							return nil, fmt.Errorf("service %q: network %s: ipv4_address %q: %w", svc.Name, key, nc.Ipv4Address, err)
+						}
+						ep.IPAMConfig.IPv4Address = a
+					}
+					if nc.Ipv6Address != "" {
+						a, err := netip.ParseAddr(nc.Ipv6Address)
+						if err != nil {
+							return nil, fmt.Errorf("service %q: network %s: ipv6_address %q: %w", svc.Name, key, nc.Ipv6Address, err)
+						}
+						ep.IPAMConfig.IPv6Address = a
+					}
+				}
+				if len(nc.DriverOpts) > 0 {
+					ep.DriverOpts = map[string]string(nc.DriverOpts)
+				}
+				ep.GwPriority = nc.GatewayPriority
+			}
+			ep.Aliases = aliases
+			if i == 0 {
+				host.NetworkMode = container.NetworkMode(engineName)
+			}
+			spec.Networks = append(spec.Networks, NetworkAttachment{Name: engineName, Endpoint: ep})
+		}
+	}
+	spec.Config = cfg
+	spec.Host = host
+	return spec, nil
+}
+
+func restartPolicy(svc types.ServiceConfig) (container.RestartPolicy, error) {
+	r := svc.Restart
+	if r == "" && svc.Deploy != nil && svc.Deploy.RestartPolicy != nil {
+		switch svc.Deploy.RestartPolicy.Condition {
+		case "any":
+			r = "always"
+		case "on-failure":
+			r = "on-failure"
+			if svc.Deploy.RestartPolicy.MaxAttempts != nil {
+				r += ":" + strconv.FormatUint(*svc.Deploy.RestartPolicy.MaxAttempts, 10)
+			}
+		case "none":
+			r = "no"
+		}
+	}
+	name, max, _ := strings.Cut(r, ":")
+	switch name {
+	case "", "no":
+		return container.RestartPolicy{Name: container.RestartPolicyDisabled}, nil
+	case "always":
+		return container.RestartPolicy{Name: container.RestartPolicyAlways}, nil
+	case "unless-stopped":
+		return container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}, nil
+	case "on-failure":
+		rp := container.RestartPolicy{Name: container.RestartPolicyOnFailure}
+		if max != "" {
+			n, err := strconv.Atoi(max)
+			if err != nil {
+				return rp, fmt.Errorf("service %q: restart %q: the retry count is not a number", svc.Name, r)
+			}
+			rp.MaximumRetryCount = n
+		}
+		return rp, nil
+	}
+	return container.RestartPolicy{}, fmt.Errorf("service %q: restart %q is not no, always, unless-stopped or on-failure[:N]", svc.Name, r)
+}
+
+// resources applies mem_limit, cpus, deploy.resources.limits/reservations and friends.
+func resources(svc types.ServiceConfig, r *container.Resources) {
+	r.Memory = int64(svc.MemLimit)
+	r.MemoryReservation = int64(svc.MemReservation)
+	if svc.MemSwapLimit != 0 {
+		r.MemorySwap = int64(svc.MemSwapLimit)
+	}
+	r.NanoCPUs = nanoCPUs(svc.CPUS)
+	r.CPUShares = svc.CPUShares
+	r.CPUQuota = svc.CPUQuota
+	r.CPUPeriod = svc.CPUPeriod
+	r.CpusetCpus = svc.CPUSet
+	if svc.PidsLimit != 0 {
+		n := svc.PidsLimit
+		r.PidsLimit = &n
+	}
+	if svc.OomKillDisable {
+		t := true
+		r.OomKillDisable = &t
+	}
+	if svc.Deploy != nil {
+		if l := svc.Deploy.Resources.Limits; l != nil {
+			if l.MemoryBytes != 0 {
+				r.Memory = int64(l.MemoryBytes)
+			}
+			if l.NanoCPUs != 0 {
+				r.NanoCPUs = nanoCPUs(float32(l.NanoCPUs))
+			}
+			if l.Pids != 0 {
+				n := l.Pids
+				r.PidsLimit = &n
+			}
+		}
+		if rs := svc.Deploy.Resources.Reservations; rs != nil {
+			if rs.MemoryBytes != 0 {
+				r.MemoryReservation = int64(rs.MemoryBytes)
+			}
+		}
+	}
+	names := make([]string, 0, len(svc.Ulimits))
+	for n := range svc.Ulimits {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		u := svc.Ulimits[n]
+		soft, hard := int64(u.Soft), int64(u.Hard)
+		if u.Single != 0 {
+			soft, hard = int64(u.Single), int64(u.Single)
+		}
+		r.Ulimits = append(r.Ulimits, &container.Ulimit{Name: n, Soft: soft, Hard: hard})
+	}
+}
+
+// nanoCPUs converts a compose cpus value (a float32) from its shortest
+// decimal form, as the docker CLI parses --cpus: 0.1 is 100000000, not the
+// 100000001 that float64(float32(0.1))*1e9 gives.
+func nanoCPUs(f float32) int64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+	return int64(math.Round(v * 1e9))
+}
+
+func dependsOnLabel(svc types.ServiceConfig) string {
+	var parts []string
+	for name, d := range svc.DependsOn {
+		parts = append(parts, fmt.Sprintf("%s:%s:%t", name, d.Condition, d.Restart))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func parsePort(s, proto string) (network.Port, error) {
+	if !strings.Contains(s, "/") {
+		s += "/" + proto
+	}
+	return network.ParsePort(s)
+}
+
+func versionAtLeast(have, want string) bool {
+	hm, hn := splitVersion(have)
+	wm, wn := splitVersion(want)
+	return hm > wm || (hm == wm && hn >= wn)
+}
+
+func splitVersion(v string) (int, int) {
+	a, b, _ := strings.Cut(v, ".")
+	x, _ := strconv.Atoi(a)
+	y, _ := strconv.Atoi(b)
+	return x, y
+}

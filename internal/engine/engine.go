@@ -1,0 +1,244 @@
+// Package engine is the one place dive talks to Docker, through
+// github.com/moby/moby/client with API version negotiation (Engine API 1.41
+// and up). Every call has its own deadline, transient failures are retried
+// with exponential backoff and jitter, and a circuit breaker stops hammering
+// an engine that keeps failing.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Options configure an Engine.
+type Options struct {
+	// CallTimeout bounds every single Engine API call (not streams). Default 30s.
+	CallTimeout time.Duration
+	// MaxTries for a transient failure. Default 4.
+	MaxTries uint
+	// BreakerFailures is how many consecutive transport failures open the breaker. Default 5.
+	BreakerFailures uint32
+	// OnRetry is told about every retry (op, attempt, error, wait).
+	OnRetry func(op string, attempt int, err error, wait time.Duration)
+	// PingTimeout bounds the first contact. Default 5s.
+	PingTimeout time.Duration
+}
+
+// Engine wraps the Docker client.
+type Engine struct {
+	cli         *client.Client
+	opts        Options
+	apiVersion  string
+	server      string
+	os, arch    string
+	breaker     *gobreaker.CircuitBreaker[any]
+	daemonHost  string
+	dataRoot    string
+	memTotal    int64
+	ncpu        int
+	serverInfos bool
+}
+
+// UnreachableError says the daemon did not answer.
+type UnreachableError struct {
+	Host string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("Docker engine at %s is not reachable: %v\n  fix: start it (as root: scripts/docker-up.sh, or 'systemctl start docker'), or point DOCKER_HOST at a running engine", e.Host, e.Err)
+}
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// ErrBreakerOpen is returned while the engine breaker is open.
+var ErrBreakerOpen = errors.New("engine circuit breaker is open")
+
+// New connects to the engine named by the environment (DOCKER_HOST & co),
+// negotiates the API version and checks that it answers.
+func New(ctx context.Context, o Options) (*Engine, error) {
+	if o.CallTimeout == 0 {
+		o.CallTimeout = 30 * time.Second
+	}
+	if o.MaxTries == 0 {
+		o.MaxTries = 4
+	}
+	if o.BreakerFailures == 0 {
+		o.BreakerFailures = 5
+	}
+	if o.PingTimeout == 0 {
+		o.PingTimeout = 5 * time.Second
+	}
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	e := &Engine{cli: cli, opts: o, daemonHost: cli.DaemonHost()}
+	e.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
+		Name:    "engine " + e.daemonHost,
+		Timeout: 10 * time.Second,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= o.BreakerFailures
+		},
+		IsSuccessful: func(err error) bool { return err == nil || !isTransport(err) },
+	})
+	pctx, cancel := context.WithTimeout(ctx, o.PingTimeout)
+	defer cancel()
+	ping, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true})
+	if err != nil {
+		cli.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &UnreachableError{Host: e.daemonHost, Err: err}
+	}
+	_ = ping
+	e.apiVersion = cli.ClientVersion()
+	vctx, cancel2 := context.WithTimeout(ctx, o.PingTimeout)
+	defer cancel2()
+	if v, err := cli.ServerVersion(vctx, client.ServerVersionOptions{}); err == nil {
+		e.server, e.os, e.arch = v.Version, v.Os, v.Arch
+	}
+	return e, nil
+}
+
+// Close releases the client.
+func (e *Engine) Close() error { return e.cli.Close() }
+
+// Client exposes the raw client for packages that need a call the Engine
+// does not wrap (image building for the stand-in).
+func (e *Engine) Client() *client.Client { return e.cli }
+
+// APIVersion is the negotiated Engine API version.
+func (e *Engine) APIVersion() string { return e.apiVersion }
+
+// ServerVersion is the engine's version, e.g. 20.10.24+dfsg1.
+func (e *Engine) ServerVersion() string { return e.server }
+
+// Arch is the engine's architecture in Go terms (amd64, arm64).
+func (e *Engine) Arch() string {
+	switch e.arch {
+	case "x86_64", "":
+		return "amd64"
+	case "aarch64":
+		return "arm64"
+	}
+	return e.arch
+}
+
+// Host is the daemon address.
+func (e *Engine) Host() string { return e.daemonHost }
+
+// do runs one Engine API call with a per-call deadline, retries transient
+// failures and feeds the breaker.
+func do[T any](ctx context.Context, e *Engine, op string, fn func(context.Context) (T, error)) (T, error) {
+	attempt := 0
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 100 * time.Millisecond
+	bo.MaxInterval = 2 * time.Second
+	bo.RandomizationFactor = 0.5
+	res, err := backoff.Retry(ctx, func() (T, error) {
+		attempt++
+		var zero T
+		out, err := e.breaker.Execute(func() (any, error) {
+			cctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+			defer cancel()
+			v, err := fn(cctx)
+			if err != nil && cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+				err = fmt.Errorf("%s: no answer from the engine within %s: %w", op, e.opts.CallTimeout, err)
+			}
+			return v, err
+		})
+		if err != nil {
+			if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+				return zero, backoff.Permanent(fmt.Errorf("%s: %w after %d consecutive engine failures; not calling %s again for 10s: check the daemon (docker info)", op, ErrBreakerOpen, e.opts.BreakerFailures, e.daemonHost))
+			}
+			if ctx.Err() != nil || !Transient(err) {
+				return zero, backoff.Permanent(err)
+			}
+			return zero, err
+		}
+		v, _ := out.(T)
+		return v, nil
+	}, backoff.WithBackOff(bo), backoff.WithMaxTries(e.opts.MaxTries), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			if e.opts.OnRetry != nil {
+				e.opts.OnRetry(op, attempt, err, wait)
+			}
+		}))
+	if err != nil && isTransport(err) && !errors.Is(err, ErrBreakerOpen) && ctx.Err() == nil {
+		err = &UnreachableError{Host: e.daemonHost, Err: err}
+	}
+	return res, err
+}
+
+// Transient reports whether an engine error is worth retrying: the
+// connection broke, or the daemon answered 5xx for something other than a
+// definite refusal.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if isTransport(err) {
+		return true
+	}
+	switch {
+	case cerrdefs.IsNotFound(err), cerrdefs.IsConflict(err), cerrdefs.IsInvalidArgument(err),
+		cerrdefs.IsAlreadyExists(err), cerrdefs.IsPermissionDenied(err), cerrdefs.IsUnauthorized(err),
+		cerrdefs.IsNotImplemented(err), cerrdefs.IsFailedPrecondition(err), cerrdefs.IsCanceled(err):
+		return false
+	case cerrdefs.IsUnavailable(err), cerrdefs.IsDeadlineExceeded(err):
+		return true
+	case cerrdefs.IsInternal(err), cerrdefs.IsUnknown(err):
+		// 500s: some are definite (port taken, OCI runtime errors), some transient.
+		msg := err.Error()
+		for _, definite := range []string{"port is already allocated", "address already in use", "OCI runtime", "executable file not found", "no such file", "bind source path does not exist", "invalid"} {
+			if strings.Contains(msg, definite) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func isTransport(err error) bool {
+	if err == nil {
+		return false
+	}
+	if client.IsErrConnectionFailed(err) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && !errors.Is(err, context.Canceled) {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), "docker.sock")
+}
+
+// Definite reports whether an error will not go away by trying again the
+// same way: the daemon refused for a reason that a retry cannot change.
+func Definite(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	for _, s := range []string{"port is already allocated", "address already in use", "executable file not found", "no such file or directory", "permission denied", "invalid"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return cerrdefs.IsNotFound(err) || cerrdefs.IsInvalidArgument(err) || cerrdefs.IsPermissionDenied(err)
+}

@@ -1,0 +1,742 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/go-archive"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/moby/patternmatcher/ignorefile"
+)
+
+// NetworkSpec is a network to ensure.
+type NetworkSpec struct {
+	Name     string // engine name
+	Key      string // compose key
+	Project  string
+	Driver   string
+	Options  map[string]string
+	Labels   map[string]string
+	Internal bool
+	External bool
+	Attach   bool
+}
+
+// EnsureNetwork creates the network when no network of that name exists.
+// It reports whether it created it.
+func (e *Engine) EnsureNetwork(ctx context.Context, n NetworkSpec) (bool, error) {
+	list, err := do(ctx, e, "network list", func(ctx context.Context) (client.NetworkListResult, error) {
+		return e.cli.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("name", n.Name)})
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, it := range list.Items {
+		if it.Name == n.Name {
+			return false, nil
+		}
+	}
+	labels := map[string]string{LabelManaged: "true", LabelDiveVersion: ""}
+	if n.External {
+		// dive creates a missing external network, as the old CLI did; it
+		// remembers for which project so that down -v can remove it again.
+		labels[LabelCreatedFor] = n.Project
+	} else {
+		labels[LabelProject] = n.Project
+		labels[LabelNetwork] = n.Key
+		labels[LabelVersion] = ComposeVersion
+	}
+	for k, v := range n.Labels {
+		labels[k] = v
+	}
+	delete(labels, LabelDiveVersion)
+	driver := n.Driver
+	if driver == "" {
+		driver = "bridge"
+	}
+	_, err = do(ctx, e, "network create "+n.Name, func(ctx context.Context) (client.NetworkCreateResult, error) {
+		return e.cli.NetworkCreate(ctx, n.Name, client.NetworkCreateOptions{Driver: driver, Options: n.Options, Labels: labels, Internal: n.Internal, Attachable: n.Attach})
+	})
+	if err != nil {
+		return false, fmt.Errorf("create network %s: %w", n.Name, err)
+	}
+	return true, nil
+}
+
+// VolumeSpec is a named volume to ensure.
+type VolumeSpec struct {
+	Name, Key, Project string
+	Driver             string
+	DriverOpts         map[string]string
+	Labels             map[string]string
+	External           bool
+}
+
+// EnsureVolume creates a volume when missing; an external one must exist.
+func (e *Engine) EnsureVolume(ctx context.Context, v VolumeSpec) (bool, error) {
+	_, err := do(ctx, e, "volume inspect", func(ctx context.Context) (client.VolumeInspectResult, error) {
+		return e.cli.VolumeInspect(ctx, v.Name, client.VolumeInspectOptions{})
+	})
+	if err == nil {
+		return false, nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return false, err
+	}
+	if v.External {
+		return false, fmt.Errorf("external volume %s does not exist; create it with 'docker volume create %s'", v.Name, v.Name)
+	}
+	labels := map[string]string{LabelProject: v.Project, LabelVolume: v.Key, LabelVersion: ComposeVersion, LabelManaged: "true"}
+	for k, val := range v.Labels {
+		labels[k] = val
+	}
+	_, err = do(ctx, e, "volume create "+v.Name, func(ctx context.Context) (client.VolumeCreateResult, error) {
+		return e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: v.Name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels})
+	})
+	if err != nil {
+		return false, fmt.Errorf("create volume %s: %w", v.Name, err)
+	}
+	return true, nil
+}
+
+// ImageID returns the ID of a local image, or "" when it is missing.
+func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
+	res, err := do(ctx, e, "image inspect", func(ctx context.Context) (client.ImageInspectResult, error) {
+		return e.cli.ImageInspect(ctx, ref)
+	})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return "", nil
+		}
+		return "", err
+	}
+	return res.ID, nil
+}
+
+// BuildSpec is a compose build: section, resolved.
+type BuildSpec struct {
+	Tag        string
+	Context    string // folder
+	Dockerfile string // relative to Context
+	Args       map[string]*string
+	Target     string
+	Labels     map[string]string
+	NoCache    bool
+}
+
+// Build builds an image from a folder with the legacy builder (it needs no
+// BuildKit session and works with every engine), honouring .dockerignore.
+// The last lines of build output are returned in the error on failure.
+func (e *Engine) Build(ctx context.Context, b BuildSpec, progress func(line string)) error {
+	dockerfile := b.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	var excludes []string
+	if f, err := os.Open(filepath.Join(b.Context, ".dockerignore")); err == nil {
+		excludes, err = ignorefile.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("read %s/.dockerignore: %w", b.Context, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(b.Context, dockerfile)); err != nil {
+		return fmt.Errorf("build context %s has no %s", b.Context, dockerfile)
+	}
+	tar, err := archive.TarWithOptions(b.Context, &archive.TarOptions{ExcludePatterns: excludes})
+	if err != nil {
+		return fmt.Errorf("pack build context %s: %w", b.Context, err)
+	}
+	defer tar.Close()
+	labels := map[string]string{LabelManaged: "true"}
+	for k, v := range b.Labels {
+		labels[k] = v
+	}
+	// Streams are not retried: a build is bounded by the caller's deadline.
+	res, err := e.cli.ImageBuild(ctx, tar, client.ImageBuildOptions{
+		Tags: []string{b.Tag}, Dockerfile: dockerfile, Remove: true, ForceRemove: true,
+		BuildArgs: b.Args, Target: b.Target, Labels: labels, NoCache: b.NoCache,
+	})
+	if err != nil {
+		return fmt.Errorf("build %s: %w", b.Tag, err)
+	}
+	defer res.Body.Close()
+	return readBuildStream(res.Body, progress)
+}
+
+// readBuildStream decodes the JSON-lines build output until EOF.
+func readBuildStream(r io.Reader, progress func(string)) error {
+	dec := json.NewDecoder(r)
+	var tail []string
+	for {
+		var m struct {
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read build output: %w", err)
+		}
+		if m.Stream != "" {
+			for _, l := range strings.Split(strings.TrimRight(m.Stream, "\n"), "\n") {
+				tail = append(tail, l)
+				if len(tail) > 15 {
+					tail = tail[1:]
+				}
+				if progress != nil {
+					progress(l)
+				}
+			}
+		}
+		if m.Error != "" {
+			msg := m.ErrorDetail.Message
+			if msg == "" {
+				msg = m.Error
+			}
+			return fmt.Errorf("build failed: %s\n  last build output:\n    %s", msg, strings.Join(tail, "\n    "))
+		}
+	}
+}
+
+// Container is what dive knows of an existing container.
+type Container struct {
+	ID       string
+	Name     string
+	Service  string
+	Project  string
+	Hash     string
+	Class    string
+	State    string // created, running, exited, restarting, ...
+	Health   string // "", starting, healthy, unhealthy
+	Labels   map[string]string
+	Image    string
+	Created  time.Time
+	Status   string
+	Ports    []container.PortSummary
+	Networks []string
+}
+
+// ListContainers lists a project's containers (all states); project ""
+// lists every dive-managed container.
+func (e *Engine) ListContainers(ctx context.Context, project string) ([]Container, error) {
+	f := make(client.Filters)
+	if project != "" {
+		f.Add("label", LabelProject+"="+project)
+	} else {
+		f.Add("label", LabelManaged+"=true")
+	}
+	res, err := do(ctx, e, "container list", func(ctx context.Context) (client.ContainerListResult, error) {
+		return e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Container, 0, len(res.Items))
+	for _, it := range res.Items {
+		c := Container{
+			ID: it.ID, Service: it.Labels[LabelService], Project: it.Labels[LabelProject],
+			Hash: it.Labels[LabelConfigHash], Class: it.Labels[LabelClass], State: string(it.State),
+			Labels: it.Labels, Image: it.Image, Created: time.Unix(it.Created, 0), Status: it.Status, Ports: it.Ports,
+		}
+		if it.Health != nil {
+			c.Health = string(it.Health.Status)
+			if c.Health == "none" {
+				c.Health = ""
+			}
+		}
+		if c.Health == "" {
+			// API < 1.44 has no Health in the list; the status text has it.
+			c.Health = healthFromStatus(it.Status)
+		}
+		if len(it.Names) > 0 {
+			c.Name = strings.TrimPrefix(it.Names[0], "/")
+		}
+		if it.NetworkSettings != nil {
+			for n := range it.NetworkSettings.Networks {
+				c.Networks = append(c.Networks, n)
+			}
+			sort.Strings(c.Networks)
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Create creates a container and attaches its extra networks; it does not start it.
+func (e *Engine) Create(ctx context.Context, s *ContainerSpec) (string, error) {
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+	if len(s.Networks) > 0 {
+		nc.EndpointsConfig[s.Networks[0].Name] = s.Networks[0].Endpoint
+	}
+	res, err := do(ctx, e, "container create "+s.Name, func(ctx context.Context) (client.ContainerCreateResult, error) {
+		return e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.Name, Config: s.Config, HostConfig: s.Host, NetworkingConfig: nc})
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, n := range s.Networks[min(1, len(s.Networks)):] {
+		_, err := do(ctx, e, "network connect "+n.Name, func(ctx context.Context) (client.NetworkConnectResult, error) {
+			return e.cli.NetworkConnect(ctx, n.Name, client.NetworkConnectOptions{Container: res.ID, EndpointConfig: n.Endpoint})
+		})
+		if err != nil {
+			return res.ID, fmt.Errorf("connect %s to network %s: %w", s.Name, n.Name, err)
+		}
+	}
+	return res.ID, nil
+}
+
+// Start starts a container.
+func (e *Engine) Start(ctx context.Context, id string) error {
+	_, err := do(ctx, e, "container start", func(ctx context.Context) (client.ContainerStartResult, error) {
+		return e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+	})
+	return err
+}
+
+// Stop stops a container, giving it grace before SIGKILL.
+func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error {
+	secs := int(grace.Round(time.Second) / time.Second)
+	_, err := do(ctx, e, "container stop", func(ctx context.Context) (client.ContainerStopResult, error) {
+		// The per-call deadline must outlast the grace period.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace+e.opts.CallTimeout)
+		defer cancel()
+		stop := context.AfterFunc(ctx, cancel)
+		defer stop()
+		return e.cli.ContainerStop(cctx, id, client.ContainerStopOptions{Timeout: &secs})
+	})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// Remove force-removes a container (and its anonymous volumes when volumes is set).
+func (e *Engine) Remove(ctx context.Context, id string, volumes bool) error {
+	_, err := do(ctx, e, "container remove", func(ctx context.Context) (client.ContainerRemoveResult, error) {
+		return e.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: volumes})
+	})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// Inspect returns a container's full state.
+func (e *Engine) Inspect(ctx context.Context, id string) (container.InspectResponse, error) {
+	res, err := do(ctx, e, "container inspect", func(ctx context.Context) (client.ContainerInspectResult, error) {
+		return e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	})
+	return res.Container, err
+}
+
+// ExecResult is the outcome of one exec.
+type ExecResult struct {
+	ExitCode int
+	Output   string // stdout and stderr, truncated to 4 KiB
+}
+
+// Exec runs cmd in a container and waits for it, bounded by timeout.
+// It is not retried: probes run again on their own cadence.
+func (e *Engine) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (ExecResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cr, err := e.cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return ExecResult{}, err
+	}
+	att, err := e.cli.ExecAttach(ctx, cr.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return ExecResult{}, err
+	}
+	var buf limitedBuffer
+	buf.max = 4096
+	done := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(&buf, &buf, att.Reader)
+		done <- err
+	}()
+	select {
+	case <-ctx.Done():
+		att.Close()
+		return ExecResult{Output: buf.String()}, fmt.Errorf("probe did not finish within %s", timeout)
+	case <-done:
+	}
+	att.Close()
+	ins, err := e.cli.ExecInspect(ctx, cr.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return ExecResult{Output: buf.String()}, err
+	}
+	if ins.Running {
+		return ExecResult{Output: buf.String()}, errors.New("probe still running after its output closed")
+	}
+	return ExecResult{ExitCode: ins.ExitCode, Output: buf.String()}, nil
+}
+
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		if len(p) > room {
+			b.Buffer.Write(p[:room])
+		} else {
+			b.Buffer.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+// Logs returns the last tail lines of a container's output, demultiplexed.
+func (e *Engine) Logs(ctx context.Context, id string, tail int) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+	defer cancel()
+	rc, err := e.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(tail)})
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&buf, &buf, rc); err != nil {
+		// a TTY container's logs are not multiplexed
+		return splitLines(buf.String()), nil
+	}
+	return splitLines(buf.String()), nil
+}
+
+// StreamLogs copies a container's logs to w, line by line with prefix, until
+// ctx ends (follow) or the logs end.
+func (e *Engine) StreamLogs(ctx context.Context, id string, tail string, follow, timestamps bool, w io.Writer, prefix string) error {
+	rc, err := e.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: tail, Follow: follow, Timestamps: timestamps})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := stdcopy.StdCopy(pw, pw, rc)
+		pw.CloseWithError(err)
+	}()
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		if _, err := fmt.Fprintf(w, "%s%s\n", prefix, sc.Text()); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return sc.Err()
+}
+
+func splitLines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// Event is a container event of interest to the scheduler.
+type Event struct {
+	ContainerID string
+	Service     string
+	Action      string // start, die, oom, restart, health_status, destroy, stop, kill
+	Health      string // for health_status: healthy, unhealthy, starting
+	ExitCode    int    // for die
+	Time        time.Time
+}
+
+// Watch subscribes to a project's container events. The subscription is
+// live when Watch returns, so a caller can subscribe first, then inspect.
+// The channel closes when ctx ends or the stream breaks; errs then carries
+// the reason (nil on ctx end).
+func (e *Engine) Watch(ctx context.Context, project string) (<-chan Event, <-chan error) {
+	f := make(client.Filters).Add("type", "container").Add("label", LabelProject+"="+project).
+		Add("event", "start", "die", "oom", "restart", "health_status", "destroy", "stop", "kill")
+	res := e.cli.Events(ctx, client.EventsListOptions{Filters: f})
+	out := make(chan Event, 256)
+	errs := make(chan error, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				errs <- nil
+				return
+			case err := <-res.Err:
+				if ctx.Err() != nil {
+					errs <- nil
+				} else {
+					errs <- fmt.Errorf("engine event stream broke: %w", err)
+				}
+				return
+			case m := <-res.Messages:
+				out <- toEvent(m)
+			}
+		}
+	}()
+	return out, errs
+}
+
+func toEvent(m events.Message) Event {
+	ev := Event{ContainerID: m.Actor.ID, Service: m.Actor.Attributes[LabelService], Action: string(m.Action), Time: time.Unix(0, m.TimeNano)}
+	if a, h, ok := strings.Cut(ev.Action, ":"); ok {
+		ev.Action = strings.TrimSpace(a)
+		ev.Health = strings.TrimSpace(h)
+	}
+	if ev.Action == "die" {
+		ev.ExitCode, _ = strconv.Atoi(m.Actor.Attributes["exitCode"])
+	}
+	return ev
+}
+
+// Stats is one resource sample.
+type Stats struct {
+	CPUPercent float64
+	MemBytes   float64
+}
+
+// Stats takes one non-streamed sample of a container's CPU and memory.
+func (e *Engine) Stats(ctx context.Context, id string) (Stats, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+	defer cancel()
+	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{Stream: false, IncludePreviousSample: true})
+	if err != nil {
+		return Stats{}, err
+	}
+	defer res.Body.Close()
+	var s container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		return Stats{}, err
+	}
+	return statsOf(&s), nil
+}
+
+// NetworkInfo describes an existing network.
+type NetworkInfo struct {
+	ID, Name string
+	Labels   map[string]string
+}
+
+// ListNetworks lists networks carrying a label (key=value).
+func (e *Engine) ListNetworks(ctx context.Context, label string) ([]NetworkInfo, error) {
+	res, err := do(ctx, e, "network list", func(ctx context.Context) (client.NetworkListResult, error) {
+		return e.cli.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", label)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []NetworkInfo
+	for _, n := range res.Items {
+		out = append(out, NetworkInfo{ID: n.ID, Name: n.Name, Labels: n.Labels})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// NetworkExists reports whether a network of that exact name exists.
+func (e *Engine) NetworkExists(ctx context.Context, name string) (bool, error) {
+	res, err := do(ctx, e, "network list", func(ctx context.Context) (client.NetworkListResult, error) {
+		return e.cli.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("name", name)})
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, n := range res.Items {
+		if n.Name == name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// RemoveNetwork removes a network; a missing one is not an error.
+func (e *Engine) RemoveNetwork(ctx context.Context, id string) error {
+	_, err := do(ctx, e, "network remove", func(ctx context.Context) (client.NetworkRemoveResult, error) {
+		return e.cli.NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
+	})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// VolumeInfo describes an existing volume.
+type VolumeInfo struct {
+	Name   string
+	Labels map[string]string
+}
+
+// ListVolumes lists volumes carrying a label (key=value).
+func (e *Engine) ListVolumes(ctx context.Context, label string) ([]VolumeInfo, error) {
+	res, err := do(ctx, e, "volume list", func(ctx context.Context) (client.VolumeListResult, error) {
+		return e.cli.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", label)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []VolumeInfo
+	for _, v := range res.Items {
+		out = append(out, VolumeInfo{Name: v.Name, Labels: v.Labels})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// RemoveVolume removes a volume; a missing one is not an error.
+func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
+	_, err := do(ctx, e, "volume remove", func(ctx context.Context) (client.VolumeRemoveResult, error) {
+		return e.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true})
+	})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// ImageInfo describes a local image.
+type ImageInfo struct {
+	ID   string
+	Tags []string
+}
+
+// ListImages lists images carrying a label.
+func (e *Engine) ListImages(ctx context.Context, label string) ([]ImageInfo, error) {
+	res, err := do(ctx, e, "image list", func(ctx context.Context) (client.ImageListResult, error) {
+		return e.cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", label)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []ImageInfo
+	for _, im := range res.Items {
+		out = append(out, ImageInfo{ID: im.ID, Tags: im.RepoTags})
+	}
+	return out, nil
+}
+
+// RemoveImage force-removes an image and its untagged parents.
+func (e *Engine) RemoveImage(ctx context.Context, id string) error {
+	_, err := do(ctx, e, "image remove", func(ctx context.Context) (client.ImageRemoveResult, error) {
+		return e.cli.ImageRemove(ctx, id, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// SystemInfo is what preflight needs of the engine.
+type SystemInfo struct {
+	DataRoot string
+	MemTotal int64
+	NCPU     int
+}
+
+// Info returns the engine's data root, memory and CPUs.
+func (e *Engine) Info(ctx context.Context) (SystemInfo, error) {
+	res, err := do(ctx, e, "info", func(ctx context.Context) (client.SystemInfoResult, error) {
+		return e.cli.Info(ctx, client.InfoOptions{})
+	})
+	if err != nil {
+		return SystemInfo{}, err
+	}
+	return SystemInfo{DataRoot: res.Info.DockerRootDir, MemTotal: res.Info.MemTotal, NCPU: res.Info.NCPU}, nil
+}
+
+// Pull pulls an image from its registry, bounded by ctx.
+func (e *Engine) Pull(ctx context.Context, ref string) error {
+	resp, err := e.cli.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer resp.Close()
+	if err := resp.Wait(ctx); err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return nil
+}
+
+// StatsStream streams a container's resource samples (about one a second)
+// to each until ctx ends or the container stops.
+func (e *Engine) StatsStream(ctx context.Context, id string, each func(Stats)) error {
+	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{Stream: true})
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	stop := context.AfterFunc(ctx, func() { res.Body.Close() })
+	defer stop()
+	dec := json.NewDecoder(res.Body)
+	for {
+		var s container.StatsResponse
+		if err := dec.Decode(&s); err != nil {
+			if ctx.Err() != nil || err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		each(statsOf(&s))
+	}
+}
+
+func statsOf(s *container.StatsResponse) Stats {
+	var out Stats
+	cpuDelta := float64(s.CPUStats.CPUUsage.TotalUsage) - float64(s.PreCPUStats.CPUUsage.TotalUsage)
+	sysDelta := float64(s.CPUStats.SystemUsage) - float64(s.PreCPUStats.SystemUsage)
+	if sysDelta > 0 && cpuDelta > 0 {
+		n := float64(s.CPUStats.OnlineCPUs)
+		if n == 0 {
+			n = float64(len(s.CPUStats.CPUUsage.PercpuUsage))
+		}
+		if n == 0 {
+			n = 1
+		}
+		out.CPUPercent = cpuDelta / sysDelta * n * 100
+	}
+	mem := float64(s.MemoryStats.Usage)
+	if c, ok := s.MemoryStats.Stats["inactive_file"]; ok && float64(c) < mem {
+		mem -= float64(c)
+	} else if c, ok := s.MemoryStats.Stats["total_inactive_file"]; ok && float64(c) < mem {
+		mem -= float64(c)
+	}
+	out.MemBytes = mem
+	return out
+}
+
+// healthFromStatus reads the health from a status like "Up 3 minutes (healthy)".
+func healthFromStatus(status string) string {
+	switch {
+	case strings.Contains(status, "(healthy)"):
+		return "healthy"
+	case strings.Contains(status, "(unhealthy)"):
+		return "unhealthy"
+	case strings.Contains(status, "(health: starting)"):
+		return "starting"
+	}
+	return ""
+}
