@@ -1,0 +1,873 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/dive-hub/dive/internal/engine"
+	"github.com/dive-hub/dive/internal/events"
+	"github.com/dive-hub/dive/internal/graph"
+	"github.com/dive-hub/dive/internal/stack"
+)
+
+// Options for one deploy.
+type Options struct {
+	Stack *stack.Stack
+	Graph *graph.Graph
+	Bus   *events.Bus
+	// Timeout is the whole deploy's deadline.
+	Timeout time.Duration
+	// ForceRecreate recreates every container.
+	ForceRecreate bool
+	// Build rebuilds images of services with a build: section even when present.
+	Build bool
+	// WaitAll waits for optional and stretch services too.
+	WaitAll bool
+	// Skip maps services to skip to the reason (the per-service breaker).
+	Skip        map[string]string
+	DiveVersion string
+	// ProbeConcurrency bounds dive's own exec probes in flight (default max(2, NumCPU)).
+	ProbeConcurrency int
+	// Now is the clock (tests).
+	Now func() time.Time
+	// Announced says the caller emitted deploy_started (with Announce) and
+	// will emit deploy_finished (with Finish).
+	Announced bool
+}
+
+// Announce emits deploy_started and the stack's warnings: the first events of
+// a deploy. Callers that run phases before the scheduler (lock, preflight)
+// announce first, then set Options.Announced.
+func Announce(bus *events.Bus, st *stack.Stack, g *graph.Graph, timeout time.Duration, apiVersion string) {
+	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployStarted, Attrs: map[string]any{
+		"project": st.Project.Name, "services": g.Order(), "timeout_ms": timeout.Milliseconds(),
+		"engine_api": apiVersion,
+	}})
+	for _, w := range st.Warnings {
+		bus.Emit(events.Event{Phase: events.PhaseLoad, Kind: events.Warning, Level: events.LevelWarn, Attrs: map[string]any{"message": w}})
+	}
+}
+
+// Abort emits deploy_finished for a deploy stopped before the scheduler ran
+// (the lock was held, preflight failed).
+func Abort(bus *events.Bus, started time.Time, err error) {
+	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployFinished, Level: events.LevelError, Duration: time.Since(started),
+		Attrs: map[string]any{"outcome": string(Failed), "error": err.Error()}})
+}
+
+// Run deploys the stack. The returned Result is complete even on failure;
+// Result.Err says why a deploy failed.
+func Run(ctx context.Context, eng Engine, o Options) *Result {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ProbeConcurrency <= 0 {
+		o.ProbeConcurrency = max(2, runtime.NumCPU())
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(),
+		svcs: map[string]*svcRun{}, probeSem: make(chan struct{}, o.ProbeConcurrency), images: map[string]*future[string]{}}
+	return d.run(ctx)
+}
+
+type deployer struct {
+	eng   Engine
+	o     Options
+	st    *stack.Stack
+	g     *graph.Graph
+	bus   *events.Bus
+	start time.Time
+
+	svcs     map[string]*svcRun
+	probeSem chan struct{}
+
+	imagesMu sync.Mutex
+	images   map[string]*future[string] // image ref -> image ID
+
+	resources *future[struct{}]
+
+	routeMu sync.Mutex
+	routes  map[string]chan engine.Event // container ID -> service events
+
+	failCore context.CancelCauseFunc
+	statsWG  sync.WaitGroup
+}
+
+// svcRun is one service's state machine.
+type svcRun struct {
+	svc     *stack.Service
+	started *signal // the container was started (or is running, reused)
+	ready   *signal // healthy / running / completed: the service is ready
+	decided *future[bool]
+	res     *ServiceResult
+	mu      sync.Mutex
+	peakCPU float64
+	peakMem float64
+}
+
+func (d *deployer) emit(e events.Event) {
+	d.bus.Emit(e)
+}
+
+func (d *deployer) svcEvent(s *svcRun, kind events.Kind, phase events.Phase, attrs map[string]any) {
+	lvl := events.LevelInfo
+	switch kind {
+	case events.ServiceFailed:
+		lvl = events.LevelError
+		if s.svc.Class != stack.Core {
+			lvl = events.LevelWarn
+		}
+	case events.ServiceSkipped, events.ServiceRetry:
+		lvl = events.LevelWarn
+	}
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	attrs["class"] = string(s.svc.Class)
+	d.emit(events.Event{Phase: phase, Service: s.svc.Name, Kind: kind, Level: lvl, Attrs: attrs})
+}
+
+func (d *deployer) run(parent context.Context) *Result {
+	st := d.st
+	res := &Result{Services: map[string]*ServiceResult{}}
+	names := d.g.Order()
+	if !d.o.Announced {
+		Announce(d.bus, st, d.g, d.o.Timeout, d.eng.APIVersion())
+	}
+
+	ctx, cancel := context.WithTimeoutCause(parent, d.o.Timeout, fmt.Errorf("the deploy's deadline (--timeout %s) passed", d.o.Timeout))
+	defer cancel()
+	// coreCtx ends when a core service fails: everything stops at once.
+	coreCtx, failCore := context.WithCancelCause(ctx)
+	defer failCore(nil)
+	d.failCore = failCore
+
+	for _, n := range names {
+		s := st.Services[n]
+		r := &svcRun{svc: s, started: newSignal(), ready: newSignal(), decided: newFuture[bool](),
+			res: &ServiceResult{Name: n, Class: string(s.Class), State: StatePending}}
+		d.svcs[n] = r
+		res.Services[n] = r.res
+	}
+
+	// Subscribe first, then look: no event between the two can be missed.
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	evs, evErrs := d.eng.Watch(watchCtx, st.Project.Name)
+	d.routes = map[string]chan engine.Event{}
+	go d.route(evs)
+	go func() {
+		if err := <-evErrs; err != nil {
+			failCore(fmt.Errorf("%w: the engine was lost during the deploy", err))
+		}
+	}()
+
+	existing, err := d.eng.ListContainers(coreCtx, st.Project.Name)
+	if err != nil {
+		return d.finish(res, Failed, fmt.Errorf("list containers of project %s: %w", st.Project.Name, err))
+	}
+	byService := map[string]engine.Container{}
+	for _, c := range existing {
+		if c.Labels[engine.LabelOneOff] == "True" {
+			continue
+		}
+		byService[c.Service] = c
+	}
+
+	d.resources = newFuture[struct{}]()
+	go d.ensureResources(coreCtx)
+
+	// Stats are sampled for every container this deploy starts.
+	statsCtx, stopStats := context.WithCancel(coreCtx)
+	defer stopStats()
+	// readyCtx also ends when the core is ready: optional and stretch
+	// services are not waited on past that point.
+	readyCtx, coreReady := context.WithCancelCause(coreCtx)
+	defer coreReady(nil)
+
+	// Services skipped up front (the breaker) are skipped before any
+	// service runs, so that their dependents always see it.
+	for _, n := range names {
+		if why, ok := d.o.Skip[n]; ok {
+			d.svcs[n].decided.set(false, nil)
+			d.skip(d.svcs[n], why, nil)
+		}
+	}
+
+	var wg sync.WaitGroup
+	for _, n := range names {
+		r := d.svcs[n]
+		old, hasOld := byService[n]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.runService(coreCtx, readyCtx, statsCtx, r, old, hasOld)
+		}()
+	}
+
+	// The deploy is over when every core service is settled (and every
+	// service when WaitAll), or when the core fails.
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	coreDone := make(chan struct{})
+	go func() {
+		for _, n := range names {
+			r := d.svcs[n]
+			if r.svc.Class == stack.Core || d.o.WaitAll {
+				<-r.decidedFinal()
+			}
+		}
+		close(coreDone)
+	}()
+	select {
+	case <-coreDone:
+	case <-coreCtx.Done():
+	}
+	if coreCtx.Err() == nil {
+		// The core is ready: non-core services still starting are left to
+		// finish on their own and reported as pending.
+		coreReady(errCoreReady)
+	}
+	// Every service goroutine ends promptly once its context is cancelled.
+	select {
+	case <-allDone:
+	case <-time.After(15 * time.Second):
+	}
+	stopStats()
+	statsDone := make(chan struct{})
+	go func() { d.statsWG.Wait(); close(statsDone) }()
+	select {
+	case <-statsDone:
+	case <-time.After(3 * time.Second):
+	}
+
+	outcome := Success
+	var firstErr error
+	for _, n := range names {
+		r := d.svcs[n].res
+		switch r.State {
+		case StateFailed, StateSkipped, StateCancelled:
+			if d.svcs[n].svc.Class == stack.Core {
+				outcome = Failed
+				if firstErr == nil && r.State == StateFailed {
+					firstErr = fmt.Errorf("core service %s failed: %s", n, r.Reason)
+				}
+			} else if outcome == Success {
+				outcome = Degraded
+			}
+		case StatePending:
+			if outcome == Success {
+				outcome = Degraded
+			}
+		}
+	}
+	if parent.Err() != nil {
+		return d.finish(res, Interrupted, errors.New("interrupted"))
+	}
+	if outcome == Failed && firstErr == nil {
+		cause := context.Cause(coreCtx)
+		if cause == nil || errors.Is(cause, errCoreReady) {
+			cause = errors.New("a core service did not become ready")
+		}
+		firstErr = cause
+	}
+	return d.finish(res, outcome, firstErr)
+}
+
+var errCoreReady = errors.New("every core service is ready")
+
+func (d *deployer) finish(res *Result, o Outcome, err error) *Result {
+	res.Outcome = o
+	res.Err = err
+	res.Duration = d.o.Now().Sub(d.start)
+	if !d.o.Announced {
+		Finish(d.bus, res)
+	}
+	return res
+}
+
+// Finish emits deploy_finished for a result: the last event of a deploy.
+// Run emits it itself unless the caller announced the deploy (and so owns
+// its end, after its own closing phases such as validation).
+func Finish(bus *events.Bus, res *Result) {
+	o, err := res.Outcome, res.Err
+	attrs := map[string]any{"outcome": string(o)}
+	if err != nil {
+		attrs["error"] = err.Error()
+	}
+	lvl := events.LevelInfo
+	if o == Failed || o == Interrupted {
+		lvl = events.LevelError
+	} else if o == Degraded {
+		lvl = events.LevelWarn
+	}
+	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployFinished, Level: lvl, Duration: res.Duration, Attrs: attrs})
+}
+
+// decidedFinal closes when the service reached a final state.
+func (r *svcRun) decidedFinal() <-chan struct{} { return r.ready.final }
+
+// route dispatches engine events to the service that owns the container.
+func (d *deployer) route(evs <-chan engine.Event) {
+	for ev := range evs {
+		d.routeMu.Lock()
+		ch := d.routes[ev.ContainerID]
+		d.routeMu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- ev:
+			default: // a service that stopped listening
+			}
+		}
+	}
+}
+
+func (d *deployer) subscribe(id string) chan engine.Event {
+	ch := make(chan engine.Event, 64)
+	d.routeMu.Lock()
+	d.routes[id] = ch
+	d.routeMu.Unlock()
+	return ch
+}
+
+func (d *deployer) unsubscribe(id string) {
+	d.routeMu.Lock()
+	delete(d.routes, id)
+	d.routeMu.Unlock()
+}
+
+// ensureResources creates the project's networks and volumes, all at once.
+func (d *deployer) ensureResources(ctx context.Context) {
+	p := d.st.Project
+	used := map[string]bool{}
+	usedVol := map[string]bool{}
+	for _, n := range d.st.Names {
+		for k := range d.st.Services[n].Config.Networks {
+			used[k] = true
+		}
+		for _, v := range d.st.Services[n].Config.Volumes {
+			if v.Type == types.VolumeTypeVolume && v.Source != "" {
+				usedVol[v.Source] = true
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []string
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err.Error())
+		mu.Unlock()
+	}
+	for key, nc := range p.Networks {
+		if !used[key] {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			name := nc.Name
+			if name == "" {
+				name = key
+			}
+			spec := engine.NetworkSpec{Name: name, Key: key, Project: p.Name, Driver: nc.Driver, Options: map[string]string(nc.DriverOpts),
+				Labels: map[string]string(nc.Labels), Internal: nc.Internal, External: bool(nc.External), Attach: nc.Attachable}
+			created, err := d.eng.EnsureNetwork(ctx, spec)
+			if err != nil {
+				fail(fmt.Errorf("network %s: %w", name, err))
+				return
+			}
+			attrs := map[string]any{"network": name, "created": created}
+			if created && bool(nc.External) {
+				attrs["note"] = "external network was missing and has been created"
+			}
+			d.emit(events.Event{Phase: events.PhaseResources, Kind: events.NetworkReady, Duration: time.Since(t0), Attrs: attrs})
+		}()
+	}
+	for key, vc := range p.Volumes {
+		if !usedVol[key] {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			name := vc.Name
+			if name == "" {
+				name = p.Name + "_" + key
+			}
+			created, err := d.eng.EnsureVolume(ctx, engine.VolumeSpec{Name: name, Key: key, Project: p.Name, Driver: vc.Driver,
+				DriverOpts: map[string]string(vc.DriverOpts), Labels: map[string]string(vc.Labels), External: bool(vc.External)})
+			if err != nil {
+				fail(fmt.Errorf("volume %s: %w", name, err))
+				return
+			}
+			d.emit(events.Event{Phase: events.PhaseResources, Kind: events.VolumeReady, Duration: time.Since(t0), Attrs: map[string]any{"volume": name, "created": created}})
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		d.resources.set(struct{}{}, errors.New(strings.Join(errs, "; ")))
+		return
+	}
+	d.resources.set(struct{}{}, nil)
+}
+
+// image returns the image ID for a service, building or pulling it once per
+// image no matter how many services share it.
+func (d *deployer) image(ctx context.Context, s *stack.Service) (string, error) {
+	ref := engine.ImageName(d.st.Project.Name, s.Config)
+	d.imagesMu.Lock()
+	f, ok := d.images[ref]
+	if !ok {
+		f = newFuture[string]()
+		d.images[ref] = f
+	}
+	d.imagesMu.Unlock()
+	if !ok {
+		go func() { f.set(d.ensureImage(ctx, ref, s)) }()
+	}
+	return f.wait(ctx)
+}
+
+func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service) (string, error) {
+	t0 := time.Now()
+	b := s.Config.Build
+	id, err := d.eng.ImageID(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if id != "" && !(d.o.Build && b != nil) {
+		d.emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageReady, Duration: time.Since(t0), Attrs: map[string]any{"image": ref, "built": false, "cached": true}})
+		return id, nil
+	}
+	switch {
+	case b != nil:
+		d.emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageBuilding, Attrs: map[string]any{"image": ref}})
+		args := map[string]*string{}
+		for k, v := range b.Args {
+			args[k] = v
+		}
+		err = d.eng.Build(ctx, engine.BuildSpec{Tag: ref, Context: b.Context, Dockerfile: b.Dockerfile, Args: args, Target: b.Target,
+			Labels: map[string]string(b.Labels)}, nil)
+		if err != nil {
+			return "", fmt.Errorf("build image %s for service %s (context %s): %w", ref, s.Name, b.Context, err)
+		}
+	case s.Config.PullPolicy == types.PullPolicyNever:
+		return "", fmt.Errorf("image %s of service %s is not present and pull_policy is never; build or load it first (docker load / docker build -t %s)", ref, s.Name, ref)
+	default:
+		perr := d.eng.Pull(ctx, ref)
+		if perr != nil {
+			return "", fmt.Errorf("image %s of service %s is not present locally and could not be pulled (%v); load it (docker load), build it, or add a build: section", ref, s.Name, perr)
+		}
+	}
+	id, err = d.eng.ImageID(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		return "", fmt.Errorf("image %s of service %s is still missing after build/pull", ref, s.Name)
+	}
+	d.emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageReady, Duration: time.Since(t0), Attrs: map[string]any{"image": ref, "built": b != nil, "cached": false}})
+	return id, nil
+}
+
+// runService drives one service from image to ready.
+func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, old engine.Container, hasOld bool) {
+	s := r.svc
+	defer func() {
+		r.decided.setIfUnset(false, nil)
+		if !r.ready.isFinal() {
+			// A required dependency failed or was skipped: this service is
+			// skipped, even when that failure also stopped the deploy (a core
+			// failure cancels ctx at once, racing with waitDeps).
+			if failed := d.failedDeps(s.Name); len(failed) > 0 {
+				d.skip(r, "dependency "+strings.Join(failed, ", ")+" did not meet its condition", failed)
+				return
+			}
+			// stopped before reaching a final state
+			state, reason := StatePending, "still starting when the core was ready; not waited on"
+			if r.res.StartedAt.IsZero() {
+				reason = "not started: still waiting on its dependencies when the core was ready"
+			}
+			if cause := context.Cause(ctx); cause != nil {
+				state, reason = StateCancelled, "the deploy stopped first: "+cause.Error()
+			}
+			r.res.State, r.res.Reason = state, reason
+			r.ready.fail(&stoppedError{reason})
+			r.started.fail(&stoppedError{reason})
+		}
+	}()
+	if _, ok := d.o.Skip[s.Name]; ok {
+		return // skipped by run before any service started
+	}
+	// 1. image, networks and volumes: all prepared up front, in parallel.
+	imageID, err := d.image(ctx, s)
+	if err != nil {
+		d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: "check the image name, or build it; dive image names for build: services are <project>-<service>"}, "")
+		return
+	}
+	if _, err := d.resources.wait(ctx); err != nil {
+		d.fail(ctx, r, &Diagnosis{Reason: "networks/volumes: " + err.Error(), Hint: "check 'docker network ls' and 'docker volume ls'"}, "")
+		return
+	}
+	spec, err := engine.Spec(s.Config, engine.BuildOptions{Project: d.st.Project, ImageID: imageID, Class: string(s.Class),
+		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.EnvFile})
+	if err != nil {
+		d.fail(ctx, r, &Diagnosis{Reason: err.Error()}, "")
+		return
+	}
+	for _, w := range spec.Warnings {
+		d.emit(events.Event{Phase: events.PhaseCreate, Service: s.Name, Kind: events.Warning, Level: events.LevelWarn, Attrs: map[string]any{"message": w}})
+	}
+	r.res.Container = spec.Name
+
+	// 2. decide: reuse, restart or recreate. A dependency recreated with
+	// restart: true forces a recreate.
+	depRecreated := false
+	for _, e := range d.g.Deps(s.Name) {
+		if e.Restart {
+			if rec, _ := d.svcs[e.To].decided.wait(ctx); rec {
+				depRecreated = true
+			}
+		}
+	}
+	same := hasOld && old.Hash == spec.Hash && !d.o.ForceRecreate && !depRecreated
+	if same && old.State == "running" && (old.Health == "healthy" || (old.Health == "" && !s.HasHealthcheck())) && !s.OneShot {
+		r.decided.set(false, nil)
+		r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "reused"
+		d.svcEvent(r, events.ServiceReused, events.PhaseReady, map[string]any{"container": old.Name, "container_id": short(old.ID)})
+		r.started.ok()
+		r.ready.ok()
+		return
+	}
+	if same && s.OneShot && old.State == "exited" {
+		if ins, err := d.eng.Inspect(ctx, old.ID); err == nil && ins.State != nil && ins.State.ExitCode == 0 {
+			r.decided.set(false, nil)
+			r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "completed-before"
+			d.svcEvent(r, events.ServiceReused, events.PhaseReady, map[string]any{"container": old.Name, "container_id": short(old.ID), "note": "one-shot job already completed with exit 0"})
+			r.started.ok()
+			r.ready.ok()
+			return
+		}
+	}
+	var id string
+	if same && (old.State == "running" || old.State == "created" || old.State == "exited") && !s.OneShot && old.Health != "unhealthy" {
+		// Unchanged but not ready yet (starting) or stopped: keep the container.
+		id = old.ID
+		r.decided.set(false, nil)
+	} else {
+		if hasOld {
+			if err := d.eng.Remove(ctx, old.ID, false); err != nil {
+				d.fail(ctx, r, &Diagnosis{Reason: fmt.Sprintf("remove the old container %s: %v", old.Name, err)}, "")
+				return
+			}
+		}
+		r.decided.set(true, nil)
+		id, err = d.create(ctx, r, spec)
+		if err != nil {
+			d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: createHint(err)}, "")
+			return
+		}
+	}
+	r.res.ContainerID = id
+	evCh := d.subscribe(id)
+	defer d.unsubscribe(id)
+
+	// 3. wait for the dependencies' conditions, and only for them.
+	wctx := rctx
+	if s.Class == stack.Core {
+		wctx = ctx
+	}
+	if !d.waitDeps(wctx, r) {
+		return
+	}
+
+	// 4. start and wait for readiness, recreating on a failed start.
+	for attempt := 1; ; attempt++ {
+		r.res.Attempts = attempt
+		running := old.State == "running" && id == old.ID
+		ok, retry := d.startAndWait(ctx, rctx, statsCtx, r, id, running, evCh, attempt)
+		if ok || !retry || attempt > s.Retries || ctx.Err() != nil {
+			return
+		}
+		backoffWait := time.Duration(200*attempt) * time.Millisecond
+		d.svcEvent(r, events.ServiceRetry, events.PhaseStart, map[string]any{"attempt": attempt + 1, "reason": r.res.Reason, "backoff_ms": backoffWait.Milliseconds()})
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoffWait):
+		}
+		d.unsubscribe(id)
+		_ = d.eng.Remove(ctx, id, false)
+		r.res.State, r.res.Reason, r.res.Diagnosis = StatePending, "", nil
+		id, err = d.create(ctx, r, spec)
+		if err != nil {
+			d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: createHint(err)}, "")
+			return
+		}
+		r.res.ContainerID = id
+		evCh = d.subscribe(id)
+	}
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func createHint(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "is already in use by container"):
+		return "a container of that name belongs to something else; remove or rename it (docker rm), or change container_name"
+	case strings.Contains(msg, "bind source path does not exist"):
+		return "create the host folder of the bind mount, or fix its path"
+	}
+	return ""
+}
+
+// create creates the container. A name conflict with a leftover container
+// of this project (a half-finished earlier run) is cleared and retried.
+func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.ContainerSpec) (string, error) {
+	t0 := time.Now()
+	d.svcEvent(r, events.ServiceCreating, events.PhaseCreate, nil)
+	for try := 1; ; try++ {
+		id, err := d.eng.Create(ctx, spec)
+		if err == nil {
+			d.svcEvent(r, events.ServiceCreated, events.PhaseCreate, map[string]any{"container": spec.Name, "container_id": short(id), "duration_ms": time.Since(t0).Milliseconds()})
+			return id, nil
+		}
+		if id != "" {
+			_ = d.eng.Remove(ctx, id, false)
+		}
+		if !cerrdefs.IsConflict(err) || try > 2 {
+			return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+		}
+		ins, ierr := d.eng.Inspect(ctx, spec.Name)
+		if ierr != nil || ins.Config == nil || ins.Config.Labels[engine.LabelProject] != d.st.Project.Name {
+			return "", fmt.Errorf("create container %s: the name is taken by a container that is not part of project %s; dive leaves it alone: remove it yourself (docker rm -f %s) or change container_name", spec.Name, d.st.Project.Name, spec.Name)
+		}
+		d.emit(events.Event{Phase: events.PhaseCreate, Service: r.svc.Name, Kind: events.EngineRetry, Level: events.LevelWarn,
+			Attrs: map[string]any{"op": "container create", "attempt": try + 1, "reason": "name conflict with a leftover container of this project; removing it"}})
+		if err := d.eng.Remove(ctx, ins.ID, false); err != nil {
+			return "", fmt.Errorf("remove leftover container %s: %w", spec.Name, err)
+		}
+	}
+}
+
+// waitDeps waits until every dependency meets its condition. It returns
+// false when the service was skipped or the deploy stopped.
+func (d *deployer) waitDeps(ctx context.Context, r *svcRun) bool {
+	deps := d.g.Deps(r.svc.Name)
+	if len(deps) == 0 {
+		return true
+	}
+	var on []string
+	for _, e := range deps {
+		on = append(on, e.To+" ("+string(e.Condition)+")")
+	}
+	d.svcEvent(r, events.ServiceWaiting, events.PhaseWait, map[string]any{"on": on})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	for _, e := range deps {
+		dep := d.svcs[e.To]
+		sig := dep.ready
+		if e.Condition == graph.Started {
+			sig = dep.started
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sig.wait(ctx); err != nil && ctx.Err() == nil {
+				if e.Required {
+					mu.Lock()
+					failed = append(failed, e.To)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return false
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		d.skip(r, "dependency "+strings.Join(failed, ", ")+" did not meet its condition", failed)
+		return false
+	}
+	return true
+}
+
+// stoppedError fails the signals of a service the deploy stopped (pending
+// or cancelled): its dependents are stopped too, not skipped.
+type stoppedError struct{ reason string }
+
+func (e *stoppedError) Error() string { return e.reason }
+
+// failedDeps lists the required dependencies of name whose condition can
+// no longer be met: they failed or were skipped, or they will be skipped
+// because one of their own required dependencies did (their goroutine may
+// not have recorded it yet when the deploy stops).
+func (d *deployer) failedDeps(name string) []string {
+	var out []string
+	for _, e := range d.g.Deps(name) {
+		if !e.Required {
+			continue
+		}
+		dep := d.svcs[e.To]
+		sig := dep.ready
+		if e.Condition == graph.Started {
+			sig = dep.started
+		}
+		if sig.isFinal() {
+			var stopped *stoppedError
+			if sig.err != nil && !errors.As(sig.err, &stopped) { // err is set before final closes
+				out = append(out, e.To)
+			}
+		} else if len(d.failedDeps(e.To)) > 0 {
+			out = append(out, e.To)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (d *deployer) skip(r *svcRun, why string, because []string) {
+	r.res.State, r.res.Reason = StateSkipped, why
+	attrs := map[string]any{"reason": why}
+	if because != nil {
+		attrs["because"] = because
+	}
+	d.svcEvent(r, events.ServiceSkipped, events.PhaseWait, attrs)
+	r.ready.fail(errors.New(why))
+	r.started.fail(errors.New(why))
+	if r.svc.Class == stack.Core {
+		d.failCore(fmt.Errorf("core service %s was skipped: %s", r.svc.Name, why))
+	}
+}
+
+// fail records a failure with its evidence. A core failure stops the deploy.
+func (d *deployer) fail(ctx context.Context, r *svcRun, diag *Diagnosis, id string) {
+	if ctx.Err() != nil && id == "" && r.res.ContainerID == "" {
+		return // the deploy is stopping; not this service's fault
+	}
+	diag.Service, diag.Class = r.svc.Name, string(r.svc.Class)
+	if id != "" {
+		d.collectEvidence(diag, id)
+	}
+	if diag.Hint == "" {
+		diag.Hint = hintFor(r.svc, diag)
+	}
+	r.res.State, r.res.Reason, r.res.Diagnosis = StateFailed, diag.Reason, diag
+	attrs := map[string]any{"reason": diag.Reason, "oom": diag.OOMKilled, "hint": diag.Hint}
+	if diag.ExitCode != nil {
+		attrs["exit_code"] = *diag.ExitCode
+	}
+	if len(diag.HealthOutputs) > 0 {
+		attrs["health_output"] = diag.HealthOutputs
+	}
+	if len(diag.Logs) > 0 {
+		attrs["logs"] = diag.Logs
+	}
+	if diag.State != "" {
+		attrs["state"] = diag.State
+	}
+	if !r.res.StartedAt.IsZero() {
+		d.emit(events.Event{Phase: events.PhaseReady, Service: r.svc.Name, Kind: events.ServiceFailed, Level: levelFor(r.svc), Duration: d.o.Now().Sub(r.res.StartedAt), Attrs: withClass(attrs, r.svc)})
+	} else {
+		d.svcEvent(r, events.ServiceFailed, events.PhaseReady, attrs)
+	}
+	r.ready.fail(errors.New(diag.Reason))
+	r.started.fail(errors.New(diag.Reason))
+	if r.svc.Class == stack.Core {
+		d.failCore(fmt.Errorf("core service %s failed: %s", r.svc.Name, diag.Reason))
+	}
+}
+
+func levelFor(s *stack.Service) events.Level {
+	if s.Class == stack.Core {
+		return events.LevelError
+	}
+	return events.LevelWarn
+}
+
+func withClass(m map[string]any, s *stack.Service) map[string]any {
+	m["class"] = string(s.Class)
+	return m
+}
+
+// collectEvidence fills the diagnosis from the container: state, exit code,
+// OOM flag, health-check outputs and the last log lines. It has its own
+// short deadline: it runs while the deploy is being stopped.
+func (d *deployer) collectEvidence(diag *Diagnosis, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if ins, err := d.eng.Inspect(ctx, id); err == nil && ins.State != nil {
+		st := ins.State
+		diag.State = string(st.Status)
+		if !st.Running && st.Status != "created" && diag.ExitCode == nil {
+			code := st.ExitCode
+			diag.ExitCode = &code
+		}
+		diag.OOMKilled = diag.OOMKilled || st.OOMKilled
+		diag.RestartCount = ins.RestartCount
+		if st.Health != nil {
+			for _, l := range st.Health.Log {
+				if l == nil {
+					continue
+				}
+				out := strings.TrimSpace(l.Output)
+				if len(out) > 300 {
+					out = out[:300] + "…"
+				}
+				diag.HealthOutputs = append(diag.HealthOutputs, fmt.Sprintf("exit %d: %s", l.ExitCode, out))
+			}
+		}
+	}
+	if lines, err := d.eng.Logs(ctx, id, 20); err == nil {
+		diag.Logs = lines
+	}
+}
+
+func hintFor(s *stack.Service, diag *Diagnosis) string {
+	switch {
+	case diag.OOMKilled:
+		return "the container ran out of memory: raise its memory limit (deploy.resources.limits.memory) or reduce its use"
+	case strings.Contains(diag.Reason, "not found in the image") || strings.Contains(diag.Reason, "cannot be executed"):
+		return "the healthcheck's command is not in the image: fix healthcheck.test (scratch and distroless images have no shell: use the exec form with a binary the image has)"
+	case strings.Contains(diag.Reason, "port is already allocated") || strings.Contains(diag.Reason, "address already in use"):
+		return "a published host port is taken by another process: free it (ss -ltnp) or change the ports: mapping"
+	case strings.Contains(diag.Reason, "within its budget"):
+		return fmt.Sprintf("it never became ready: read the health output and logs above; if it is just slow, raise the label %s (now %s)", stack.LabelTimeout, s.Budget)
+	case strings.Contains(diag.Reason, "unhealthy"):
+		return "its healthcheck failed repeatedly: read the health output and logs above"
+	case diag.ExitCode != nil:
+		return fmt.Sprintf("it exited with code %d: read its logs (dive hub logs %s), fix the cause, and deploy again", *diag.ExitCode, s.Name)
+	}
+	return fmt.Sprintf("see 'dive hub logs %s' and 'docker inspect'", s.Name)
+}
+
+// fileExists is used by the TCP readiness check.
+func fileExists(p string) bool {
+	_, err := os.Stat(filepath.Clean(p))
+	return err == nil
+}
