@@ -1,0 +1,279 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dive-hub/dive/internal/deploy"
+	"github.com/dive-hub/dive/internal/engine"
+	"github.com/dive-hub/dive/internal/events"
+	"github.com/dive-hub/dive/internal/stack"
+	"github.com/spf13/cobra"
+)
+
+type deployFlags struct {
+	timeout       time.Duration
+	forceRecreate bool
+	build         bool
+	waitAll       bool
+	noValidate    bool
+	skipPreflight bool
+	retryBroken   bool
+	waitLock      time.Duration
+}
+
+func (a *app) deployCmd() *cobra.Command {
+	var f deployFlags
+	c := &cobra.Command{
+		Use:   "deploy [SERVICE...]",
+		Short: "Deploy the hub: start every service the moment its own dependencies are ready",
+		Long: `Deploy reads the compose file, prepares images, networks, volumes and containers
+in parallel, then starts each service as soon as its dependencies meet their
+conditions, watching readiness through the engine's events and dive's own
+probe (the service's healthcheck command, run early and often).
+
+Exit codes: 0 every core service ready (optional/stretch may be degraded),
+1 the deploy failed, 2 configuration or usage error, 130 interrupted.`,
+		RunE: func(c *cobra.Command, args []string) error { return a.runDeploy(c.Context(), args, f) },
+	}
+	fl := c.Flags()
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "the whole deploy's deadline")
+	fl.BoolVar(&f.forceRecreate, "force-recreate", false, "recreate every container, changed or not")
+	fl.BoolVar(&f.build, "build", false, "rebuild images of services with a build: section")
+	fl.BoolVar(&f.waitAll, "wait-all", false, "also wait for optional and stretch services")
+	fl.BoolVar(&f.noValidate, "no-validate", false, "skip the validation that ends every deploy")
+	fl.BoolVar(&f.skipPreflight, "skip-preflight", false, "skip the preflight checks")
+	fl.BoolVar(&f.retryBroken, "retry-broken", false, "try optional/stretch services the breaker is skipping")
+	fl.DurationVar(&f.waitLock, "wait-lock", 0, "wait this long for another deploy of the project to finish instead of refusing")
+	return c
+}
+
+func newDeployID(now time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) error {
+	t0 := time.Now()
+	deployID := newDeployID(t0)
+	bus := events.NewBus(deployID)
+	var collected []events.Event
+	bus.Subscribe(events.SinkFunc(func(e events.Event) { collected = append(collected, e) }))
+	onRetry := func(op string, attempt int, err error, wait time.Duration) {
+		bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.EngineRetry, Level: events.LevelWarn,
+			Attrs: map[string]any{"op": op, "attempt": attempt + 1, "reason": err.Error(), "backoff_ms": wait.Milliseconds()}})
+	}
+	var l *loaded
+	var eng *engine.Engine
+	var err error
+	if a.g.demo {
+		// The embedded file is known to be valid; it only needs the
+		// stand-in image's reference, which needs the engine.
+		if eng, err = a.connect(ctx, onRetry); err != nil {
+			return err
+		}
+		defer eng.Close()
+		ref, built, err := ensureStandin(ctx, eng)
+		if err != nil {
+			return fmt.Errorf("stand-in image: %w", err)
+		}
+		if built {
+			fmt.Fprintf(a.stderr, "built the stand-in image %s\n", ref)
+		}
+		if l, err = a.load(ctx, services, ref); err != nil {
+			return err
+		}
+	} else {
+		// Configuration first: nothing touches the engine before it is valid.
+		if l, err = a.load(ctx, services, os.Getenv("DIVE_STANDIN_IMAGE")); err != nil {
+			return err
+		}
+		if eng, err = a.connect(ctx, onRetry); err != nil {
+			return err
+		}
+		defer eng.Close()
+	}
+	st := l.st
+	redactor := newRedactor(st)
+	bus.SetRedactor(redactor.String)
+
+	// 2. outputs: every one subscribes to the same events.
+	runDir := filepath.Join(l.stateDir, st.Project.Name, "deploys", deployID)
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return fmt.Errorf("state dir %s: %w", runDir, err)
+	}
+	evFile, err := os.OpenFile(filepath.Join(runDir, "events.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("events log: %w", err)
+	}
+	defer evFile.Close()
+	bus.Subscribe(events.NewJSONLSink(evFile))
+	out := redactor.Writer(a.stdout)
+	var prog *progress
+	if a.g.logFormat == "json" {
+		bus.Subscribe(events.NewJSONLSink(out))
+	} else {
+		classes := map[string]string{}
+		for _, n := range st.Names {
+			classes[n] = string(st.Services[n].Class)
+		}
+		prog = newProgress(out, isTerminal(a.stdout), l.g.Order(), classes)
+		bus.Subscribe(prog)
+	}
+	if a.g.logFormat != "json" {
+		fmt.Fprintf(out, "dive %s: deploying %s (%d services, engine %s API %s), deploy %s\n", Version, st.Project.Name, len(st.Names), eng.ServerVersion(), eng.APIVersion(), deployID)
+	}
+
+	// 3. lock, preflight, breaker.
+	deploy.Announce(bus, st, l.g, f.timeout, eng.APIVersion())
+	abort := func(err error) error {
+		deploy.Abort(bus, t0, err)
+		if prog != nil {
+			prog.Close()
+		}
+		a.writeRecords(l, deployID, collected, nil, nil)
+		return err
+	}
+	release, err := a.acquireLock(ctx, eng, l, deployID, f.waitLock, f.timeout)
+	if err != nil {
+		return abort(err)
+	}
+	defer release()
+	if !f.skipPreflight {
+		if err := a.preflightForDeploy(ctx, eng, l, bus); err != nil {
+			return abort(err)
+		}
+	}
+	skip := map[string]string{}
+	breakers := a.loadBreakers(l)
+	if !f.retryBroken {
+		skip = breakers.skips(st)
+	}
+
+	// 4. deploy.
+	res := deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
+		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true})
+	if prog != nil {
+		prog.Close()
+	}
+	breakers.record(st, res)
+
+	// 5. validation, records and the verdict.
+	var validation any
+	if !f.noValidate && res.Outcome != deploy.Failed && res.Outcome != deploy.Interrupted {
+		validation = a.validateAfterDeploy(ctx, eng, l, bus)
+	}
+	res.Duration = time.Since(t0)
+	deploy.Finish(bus, res)
+	a.writeRecords(l, deployID, collected, res, validation)
+	a.printSummary(out, st, res, runDir)
+	switch res.Outcome {
+	case deploy.Success, deploy.Degraded:
+		return nil
+	case deploy.Interrupted:
+		return &ExitError{Code: ExitInterrupted, Err: errors.New("deploy interrupted; containers were left as they were (see the summary above); run 'dive hub status'")}
+	}
+	return &ExitError{Code: ExitFailed, Err: res.Err}
+}
+
+// needsStandin reports whether the stack's compose file refers to the stand-in image.
+func needsStandin(st *stack.Stack) bool {
+	for _, n := range st.Names {
+		if strings.HasPrefix(st.Services[n].Config.Image, "dive-standin:") {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) printSummary(w io.Writer, st *stack.Stack, res *deploy.Result, runDir string) {
+	if a.g.logFormat == "json" {
+		return
+	}
+	names := sortedKeys(res.Services)
+	counts := map[deploy.State]int{}
+	for _, n := range names {
+		counts[res.Services[n].State]++
+	}
+	fmt.Fprintln(w)
+	for _, n := range names {
+		r := res.Services[n]
+		if r.State != deploy.StateFailed {
+			continue
+		}
+		d := r.Diagnosis
+		fmt.Fprintf(w, "✘ %s (%s) failed: %s\n", n, r.Class, r.Reason)
+		if d != nil {
+			if d.State != "" {
+				fmt.Fprintf(w, "    state: %s", d.State)
+				if d.ExitCode != nil {
+					fmt.Fprintf(w, ", exit code %d", *d.ExitCode)
+				}
+				fmt.Fprintf(w, ", OOM killed: %t", d.OOMKilled)
+				if d.RestartCount > 0 {
+					fmt.Fprintf(w, ", restarts: %d", d.RestartCount)
+				}
+				fmt.Fprintln(w)
+			}
+			if len(d.HealthOutputs) > 0 {
+				fmt.Fprintln(w, "    last health checks:")
+				for _, h := range lastN(d.HealthOutputs, 5) {
+					fmt.Fprintf(w, "      %s\n", h)
+				}
+			}
+			if len(d.Logs) > 0 {
+				fmt.Fprintf(w, "    last %d log lines:\n", len(d.Logs))
+				for _, l := range d.Logs {
+					fmt.Fprintf(w, "      | %s\n", l)
+				}
+			}
+			if d.Hint != "" {
+				fmt.Fprintf(w, "    next: %s\n", d.Hint)
+			}
+		}
+	}
+	for _, n := range names {
+		r := res.Services[n]
+		switch r.State {
+		case deploy.StateSkipped, deploy.StatePending, deploy.StateCancelled:
+			fmt.Fprintf(w, "- %s (%s) %s: %s\n", n, r.Class, r.State, r.Reason)
+		}
+	}
+	var parts []string
+	for _, s := range []deploy.State{deploy.StateReady, deploy.StateReused, deploy.StateFailed, deploy.StateSkipped, deploy.StatePending, deploy.StateCancelled} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	verdict := map[deploy.Outcome]string{
+		deploy.Success:     "✔ deployed: every service is ready",
+		deploy.Degraded:    "✔ deployed, degraded: every core service is ready; some optional/stretch services are not (see above)",
+		deploy.Failed:      "✘ deploy failed",
+		deploy.Interrupted: "✘ deploy interrupted",
+	}[res.Outcome]
+	fmt.Fprintf(w, "%s in %.2fs (%s)\n", verdict, res.Duration.Seconds(), strings.Join(parts, ", "))
+	fmt.Fprintf(w, "  records: %s\n", runDir)
+}
+
+func lastN(s []string, n int) []string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// sortedContainers orders containers by reverse dependency order for down.
+func sortedContainers(cs []engine.Container) []engine.Container {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+	return cs
+}

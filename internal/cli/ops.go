@@ -1,0 +1,388 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dive-hub/dive/internal/engine"
+	"github.com/dive-hub/dive/internal/graph"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) downCmd() *cobra.Command {
+	var volumes bool
+	var waitLock time.Duration
+	c := &cobra.Command{
+		Use:   "down",
+		Short: "Stop and remove the project's containers and networks (in reverse dependency order)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return a.runDown(c.Context(), volumes, waitLock)
+		},
+	}
+	c.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove the project's named volumes")
+	c.Flags().DurationVar(&waitLock, "wait-lock", 0, "wait this long for a running deploy of the project instead of refusing")
+	return c
+}
+
+// projectName resolves the project without requiring a loadable stack: down,
+// status and logs must work even when the compose file no longer loads.
+func (a *app) projectAndStack(ctx context.Context) (string, *loaded, error) {
+	l, err := a.load(ctx, nil, "")
+	if err == nil {
+		return l.st.Project.Name, l, nil
+	}
+	if a.g.project != "" {
+		return a.g.project, nil, nil
+	}
+	return "", nil, err
+}
+
+func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration) error {
+	project, l, err := a.projectAndStack(ctx)
+	if err != nil {
+		return err
+	}
+	eng, err := a.connect(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	if l != nil {
+		release, err := a.acquireLock(ctx, eng, l, "down", waitLock, 5*time.Minute)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	t0 := time.Now()
+	cs, err := eng.ListContainers(ctx, project)
+	if err != nil {
+		return err
+	}
+	var g *graph.Graph
+	grace := map[string]time.Duration{}
+	if l != nil {
+		g = l.g
+		for _, n := range l.st.Names {
+			if sg := l.st.Services[n].Config.StopGracePeriod; sg != nil {
+				grace[n] = time.Duration(*sg)
+			}
+		}
+	}
+	if err := stopInReverseOrder(ctx, eng, cs, g, grace, a.stdout); err != nil {
+		return err
+	}
+	removed := 0
+	nets, err := eng.ListNetworks(ctx, engine.LabelProject+"="+project)
+	if err != nil {
+		return err
+	}
+	created, err := eng.ListNetworks(ctx, engine.LabelCreatedFor+"="+project)
+	if err != nil {
+		return err
+	}
+	var errs []string
+	for _, n := range append(nets, created...) {
+		if err := eng.RemoveNetwork(ctx, n.ID); err != nil {
+			errs = append(errs, fmt.Sprintf("network %s: %v", n.Name, err))
+			continue
+		}
+		fmt.Fprintf(a.stdout, "removed network %s\n", n.Name)
+		removed++
+	}
+	if volumes {
+		vols, err := eng.ListVolumes(ctx, engine.LabelProject+"="+project)
+		if err != nil {
+			return err
+		}
+		for _, v := range vols {
+			if err := eng.RemoveVolume(ctx, v.Name); err != nil {
+				errs = append(errs, fmt.Sprintf("volume %s: %v", v.Name, err))
+				continue
+			}
+			fmt.Fprintf(a.stdout, "removed volume %s\n", v.Name)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("down left some things behind:\n  %s", strings.Join(errs, "\n  "))
+	}
+	fmt.Fprintf(a.stdout, "project %s is down (%d containers, %.2fs)\n", project, len(cs), time.Since(t0).Seconds())
+	return nil
+}
+
+// stopInReverseOrder stops each container once every container that depends
+// on it has stopped, all in parallel otherwise, honouring stop_grace_period,
+// then removes them.
+func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Container, g *graph.Graph, grace map[string]time.Duration, w io.Writer) error {
+	byService := map[string]*engine.Container{}
+	for i := range cs {
+		byService[cs[i].Service] = &cs[i]
+	}
+	stopped := map[string]chan struct{}{}
+	for _, c := range cs {
+		stopped[c.Service] = make(chan struct{})
+	}
+	// dependents from the graph when we have one, else from the depends_on label.
+	dependents := map[string][]string{}
+	for _, c := range cs {
+		var deps []string
+		if g != nil {
+			for _, e := range g.Deps(c.Service) {
+				deps = append(deps, e.To)
+			}
+		} else if lbl := c.Labels[engine.LabelDependsOn]; lbl != "" {
+			for _, part := range strings.Split(lbl, ",") {
+				deps = append(deps, strings.SplitN(part, ":", 2)[0])
+			}
+		}
+		for _, d := range deps {
+			dependents[d] = append(dependents[d], c.Service)
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []string
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(stopped[c.Service])
+			for _, d := range dependents[c.Service] {
+				if ch, ok := stopped[d]; ok {
+					select {
+					case <-ch:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+			gp, ok := grace[c.Service]
+			if !ok {
+				gp = 10 * time.Second
+			}
+			if c.State == "running" || c.State == "restarting" {
+				if err := eng.Stop(ctx, c.ID, gp); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Sprintf("stop %s: %v", c.Name, err))
+					mu.Unlock()
+				}
+			}
+			if err := eng.Remove(ctx, c.ID, false); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("remove %s: %v", c.Name, err))
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			fmt.Fprintf(w, "removed %s\n", c.Name)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// statusRow is one line of `hub status`.
+type statusRow struct {
+	Service   string   `json:"service"`
+	Class     string   `json:"class"`
+	Container string   `json:"container,omitempty"`
+	ID        string   `json:"id,omitempty"`
+	State     string   `json:"state"`
+	Health    string   `json:"health,omitempty"`
+	Status    string   `json:"status,omitempty"`
+	Image     string   `json:"image,omitempty"`
+	Ports     []string `json:"ports,omitempty"`
+	Networks  []string `json:"networks,omitempty"`
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show each service's container, state and health",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx := c.Context()
+			project, l, err := a.projectAndStack(ctx)
+			if err != nil {
+				return err
+			}
+			eng, err := a.connect(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			cs, err := eng.ListContainers(ctx, project)
+			if err != nil {
+				return err
+			}
+			rows := statusRows(l, cs)
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(struct {
+					Project  string      `json:"project"`
+					Services []statusRow `json:"services"`
+				}{project, rows})
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERVICE\tCLASS\tCONTAINER\tSTATE\tHEALTH\tSTATUS\tPORTS")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Class, dash(r.Container), r.State, dash(r.Health), dash(r.Status), dash(strings.Join(r.Ports, ",")))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func statusRows(l *loaded, cs []engine.Container) []statusRow {
+	seen := map[string]bool{}
+	var rows []statusRow
+	for _, c := range cs {
+		r := statusRow{Service: c.Service, Class: c.Class, Container: c.Name, ID: short(c.ID), State: c.State, Health: c.Health, Status: c.Status, Image: c.Image, Networks: c.Networks}
+		if l != nil {
+			if s := l.st.Services[c.Service]; s != nil {
+				r.Class = string(s.Class)
+			}
+		}
+		for _, p := range c.Ports {
+			if p.PublicPort != 0 {
+				r.Ports = append(r.Ports, fmt.Sprintf("%s:%d->%d/%s", p.IP, p.PublicPort, p.PrivatePort, p.Type))
+			}
+		}
+		sort.Strings(r.Ports)
+		seen[c.Service] = true
+		rows = append(rows, r)
+	}
+	if l != nil {
+		for _, n := range l.st.Names {
+			if !seen[n] {
+				rows = append(rows, statusRow{Service: n, Class: string(l.st.Services[n].Class), State: "not created"})
+			}
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Service < rows[j].Service })
+	return rows
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func (a *app) logsCmd() *cobra.Command {
+	var follow, timestamps bool
+	var tail string
+	c := &cobra.Command{
+		Use:   "logs [SERVICE...]",
+		Short: "Show the services' logs",
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx := c.Context()
+			project, _, err := a.projectAndStack(ctx)
+			if err != nil {
+				return err
+			}
+			eng, err := a.connect(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			cs, err := eng.ListContainers(ctx, project)
+			if err != nil {
+				return err
+			}
+			want := map[string]bool{}
+			for _, s := range args {
+				want[s] = true
+			}
+			var sel []engine.Container
+			width := 0
+			for _, c := range cs {
+				if len(want) == 0 || want[c.Service] {
+					sel = append(sel, c)
+					width = max(width, len(c.Service))
+				}
+			}
+			for s := range want {
+				found := false
+				for _, c := range sel {
+					found = found || c.Service == s
+				}
+				if !found {
+					return usageError{fmt.Errorf("no container for service %q in project %s (see 'dive hub status')", s, project)}
+				}
+			}
+			w := &lockedWriter{w: a.stdout}
+			var wg sync.WaitGroup
+			errs := make(chan error, len(sel))
+			for _, c := range sel {
+				prefix := fmt.Sprintf("%-*s | ", width, c.Service)
+				if len(sel) == 1 {
+					prefix = ""
+				}
+				if !follow {
+					if err := eng.StreamLogs(ctx, c.ID, tail, false, timestamps, w, prefix); err != nil {
+						return err
+					}
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs <- eng.StreamLogs(ctx, c.ID, tail, true, timestamps, w, prefix)
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil && ctx.Err() == nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "follow the logs")
+	c.Flags().StringVar(&tail, "tail", "all", "lines from the end of each log")
+	c.Flags().BoolVarP(&timestamps, "timestamps", "t", false, "show timestamps")
+	return c
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

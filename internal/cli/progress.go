@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dive-hub/dive/internal/events"
+)
+
+// progress renders deploy events for a person: on a terminal, one line per
+// service redrawn in place; otherwise plain lines as things happen.
+type progress struct {
+	mu      sync.Mutex
+	w       io.Writer
+	tty     bool
+	start   time.Time
+	order   []string
+	rows    map[string]*row
+	drawn   int
+	stop    chan struct{}
+	stopped chan struct{}
+	notes   []string
+}
+
+type row struct {
+	class   string
+	state   string
+	detail  string
+	since   time.Time
+	elapsed time.Duration
+	final   bool
+}
+
+func newProgress(w io.Writer, tty bool, services []string, classes map[string]string) *progress {
+	p := &progress{w: w, tty: tty, start: time.Now(), rows: map[string]*row{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+	p.order = append(p.order, services...)
+	for _, s := range services {
+		p.rows[s] = &row{class: classes[s], state: "waiting", since: p.start}
+	}
+	if tty {
+		go p.loop()
+	} else {
+		close(p.stopped)
+	}
+	return p
+}
+
+func (p *progress) loop() {
+	defer close(p.stopped)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			p.mu.Lock()
+			p.draw()
+			p.mu.Unlock()
+			return
+		case <-t.C:
+			p.mu.Lock()
+			p.draw()
+			p.mu.Unlock()
+		}
+	}
+}
+
+// Close stops redrawing and leaves the final picture.
+func (p *progress) Close() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.stopped
+}
+
+func (p *progress) Handle(e events.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.rows[e.Service]
+	line := ""
+	switch e.Kind {
+	case events.ServiceCreating:
+		r.state, r.detail = "creating", ""
+	case events.ServiceCreated:
+		r.state = "created"
+	case events.ServiceWaiting:
+		r.state, r.detail = "waiting", "on "+joinAny(e.Attrs["on"])
+	case events.ServiceStarting:
+		r.state, r.detail, r.since = "starting", "", e.Time
+	case events.ServiceStarted:
+		r.state, r.since = "starting", e.Time
+	case events.ServiceReady:
+		r.state, r.final, r.elapsed = "ready", true, e.Duration
+		r.detail = fmt.Sprintf("%.1fs (%v)", e.Duration.Seconds(), e.Attrs["signal"])
+		if e.Attrs["signal"] == "exited0" {
+			r.state = "completed"
+		} else if e.Attrs["signal"] == "probe" || e.Attrs["signal"] == "engine" {
+			r.state = "healthy"
+		} else {
+			r.state = "running"
+		}
+	case events.ServiceReused:
+		r.state, r.final, r.detail = "unchanged", true, "running and healthy, left alone"
+	case events.ServiceFailed:
+		r.state, r.final = "failed", true
+		r.detail = fmt.Sprint(e.Attrs["reason"])
+	case events.ServiceSkipped:
+		r.state, r.final = "skipped", true
+		r.detail = fmt.Sprint(e.Attrs["reason"])
+	case events.ServiceRetry:
+		r.state = "retrying"
+		r.detail = fmt.Sprintf("attempt %v: %v", e.Attrs["attempt"], e.Attrs["reason"])
+	case events.Warning:
+		line = "warning: " + fmt.Sprint(e.Attrs["message"])
+	case events.ImageBuilding:
+		line = fmt.Sprintf("building image %v", e.Attrs["image"])
+	case events.NetworkReady:
+		if e.Attrs["created"] == true {
+			line = fmt.Sprintf("network %v created", e.Attrs["network"])
+		}
+	case events.VolumeReady:
+		if e.Attrs["created"] == true {
+			line = fmt.Sprintf("volume %v created", e.Attrs["volume"])
+		}
+	case events.EngineRetry:
+		line = fmt.Sprintf("retry %v (attempt %v): %v", e.Attrs["op"], e.Attrs["attempt"], e.Attrs["reason"])
+	}
+	if p.tty {
+		if line != "" {
+			p.notes = append(p.notes, line)
+		}
+		return
+	}
+	at := e.Time.Sub(p.start).Seconds()
+	if r != nil {
+		switch e.Kind {
+		case events.ServiceStats:
+			return
+		case events.ServiceWaiting, events.ServiceStarting, events.ServiceReady, events.ServiceReused, events.ServiceFailed, events.ServiceSkipped, events.ServiceRetry, events.ServiceCreated:
+			fmt.Fprintf(p.w, "[%6.2fs] %-18s %-9s %s\n", at, e.Service, r.state, r.detail)
+		}
+		if line == "" {
+			return
+		}
+	}
+	if line != "" {
+		fmt.Fprintf(p.w, "[%6.2fs] %s\n", at, line)
+	}
+}
+
+func (p *progress) draw() {
+	if p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
+	}
+	var b strings.Builder
+	for _, n := range p.notes {
+		fmt.Fprintf(&b, "\x1b[2K%s\n", n)
+	}
+	p.notes = nil
+	for _, n := range p.order {
+		r := p.rows[n]
+		el := r.elapsed
+		if !r.final {
+			el = time.Since(r.since)
+			if r.state == "waiting" || r.state == "creating" || r.state == "created" {
+				el = time.Since(p.start)
+			}
+		}
+		fmt.Fprintf(&b, "\x1b[2K %s %-18s %-8s %-10s %5.1fs  %s\n", icon(r.state), n, r.class, r.state, el.Seconds(), clip(r.detail, 70))
+	}
+	fmt.Fprint(p.w, b.String())
+	p.drawn = len(p.order)
+}
+
+func icon(state string) string {
+	switch state {
+	case "healthy", "running", "completed", "ready", "unchanged":
+		return "\x1b[32m✔\x1b[0m"
+	case "failed":
+		return "\x1b[31m✘\x1b[0m"
+	case "skipped":
+		return "\x1b[33m-\x1b[0m"
+	}
+	return "\x1b[36m…\x1b[0m"
+}
+
+func clip(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}
+
+func joinAny(v any) string {
+	switch x := v.(type) {
+	case []string:
+		return strings.Join(x, ", ")
+	case []any:
+		parts := make([]string, len(x))
+		for i, s := range x {
+			parts[i] = fmt.Sprint(s)
+		}
+		return strings.Join(parts, ", ")
+	}
+	return fmt.Sprint(v)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

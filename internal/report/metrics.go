@@ -1,0 +1,852 @@
+// Package report turns the event stream of one deploy into metrics
+// (metrics.json), human reports (Markdown, HTML with an SVG timeline), a
+// machine report (report.json), a Prometheus textfile and OTLP traces, and
+// summarises the deploy history of a project.
+//
+// Everything here is computed from events alone, plus what the caller knows
+// of the plan (classes and dependencies, see Deploy). docs/metrics-schema.md
+// documents every field.
+package report
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/dive-hub/dive/internal/events"
+)
+
+// SchemaVersion is the version of the metrics.json layout. It changes only
+// when a field is renamed or removed or changes meaning.
+const SchemaVersion = 1
+
+// Deploy outcomes (the deploy_finished outcome attribute, plus Incomplete
+// when no deploy_finished event was seen).
+const (
+	DeploySuccess     = "success"
+	DeployDegraded    = "degraded"
+	DeployFailed      = "failed"
+	DeployInterrupted = "interrupted"
+	DeployIncomplete  = "incomplete"
+)
+
+// Service outcomes.
+const (
+	OutcomeReady   = "ready"   // service_ready seen last
+	OutcomeReused  = "reused"  // left alone: unchanged and healthy
+	OutcomeFailed  = "failed"  // service_failed seen last
+	OutcomeSkipped = "skipped" // never started (a dependency failed, or not selected)
+	OutcomePending = "pending" // no final event: the deploy ended first
+)
+
+// ServiceInfo is what the caller knows of one planned service.
+type ServiceInfo struct {
+	Name      string
+	Class     string // core|optional|stretch
+	DependsOn []string
+}
+
+// Deploy is what the caller knows of the deploy besides its events.
+type Deploy struct {
+	ID       string
+	Project  string
+	Services []ServiceInfo
+	// CriticalPath is the planned critical path (from the graph), if known.
+	// It is reported next to the path observed in the events.
+	CriticalPath []string
+}
+
+// Metrics is the content of metrics.json.
+type Metrics struct {
+	SchemaVersion int       `json:"schema_version"`
+	DeployID      string    `json:"deploy_id"`
+	Project       string    `json:"project"`
+	StartedAt     time.Time `json:"started_at"`
+	FinishedAt    time.Time `json:"finished_at"`
+	DurationMS    float64   `json:"duration_ms"`
+	TimeoutMS     float64   `json:"timeout_ms,omitempty"`
+	Outcome       string    `json:"outcome"`
+	Error         string    `json:"error,omitempty"`
+	Phases        []Phase   `json:"phases"`
+	Images        []Image   `json:"images"`
+	Services      []Service `json:"services"`
+	Totals        Totals    `json:"totals"`
+	CriticalPath  Path      `json:"critical_path"`
+	PlannedPath   []string  `json:"planned_critical_path,omitempty"`
+	Warnings      []Note    `json:"warnings"`
+	EngineRetries []Retry   `json:"engine_retries,omitempty"`
+}
+
+// Phase is the time spent in one phase of the deploy. Services run
+// concurrently, so WallMS (time during which at least one service was in the
+// phase) is usually much less than SumMS (the sum over services).
+type Phase struct {
+	Phase         string  `json:"phase"`
+	Count         int     `json:"count"`
+	FirstOffsetMS float64 `json:"first_offset_ms"`
+	LastOffsetMS  float64 `json:"last_offset_ms"`
+	WallMS        float64 `json:"wall_ms"`
+	SumMS         float64 `json:"sum_ms"`
+}
+
+// Image is one image made ready for the deploy.
+type Image struct {
+	Image         string     `json:"image"`
+	Services      []string   `json:"services,omitempty"`
+	Built         bool       `json:"built"`
+	Cached        bool       `json:"cached"`
+	DurationMS    float64    `json:"duration_ms"`
+	ReadyOffsetMS *float64   `json:"ready_offset_ms,omitempty"`
+	ReadyAt       *time.Time `json:"ready_at,omitempty"`
+}
+
+// Service is the record of one service in one deploy. Offsets are in
+// milliseconds from the deploy start; a missing field means the event did
+// not happen.
+type Service struct {
+	Name      string   `json:"name"`
+	Class     string   `json:"class"`
+	DependsOn []string `json:"depends_on,omitempty"`
+	Outcome   string   `json:"outcome"`
+	Container string   `json:"container,omitempty"`
+
+	Image              string     `json:"image,omitempty"`
+	ImageBuilt         bool       `json:"image_built,omitempty"`
+	ImageReadyOffsetMS *float64   `json:"image_ready_offset_ms,omitempty"`
+	ImageReadyAt       *time.Time `json:"image_ready_at,omitempty"`
+
+	CreatingOffsetMS *float64   `json:"creating_offset_ms,omitempty"`
+	CreatingAt       *time.Time `json:"creating_at,omitempty"`
+	CreatedOffsetMS  *float64   `json:"created_offset_ms,omitempty"`
+	CreatedAt        *time.Time `json:"created_at,omitempty"`
+
+	WaitingOffsetMS *float64   `json:"waiting_offset_ms,omitempty"`
+	WaitingAt       *time.Time `json:"waiting_at,omitempty"`
+	WaitingOn       []string   `json:"waiting_on,omitempty"`
+
+	StartIssuedOffsetMS *float64   `json:"start_issued_offset_ms,omitempty"`
+	StartIssuedAt       *time.Time `json:"start_issued_at,omitempty"`
+	StartedOffsetMS     *float64   `json:"started_offset_ms,omitempty"`
+	StartedAt           *time.Time `json:"started_at,omitempty"`
+
+	ReadyOffsetMS   *float64   `json:"ready_offset_ms,omitempty"`
+	ReadyAt         *time.Time `json:"ready_at,omitempty"`
+	ReusedOffsetMS  *float64   `json:"reused_offset_ms,omitempty"`
+	ReusedAt        *time.Time `json:"reused_at,omitempty"`
+	FailedOffsetMS  *float64   `json:"failed_offset_ms,omitempty"`
+	FailedAt        *time.Time `json:"failed_at,omitempty"`
+	SkippedOffsetMS *float64   `json:"skipped_offset_ms,omitempty"`
+	SkippedAt       *time.Time `json:"skipped_at,omitempty"`
+
+	CreateMS      *float64 `json:"create_ms,omitempty"`
+	WaitMS        *float64 `json:"wait_ms,omitempty"`
+	TimeToReadyMS *float64 `json:"time_to_ready_ms,omitempty"`
+	TimeToFailMS  *float64 `json:"time_to_fail_ms,omitempty"`
+
+	ReadySignal    string   `json:"ready_signal,omitempty"`
+	DetectionLagMS *float64 `json:"detection_lag_ms,omitempty"`
+
+	Attempts int     `json:"attempts"`
+	Retries  []Retry `json:"retries,omitempty"`
+
+	FailureReason string `json:"failure_reason,omitempty"`
+	ExitCode      *int   `json:"exit_code,omitempty"`
+	OOMKilled     bool   `json:"oom_killed,omitempty"`
+	HealthOutput  string `json:"health_output,omitempty"`
+	LogsTail      string `json:"logs_tail,omitempty"`
+	Hint          string `json:"hint,omitempty"`
+
+	SkipReason  string   `json:"skip_reason,omitempty"`
+	SkipBecause []string `json:"skip_because,omitempty"`
+
+	CPUPeakPercent *float64 `json:"cpu_peak_percent,omitempty"`
+	MemPeakBytes   *float64 `json:"mem_peak_bytes,omitempty"`
+
+	Warnings int `json:"warnings,omitempty"`
+}
+
+// Retry is one service_retry or engine_retry event.
+type Retry struct {
+	OffsetMS  float64 `json:"offset_ms"`
+	Attempt   int     `json:"attempt,omitempty"`
+	Op        string  `json:"op,omitempty"`
+	Reason    string  `json:"reason,omitempty"`
+	BackoffMS float64 `json:"backoff_ms,omitempty"`
+}
+
+// Note is one warning.
+type Note struct {
+	OffsetMS float64   `json:"offset_ms"`
+	At       time.Time `json:"at"`
+	Level    string    `json:"level"`
+	Service  string    `json:"service,omitempty"`
+	Message  string    `json:"message"`
+}
+
+// Totals counts services by outcome and a few other things.
+type Totals struct {
+	Services      int `json:"services"`
+	Ready         int `json:"ready"`
+	Reused        int `json:"reused"`
+	Failed        int `json:"failed"`
+	Skipped       int `json:"skipped"`
+	Pending       int `json:"pending"`
+	CoreNotUp     int `json:"core_not_up"`
+	Attempts      int `json:"attempts"`
+	Retries       int `json:"retries"`
+	EngineRetries int `json:"engine_retries"`
+	Warnings      int `json:"warnings"`
+	Images        int `json:"images"`
+	ImagesBuilt   int `json:"images_built"`
+}
+
+// Path is the critical path observed in the events: starting from the core
+// service that became ready last, walk back through the dependency that
+// became ready last, until a service without dependencies.
+type Path struct {
+	Services []string `json:"services"`
+	Links    []Link   `json:"links"`
+	// LengthMS runs from the first link's start issued to the last link's ready.
+	LengthMS float64 `json:"length_ms"`
+	// LeadInMS runs from the deploy start to the first link's start issued
+	// (images, resources, create).
+	LeadInMS float64 `json:"lead_in_ms"`
+	// EndOffsetMS is when the last link became ready.
+	EndOffsetMS float64 `json:"end_offset_ms"`
+	// BootMS is the sum of the links' start-issued-to-ready times: the part
+	// of LengthMS spent inside the services.
+	BootMS float64 `json:"boot_ms"`
+	// HandoffMS is the sum of the links' handoff times: the part of LengthMS
+	// spent between a dependency being ready and dive starting the next link.
+	HandoffMS float64 `json:"handoff_ms"`
+}
+
+// Link is one service on the critical path.
+type Link struct {
+	Service             string  `json:"service"`
+	Class               string  `json:"class"`
+	Outcome             string  `json:"outcome"`
+	StartIssuedOffsetMS float64 `json:"start_issued_offset_ms"`
+	ReadyOffsetMS       float64 `json:"ready_offset_ms"`
+	WaitMS              float64 `json:"wait_ms"`
+	TimeToReadyMS       float64 `json:"time_to_ready_ms"`
+	// HandoffMS is this link's start issued minus the previous link's ready
+	// (0 for the first link; negative when the dependency condition did not
+	// require readiness, e.g. service_started).
+	HandoffMS float64 `json:"handoff_ms"`
+	// DetectionLagMS is how long after the service was ready dive saw it.
+	DetectionLagMS *float64 `json:"detection_lag_ms,omitempty"`
+}
+
+// Up reports whether the service ended up running and usable.
+func (s Service) Up() bool { return s.Outcome == OutcomeReady || s.Outcome == OutcomeReused }
+
+// readyOffset is when the service became usable: ready, or reused.
+func (s Service) readyOffset() (float64, bool) {
+	if s.ReadyOffsetMS != nil {
+		return *s.ReadyOffsetMS, true
+	}
+	if s.ReusedOffsetMS != nil {
+		return *s.ReusedOffsetMS, true
+	}
+	return 0, false
+}
+
+// Service returns the named service's metrics.
+func (m Metrics) Service(name string) (Service, bool) {
+	for _, s := range m.Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// Succeeded reports whether the deploy left the core of the stack up.
+func (m Metrics) Succeeded() bool {
+	return m.Outcome == DeploySuccess || m.Outcome == DeployDegraded
+}
+
+func msOf(d time.Duration) float64 {
+	return math.Round(float64(d)/float64(time.Microsecond)) / 1000
+}
+
+func fptr(f float64) *float64 { return &f }
+
+func tptr(t time.Time) *time.Time {
+	u := t.UTC()
+	return &u
+}
+
+type interval struct{ from, to time.Time }
+
+// svcAcc accumulates one service's events.
+type svcAcc struct {
+	s                                    *Service
+	creating, created, waiting, starting time.Time
+	started, ready, reused, failed       time.Time
+	skipped, imageBuilding, imageReady   time.Time
+	imageDur, readyDur, failDur          time.Duration
+	terminal                             string
+	terminalAt                           time.Time
+}
+
+func (a *svcAcc) setTerminal(outcome string, t time.Time) {
+	if a.terminal == "" || !t.Before(a.terminalAt) {
+		a.terminal, a.terminalAt = outcome, t
+	}
+}
+
+// Compute derives the metrics of one deploy from its events. Events may come
+// from the bus or from events.jsonl (attributes decoded by encoding/json);
+// their order does not matter. Events of another deploy ID are ignored.
+func Compute(d Deploy, evs []events.Event) Metrics {
+	evs = sortedEvents(d.ID, evs)
+	m := Metrics{
+		SchemaVersion: SchemaVersion,
+		DeployID:      d.ID,
+		Project:       d.Project,
+		PlannedPath:   append([]string(nil), d.CriticalPath...),
+		Phases:        []Phase{},
+		Images:        []Image{},
+		Services:      []Service{},
+		Warnings:      []Note{},
+	}
+
+	var (
+		start, end  time.Time
+		finished    bool
+		finishedDur time.Duration
+		announced   []string
+	)
+	for _, e := range evs {
+		if m.DeployID == "" && e.DeployID != "" {
+			m.DeployID = e.DeployID
+		}
+		switch e.Kind {
+		case events.DeployStarted:
+			if start.IsZero() {
+				start = e.Time
+				if p := attrString(e.Attrs, "project"); p != "" && m.Project == "" {
+					m.Project = p
+				}
+				announced = attrStrings(e.Attrs, "services")
+				if t, ok := attrFloat(e.Attrs, "timeout_ms"); ok {
+					m.TimeoutMS = t
+				}
+			}
+		case events.DeployFinished:
+			finished = true
+			end = e.Time
+			finishedDur = e.Duration
+			m.Outcome = attrString(e.Attrs, "outcome")
+			m.Error = attrString(e.Attrs, "error")
+		}
+	}
+	if len(evs) == 0 {
+		m.Outcome = DeployIncomplete
+		m.CriticalPath = Path{Services: []string{}, Links: []Link{}}
+		return m
+	}
+	if start.IsZero() {
+		start = evs[0].Time
+	}
+	if !finished {
+		end = evs[len(evs)-1].Time
+		m.Outcome = DeployIncomplete
+	} else if m.Outcome == "" {
+		m.Outcome = DeployIncomplete
+	}
+	m.StartedAt = start.UTC()
+	m.FinishedAt = end.UTC()
+	if finished && finishedDur > 0 {
+		m.DurationMS = msOf(finishedDur)
+	} else {
+		m.DurationMS = msOf(end.Sub(start))
+	}
+	off := func(t time.Time) float64 { return msOf(t.Sub(start)) }
+	endT := start.Add(time.Duration(m.DurationMS * float64(time.Millisecond)))
+	if end.After(endT) {
+		endT = end
+	}
+
+	// Services: plan order, then announced order, then first appearance.
+	accs := map[string]*svcAcc{}
+	var order []string
+	info := map[string]ServiceInfo{}
+	add := func(name string) *svcAcc {
+		if a, ok := accs[name]; ok {
+			return a
+		}
+		si := info[name]
+		a := &svcAcc{s: &Service{Name: name, Class: si.Class, DependsOn: append([]string(nil), si.DependsOn...)}}
+		accs[name] = a
+		order = append(order, name)
+		return a
+	}
+	for _, si := range d.Services {
+		if si.Name != "" {
+			info[si.Name] = si
+		}
+	}
+	for _, si := range d.Services {
+		if si.Name != "" {
+			add(si.Name)
+		}
+	}
+	for _, n := range announced {
+		add(n)
+	}
+
+	images := map[string]*Image{}
+	var imageOrder []string
+	imageStart := map[string]time.Time{}
+	phaseIv := map[string][]interval{}
+	addIv := func(phase string, from, to time.Time) {
+		if from.IsZero() || to.IsZero() || to.Before(from) {
+			return
+		}
+		phaseIv[phase] = append(phaseIv[phase], interval{from, to})
+	}
+
+	for _, e := range evs {
+		var a *svcAcc
+		if e.Service != "" {
+			a = add(e.Service)
+		}
+		switch e.Kind {
+		case events.ImageBuilding:
+			key := attrString(e.Attrs, "image")
+			if _, ok := imageStart[key]; !ok {
+				imageStart[key] = e.Time
+			}
+			if a != nil && a.imageBuilding.IsZero() {
+				a.imageBuilding = e.Time
+			}
+		case events.ImageReady:
+			name := attrString(e.Attrs, "image")
+			img, ok := images[name]
+			if !ok {
+				img = &Image{Image: name}
+				images[name] = img
+				imageOrder = append(imageOrder, name)
+			}
+			img.Built = img.Built || attrBool(e.Attrs, "built")
+			img.Cached = img.Cached || attrBool(e.Attrs, "cached")
+			from := e.Time.Add(-e.Duration)
+			if e.Duration <= 0 {
+				if t, ok := imageStart[name]; ok {
+					from = t
+				}
+			}
+			img.DurationMS = math.Max(img.DurationMS, msOf(e.Time.Sub(from)))
+			img.ReadyOffsetMS = fptr(off(e.Time))
+			img.ReadyAt = tptr(e.Time)
+			addIv(string(events.PhaseImage), from, e.Time)
+			if a != nil {
+				img.Services = appendUnique(img.Services, a.s.Name)
+				a.imageReady = e.Time
+				a.s.Image = name
+				a.s.ImageBuilt = img.Built
+			}
+		case events.NetworkReady, events.VolumeReady:
+			addIv(string(events.PhaseResources), e.Time.Add(-e.Duration), e.Time)
+		case events.ServiceCreating:
+			if a != nil && a.creating.IsZero() {
+				a.creating = e.Time
+			}
+		case events.ServiceCreated:
+			if a != nil {
+				if a.created.IsZero() {
+					a.created = e.Time
+				}
+				if c := attrString(e.Attrs, "container"); c != "" {
+					a.s.Container = c
+				}
+			}
+		case events.ServiceReused:
+			if a != nil {
+				a.reused = e.Time
+				a.setTerminal(OutcomeReused, e.Time)
+				if c := attrString(e.Attrs, "container"); c != "" {
+					a.s.Container = c
+				}
+			}
+		case events.ServiceWaiting:
+			if a != nil {
+				if a.waiting.IsZero() {
+					a.waiting = e.Time
+				}
+				for _, o := range attrStrings(e.Attrs, "on") {
+					a.s.WaitingOn = appendUnique(a.s.WaitingOn, o)
+				}
+			}
+		case events.ServiceStarting:
+			if a != nil && a.starting.IsZero() {
+				a.starting = e.Time
+			}
+		case events.ServiceStarted:
+			if a != nil {
+				a.s.Attempts++
+				if a.started.IsZero() {
+					a.started = e.Time
+				}
+			}
+		case events.ServiceReady:
+			if a != nil {
+				a.ready = e.Time
+				a.readyDur = e.Duration
+				a.setTerminal(OutcomeReady, e.Time)
+				a.s.ReadySignal = attrString(e.Attrs, "signal")
+				if l, ok := attrFloat(e.Attrs, "lag_ms"); ok {
+					a.s.DetectionLagMS = fptr(l)
+				}
+			}
+		case events.ServiceFailed:
+			if a != nil {
+				a.failed = e.Time
+				a.failDur = e.Duration
+				a.setTerminal(OutcomeFailed, e.Time)
+				a.s.FailureReason = attrString(e.Attrs, "reason")
+				if c, ok := attrInt(e.Attrs, "exit_code"); ok {
+					a.s.ExitCode = &c
+				}
+				a.s.OOMKilled = attrBool(e.Attrs, "oom")
+				a.s.HealthOutput = attrString(e.Attrs, "health_output")
+				a.s.LogsTail = tailLines(attrString(e.Attrs, "logs"), 20, 4096)
+				a.s.Hint = attrString(e.Attrs, "hint")
+			}
+		case events.ServiceSkipped:
+			if a != nil {
+				a.skipped = e.Time
+				a.setTerminal(OutcomeSkipped, e.Time)
+				a.s.SkipReason = attrString(e.Attrs, "reason")
+				a.s.SkipBecause = attrStrings(e.Attrs, "because")
+			}
+		case events.ServiceRetry:
+			if a != nil {
+				r := Retry{OffsetMS: off(e.Time), Reason: attrString(e.Attrs, "reason")}
+				r.Attempt, _ = attrInt(e.Attrs, "attempt")
+				r.BackoffMS, _ = attrFloat(e.Attrs, "backoff_ms")
+				a.s.Retries = append(a.s.Retries, r)
+			}
+		case events.ServiceStats:
+			if a != nil {
+				if c, ok := attrFloat(e.Attrs, "cpu_percent"); ok && (a.s.CPUPeakPercent == nil || c > *a.s.CPUPeakPercent) {
+					a.s.CPUPeakPercent = fptr(c)
+				}
+				if b, ok := attrFloat(e.Attrs, "mem_bytes"); ok && (a.s.MemPeakBytes == nil || b > *a.s.MemPeakBytes) {
+					a.s.MemPeakBytes = fptr(b)
+				}
+			}
+		case events.EngineRetry:
+			r := Retry{OffsetMS: off(e.Time), Op: attrString(e.Attrs, "op"), Reason: attrString(e.Attrs, "reason")}
+			r.Attempt, _ = attrInt(e.Attrs, "attempt")
+			r.BackoffMS, _ = attrFloat(e.Attrs, "backoff_ms")
+			m.EngineRetries = append(m.EngineRetries, r)
+		case events.Warning:
+			m.Warnings = append(m.Warnings, Note{OffsetMS: off(e.Time), At: e.Time.UTC(), Level: string(e.Level), Service: e.Service, Message: attrString(e.Attrs, "message")})
+			if a != nil {
+				a.s.Warnings++
+			}
+		default:
+			// Other phases (load, preflight, lock, validate, down) count by
+			// the duration their events carry.
+			switch e.Phase {
+			case events.PhaseLoad, events.PhasePreflight, events.PhaseLock, events.PhaseValidate, events.PhaseDown:
+				if e.Duration > 0 {
+					addIv(string(e.Phase), e.Time.Add(-e.Duration), e.Time)
+				}
+			}
+		}
+	}
+
+	// Finish each service.
+	for _, name := range order {
+		a := accs[name]
+		s := a.s
+		s.Outcome = a.terminal
+		if s.Outcome == "" {
+			s.Outcome = OutcomePending
+		}
+		set := func(t time.Time, o **float64, at **time.Time) {
+			if !t.IsZero() {
+				*o, *at = fptr(off(t)), tptr(t)
+			}
+		}
+		set(a.imageReady, &s.ImageReadyOffsetMS, &s.ImageReadyAt)
+		set(a.creating, &s.CreatingOffsetMS, &s.CreatingAt)
+		set(a.created, &s.CreatedOffsetMS, &s.CreatedAt)
+		set(a.waiting, &s.WaitingOffsetMS, &s.WaitingAt)
+		set(a.starting, &s.StartIssuedOffsetMS, &s.StartIssuedAt)
+		set(a.started, &s.StartedOffsetMS, &s.StartedAt)
+		set(a.skipped, &s.SkippedOffsetMS, &s.SkippedAt)
+		set(a.reused, &s.ReusedOffsetMS, &s.ReusedAt)
+		switch s.Outcome {
+		case OutcomeReady:
+			set(a.ready, &s.ReadyOffsetMS, &s.ReadyAt)
+		case OutcomeFailed:
+			set(a.failed, &s.FailedOffsetMS, &s.FailedAt)
+		}
+		if s.Outcome != OutcomeFailed {
+			// A failure that a later attempt recovered from lives on in Retries.
+			s.FailureReason, s.ExitCode, s.OOMKilled, s.HealthOutput, s.LogsTail, s.Hint = "", nil, false, "", "", ""
+		}
+		begin := a.starting
+		if begin.IsZero() {
+			begin = a.started
+		}
+		if !a.creating.IsZero() && !a.created.IsZero() {
+			s.CreateMS = fptr(msOf(a.created.Sub(a.creating)))
+			addIv(string(events.PhaseCreate), a.creating, a.created)
+		}
+		if !a.waiting.IsZero() {
+			until := a.starting
+			if until.IsZero() {
+				until = a.terminalAt
+			}
+			if until.IsZero() {
+				until = endT
+			}
+			if !until.Before(a.waiting) {
+				s.WaitMS = fptr(msOf(until.Sub(a.waiting)))
+				addIv(string(events.PhaseWait), a.waiting, until)
+			}
+		}
+		switch s.Outcome {
+		case OutcomeReady:
+			d := a.readyDur
+			if d <= 0 && !begin.IsZero() {
+				d = a.ready.Sub(begin)
+			}
+			if d > 0 || !begin.IsZero() {
+				s.TimeToReadyMS = fptr(msOf(d))
+			}
+			addIv(string(events.PhaseStart), firstNonZero(begin, a.ready.Add(-a.readyDur)), a.ready)
+		case OutcomeFailed:
+			d := a.failDur
+			if d <= 0 && !begin.IsZero() {
+				d = a.failed.Sub(begin)
+			}
+			if d > 0 || !begin.IsZero() {
+				s.TimeToFailMS = fptr(msOf(d))
+			}
+			addIv(string(events.PhaseStart), firstNonZero(begin, a.failed.Add(-a.failDur)), a.failed)
+		case OutcomePending:
+			addIv(string(events.PhaseStart), begin, endT)
+		}
+		m.Services = append(m.Services, *s)
+	}
+
+	for _, n := range imageOrder {
+		m.Images = append(m.Images, *images[n])
+	}
+	sort.SliceStable(m.Images, func(i, j int) bool {
+		a, b := m.Images[i], m.Images[j]
+		if a.ReadyOffsetMS != nil && b.ReadyOffsetMS != nil && *a.ReadyOffsetMS != *b.ReadyOffsetMS {
+			return *a.ReadyOffsetMS < *b.ReadyOffsetMS
+		}
+		return a.Image < b.Image
+	})
+	m.Phases = phaseTotals(phaseIv, start)
+	m.Totals = totals(m)
+	m.CriticalPath = criticalPath(m.Services)
+	return m
+}
+
+func firstNonZero(ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+func sortedEvents(id string, in []events.Event) []events.Event {
+	out := make([]events.Event, 0, len(in))
+	for _, e := range in {
+		if id != "" && e.DeployID != "" && e.DeployID != id {
+			continue
+		}
+		out = append(out, e)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+func appendUnique(xs []string, s string) []string {
+	for _, x := range xs {
+		if x == s {
+			return xs
+		}
+	}
+	return append(xs, s)
+}
+
+// phaseOrder is the order phases appear in reports.
+var phaseOrder = []events.Phase{
+	events.PhaseLoad, events.PhasePreflight, events.PhaseLock, events.PhaseResources,
+	events.PhaseImage, events.PhaseCreate, events.PhaseWait, events.PhaseStart,
+	events.PhaseValidate, events.PhaseDown,
+}
+
+func phaseTotals(iv map[string][]interval, start time.Time) []Phase {
+	out := []Phase{}
+	for _, p := range phaseOrder {
+		ivs := iv[string(p)]
+		if len(ivs) == 0 {
+			continue
+		}
+		sort.Slice(ivs, func(i, j int) bool { return ivs[i].from.Before(ivs[j].from) })
+		ph := Phase{Phase: string(p), Count: len(ivs), FirstOffsetMS: msOf(ivs[0].from.Sub(start))}
+		var sum, wall time.Duration
+		last := ivs[0].to
+		curFrom, curTo := ivs[0].from, ivs[0].to
+		for i, v := range ivs {
+			sum += v.to.Sub(v.from)
+			if v.to.After(last) {
+				last = v.to
+			}
+			if i == 0 {
+				continue
+			}
+			if v.from.After(curTo) {
+				wall += curTo.Sub(curFrom)
+				curFrom, curTo = v.from, v.to
+			} else if v.to.After(curTo) {
+				curTo = v.to
+			}
+		}
+		wall += curTo.Sub(curFrom)
+		ph.LastOffsetMS = msOf(last.Sub(start))
+		ph.SumMS = msOf(sum)
+		ph.WallMS = msOf(wall)
+		out = append(out, ph)
+	}
+	return out
+}
+
+func totals(m Metrics) Totals {
+	t := Totals{Services: len(m.Services), EngineRetries: len(m.EngineRetries), Warnings: len(m.Warnings), Images: len(m.Images)}
+	for _, img := range m.Images {
+		if img.Built {
+			t.ImagesBuilt++
+		}
+	}
+	for _, s := range m.Services {
+		switch s.Outcome {
+		case OutcomeReady:
+			t.Ready++
+		case OutcomeReused:
+			t.Reused++
+		case OutcomeFailed:
+			t.Failed++
+		case OutcomeSkipped:
+			t.Skipped++
+		default:
+			t.Pending++
+		}
+		if isCore(s.Class) && !s.Up() {
+			t.CoreNotUp++
+		}
+		t.Attempts += s.Attempts
+		t.Retries += len(s.Retries)
+	}
+	return t
+}
+
+// isCore treats an unknown class as core, as the stack loader does.
+func isCore(class string) bool { return class == "" || class == "core" }
+
+func criticalPath(svcs []Service) Path {
+	p := Path{Services: []string{}, Links: []Link{}}
+	byName := map[string]Service{}
+	for _, s := range svcs {
+		byName[s.Name] = s
+	}
+	// The end: the core service that became usable last; if no core service
+	// did, any service.
+	pick := func(core bool) (Service, bool) {
+		var best Service
+		var bestAt float64
+		found := false
+		for _, s := range svcs {
+			if core && !isCore(s.Class) {
+				continue
+			}
+			if at, ok := s.readyOffset(); ok && (!found || at > bestAt) {
+				best, bestAt, found = s, at, true
+			}
+		}
+		return best, found
+	}
+	end, ok := pick(true)
+	if !ok {
+		if end, ok = pick(false); !ok {
+			return p
+		}
+	}
+	var chain []Service
+	seen := map[string]bool{}
+	for cur, ok := end, true; ok && !seen[cur.Name]; {
+		seen[cur.Name] = true
+		chain = append(chain, cur)
+		deps := cur.DependsOn
+		if len(deps) == 0 {
+			deps = cur.WaitingOn
+		}
+		var next Service
+		var nextAt float64
+		ok = false
+		for _, dn := range deps {
+			dep, known := byName[dn]
+			if !known {
+				continue
+			}
+			if at, up := dep.readyOffset(); up && (!ok || at > nextAt) {
+				next, nextAt, ok = dep, at, true
+			}
+		}
+		cur = next
+	}
+	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
+		chain[i], chain[j] = chain[j], chain[i]
+	}
+	var prevReady float64
+	for i, s := range chain {
+		ready, _ := s.readyOffset()
+		startAt := ready
+		if s.StartIssuedOffsetMS != nil {
+			startAt = *s.StartIssuedOffsetMS
+		} else if s.StartedOffsetMS != nil {
+			startAt = *s.StartedOffsetMS
+		}
+		l := Link{Service: s.Name, Class: s.Class, Outcome: s.Outcome, StartIssuedOffsetMS: startAt, ReadyOffsetMS: ready, DetectionLagMS: s.DetectionLagMS}
+		if s.WaitMS != nil {
+			l.WaitMS = *s.WaitMS
+		}
+		if s.TimeToReadyMS != nil {
+			l.TimeToReadyMS = *s.TimeToReadyMS
+		} else {
+			l.TimeToReadyMS = round3(ready - startAt)
+		}
+		if i > 0 {
+			l.HandoffMS = round3(startAt - prevReady)
+			p.HandoffMS += l.HandoffMS
+		}
+		p.BootMS += l.TimeToReadyMS
+		prevReady = ready
+		p.Links = append(p.Links, l)
+		p.Services = append(p.Services, s.Name)
+	}
+	first, last := p.Links[0], p.Links[len(p.Links)-1]
+	p.LeadInMS = first.StartIssuedOffsetMS
+	p.EndOffsetMS = last.ReadyOffsetMS
+	p.LengthMS = round3(last.ReadyOffsetMS - first.StartIssuedOffsetMS)
+	p.BootMS = round3(p.BootMS)
+	p.HandoffMS = round3(p.HandoffMS)
+	return p
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -1,0 +1,167 @@
+// Package e2e runs the dive binary against the real Docker daemon: deploy,
+// status and down of the demo hub and of an arbitrary compose file.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+var (
+	diveBin string
+	docker  *client.Client
+	skipWhy string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		skipWhy = "short mode"
+		return m.Run()
+	}
+	cli, err := client.New(client.FromEnv)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err = cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+		cancel()
+	}
+	if err != nil {
+		skipWhy = "no Docker daemon answers: " + err.Error()
+		return m.Run()
+	}
+	docker = cli
+	dir, err := os.MkdirTemp("", "dive-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	diveBin = filepath.Join(dir, "dive")
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	build := exec.Command("go", "build", "-o", diveBin, "./cmd/dive")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build dive: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+func needDocker(t *testing.T) {
+	t.Helper()
+	if skipWhy != "" {
+		t.Skip(skipWhy)
+	}
+}
+
+func uniqueProject(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// result of one dive run.
+type result struct {
+	code    int
+	stdout  string
+	stderr  string
+	elapsed time.Duration
+}
+
+// dive runs the binary with env added to the environment.
+func dive(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, diveBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	t0 := time.Now()
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(t0)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run dive %v: %v", args, err)
+	}
+	t.Logf("dive %s -> exit %d in %s", strings.Join(args, " "), r.code, r.elapsed.Round(time.Millisecond))
+	return r
+}
+
+// sweep removes every container, network and volume of a project, whatever
+// state dive left them in: the test's own cleanup.
+func sweep(t *testing.T, project string, sharedNet string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := make(client.Filters).Add("label", "com.docker.compose.project="+project)
+	if cs, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err == nil {
+		for _, c := range cs.Items {
+			_, _ = docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		}
+	}
+	if ns, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: f}); err == nil {
+		for _, n := range ns.Items {
+			_, _ = docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+		}
+	}
+	if sharedNet != "" {
+		_, _ = docker.NetworkRemove(ctx, sharedNet, client.NetworkRemoveOptions{})
+	}
+	if vs, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: f}); err == nil {
+		for _, v := range vs.Items {
+			_, _ = docker.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
+		}
+	}
+	lf := make(client.Filters).Add("label", "io.dive.lock.project="+project)
+	if vs, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: lf}); err == nil {
+		for _, v := range vs.Items {
+			_, _ = docker.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
+		}
+	}
+}
+
+// readyTimes parses "standin <name>: READY <unix-ns>" from a container's logs.
+func readyTime(t *testing.T, container string) (time.Time, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err := docker.ContainerLogs(ctx, container, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		t.Fatalf("logs %s: %v", container, err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(rc)
+	sc := bufio.NewScanner(&buf)
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, ": READY "); i >= 0 {
+			var ns int64
+			if _, err := fmt.Sscan(line[i+len(": READY "):], &ns); err == nil {
+				return time.Unix(0, ns), true
+			}
+		}
+	}
+	return time.Time{}, false
+}
