@@ -119,6 +119,9 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	defer evFile.Close()
 	bus.Subscribe(events.NewJSONLSink(evFile))
 	out := redactor.Writer(a.stdout)
+	if lw, ok := out.(interface{ Flush() error }); ok {
+		defer lw.Flush()
+	}
 	var prog *progress
 	if a.g.logFormat == "json" {
 		bus.Subscribe(events.NewJSONLSink(out))
@@ -138,6 +141,9 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	deploy.Announce(bus, st, l.g, f.timeout, eng.APIVersion())
 	abort := func(err error) error {
 		deploy.Abort(bus, t0, err)
+		if !isExit(err) {
+			err = errors.New(redactor.String(err.Error()))
+		}
 		if prog != nil {
 			prog.Close()
 		}
@@ -183,7 +189,10 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	case deploy.Interrupted:
 		return &ExitError{Code: ExitInterrupted, Err: errors.New("deploy interrupted; containers were left as they were (see the summary above); run 'dive hub status'")}
 	}
-	return &ExitError{Code: ExitFailed, Err: res.Err}
+	if res.Err == nil {
+		res.Err = errors.New("deploy failed")
+	}
+	return &ExitError{Code: ExitFailed, Err: errors.New(redactor.String(res.Err.Error()))}
 }
 
 // needsStandin reports whether the stack's compose file refers to the stand-in image.
@@ -276,4 +285,10 @@ func lastN(s []string, n int) []string {
 func sortedContainers(cs []engine.Container) []engine.Container {
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 	return cs
+}
+
+// isExit reports whether err already carries an exit code.
+func isExit(err error) bool {
+	var ee *ExitError
+	return errors.As(err, &ee)
 }

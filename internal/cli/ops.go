@@ -370,7 +370,7 @@ func (a *app) logsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().BoolVarP(&follow, "follow", "f", false, "follow the logs")
+	c.Flags().BoolVar(&follow, "follow", false, "follow the logs (-f is --file here, as for every hub command)")
 	c.Flags().StringVar(&tail, "tail", "all", "lines from the end of each log")
 	c.Flags().BoolVarP(&timestamps, "timestamps", "t", false, "show timestamps")
 	return c

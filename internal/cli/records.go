@@ -1,34 +1,235 @@
 package cli
 
 import (
-	"io"
-	"strings"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
 
 	"github.com/dive-hub/dive/internal/deploy"
 	"github.com/dive-hub/dive/internal/events"
+	"github.com/dive-hub/dive/internal/redact"
+	"github.com/dive-hub/dive/internal/report"
 	"github.com/dive-hub/dive/internal/stack"
 	"github.com/spf13/cobra"
 )
 
-// redactor masks secrets. (stub until internal/redact lands)
-type redactor struct{ r *strings.Replacer }
+// plainSetting matches env-file variables that configure rather than
+// authenticate (ports, hosts, names, paths, levels): their values are not
+// masked, so that `dive-hub` or `8080` do not vanish from every output.
+// Everything else from an env file is treated as a secret, and so is any
+// variable whose name looks like a password, secret, token or key.
+var plainSetting = regexp.MustCompile(`(?i)(^|_)(PORT|HOST|HOSTNAME|NAME|PROJECT|PROJECT_NAME|PROFILES|URL|URI|ENDPOINT|DIR|PATH|FILE|LEVEL|MODE|ENV|VERSION|TZ|LANG|REGION|DOMAIN|REALM|TIMEOUT|AFTER|INTERVAL|NETWORK|IMAGE|TAG|COUNT|SIZE|ENABLED|USER|USERNAME|DB|DATABASE)$`)
 
-func newRedactor(st *stack.Stack) *redactor {
-	var pairs []string
-	for _, v := range st.EnvFileValues {
-		if len(v) >= 4 {
-			pairs = append(pairs, v, "****")
+func newRedactor(st *stack.Stack) *redact.Redactor {
+	fileValues := map[string]string{}
+	for k, v := range st.EnvFileValues {
+		if redact.IsSensitiveName(k) || !plainSetting.MatchString(k) {
+			fileValues[k] = v
 		}
 	}
-	return &redactor{r: strings.NewReplacer(pairs...)}
+	return redact.New(redact.SecretsFromEnv(st.Environment, fileValues))
 }
-func (r *redactor) String(s string) string       { return r.r.Replace(s) }
-func (r *redactor) Writer(w io.Writer) io.Writer { return w }
 
+// writeRecords writes metrics.json, report.{md,json,html}, validation.json,
+// the Prometheus textfile and (when configured) OTLP traces for a deploy.
+// Failures to write records are reported but never change the deploy's outcome.
 func (a *app) writeRecords(l *loaded, deployID string, evs []events.Event, res *deploy.Result, validation any) {
+	st := l.st
+	d := report.Deploy{ID: deployID, Project: st.Project.Name}
+	for _, n := range l.g.Order() {
+		var deps []string
+		for _, e := range l.g.Deps(n) {
+			deps = append(deps, e.To)
+		}
+		d.Services = append(d.Services, report.ServiceInfo{Name: n, Class: string(st.Services[n].Class), DependsOn: deps})
+	}
+	m := report.Compute(d, evs)
+	dir := report.DeployDir(l.stateDir, st.Project.Name, deployID)
+	hist, _ := report.LoadHistory(l.stateDir, st.Project.Name)
+	warn := func(what string, err error) {
+		fmt.Fprintf(a.stderr, "dive: warning: could not write %s: %v\n", what, err)
+	}
+	if err := report.WriteDeployFiles(dir, m, hist); err != nil {
+		warn("the deploy report", err)
+	}
+	if validation != nil {
+		if b, err := json.MarshalIndent(validation, "", "  "); err == nil {
+			if err := os.WriteFile(filepath.Join(dir, "validation.json"), append(b, '\n'), 0o644); err != nil {
+				warn("validation.json", err)
+			}
+		}
+	}
+	prom := []string{filepath.Join(l.stateDir, st.Project.Name, "dive.prom")}
+	if td := os.Getenv("DIVE_TEXTFILE_DIR"); td != "" {
+		prom = append(prom, filepath.Join(td, "dive_"+st.Project.Name+".prom"))
+	}
+	for _, p := range prom {
+		if err := report.WritePrometheus(p, m); err != nil {
+			warn(p, err)
+		}
+	}
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), report.ExportTimeout)
+		defer cancel()
+		if err := report.ExportTraces(ctx, m); err != nil {
+			warn("OTLP traces", err)
+		}
+	}
 }
 
-func (a *app) recordCommands() []*cobra.Command { return nil }
+// expectedReadiness is history's p50 start-to-ready per service, for plan.
+func (a *app) expectedReadiness(l *loaded) map[string]expectation {
+	hist, err := report.LoadHistory(l.stateDir, l.st.Project.Name)
+	if err != nil || len(hist) == 0 {
+		return nil
+	}
+	s := report.Summarize(hist, report.HistoryWindow)
+	out := map[string]expectation{}
+	for _, sv := range s.Services {
+		if sv.TimeToReady.Count > 0 {
+			out[sv.Service] = expectation{P50: time.Duration(sv.TimeToReady.P50MS * float64(time.Millisecond)), Samples: sv.TimeToReady.Count}
+		}
+	}
+	return out
+}
 
-// expectedReadiness reads history for plan. (stub until report history lands)
-func (a *app) expectedReadiness(l *loaded) map[string]expectation { return nil }
+func (a *app) recordCommands() []*cobra.Command {
+	return []*cobra.Command{a.historyCmd(), a.reportCmd()}
+}
+
+// recordsTarget resolves the project and state dir without needing the engine.
+func (a *app) recordsTarget(ctx context.Context) (stateDir, project string, err error) {
+	l, err := a.load(ctx, nil, "")
+	if err != nil {
+		return "", "", err
+	}
+	return l.stateDir, l.st.Project.Name, nil
+}
+
+func (a *app) historyCmd() *cobra.Command {
+	var asJSON bool
+	var last int
+	c := &cobra.Command{
+		Use:   "history",
+		Short: "Deploys over time, with percentiles of deploy and per-service readiness, and the trend",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			stateDir, project, err := a.recordsTarget(c.Context())
+			if err != nil {
+				return err
+			}
+			hist, err := report.LoadHistory(stateDir, project)
+			if err != nil {
+				return err
+			}
+			if last <= 0 {
+				return usageError{errors.New("--last must be at least 1")}
+			}
+			s := report.Summarize(hist, last)
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			if len(hist) == 0 {
+				fmt.Fprintf(a.stdout, "no deploys of %s recorded under %s yet\n", project, stateDir)
+				return nil
+			}
+			return report.WriteHistoryText(a.stdout, s)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().IntVar(&last, "last", report.HistoryWindow, "the trend compares the last N deploys with the N before")
+	return c
+}
+
+func (a *app) reportCmd() *cobra.Command {
+	var format string
+	var lastFlag bool
+	c := &cobra.Command{
+		Use:   "report [DEPLOY-ID | --last]",
+		Short: "Print a deploy's report (Markdown, JSON, or self-contained HTML with a timeline)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 && !lastFlag {
+				return usageError{errors.New("name a deploy ID or pass --last (see 'dive hub history')")}
+			}
+			stateDir, project, err := a.recordsTarget(c.Context())
+			if err != nil {
+				return err
+			}
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			} else {
+				ids, err := deployIDs(stateDir, project)
+				if err != nil || len(ids) == 0 {
+					return fmt.Errorf("no deploys of %s recorded under %s", project, stateDir)
+				}
+				id = ids[len(ids)-1]
+			}
+			dir := report.DeployDir(stateDir, project, id)
+			if _, err := os.Stat(dir); err != nil {
+				return usageError{fmt.Errorf("no deploy %s of %s under %s (see 'dive hub history')", id, project, stateDir)}
+			}
+			hist, _ := report.LoadHistory(stateDir, project)
+			m, err := metricsFor(dir, id, project)
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "md", "markdown":
+				return report.WriteMarkdown(a.stdout, m, hist)
+			case "json":
+				return report.WriteReportJSON(a.stdout, m, hist)
+			case "html":
+				return report.WriteHTML(a.stdout, m, hist)
+			}
+			return usageError{fmt.Errorf("--format %q: use md, json or html", format)}
+		},
+	}
+	c.Flags().StringVar(&format, "format", "md", "md, json or html")
+	c.Flags().BoolVar(&lastFlag, "last", false, "the latest deploy")
+	return c
+}
+
+// metricsFor reads a deploy's metrics.json, or recomputes them from its events.
+func metricsFor(dir, id, project string) (report.Metrics, error) {
+	var m report.Metrics
+	if b, err := os.ReadFile(filepath.Join(dir, "metrics.json")); err == nil {
+		if err := json.Unmarshal(b, &m); err == nil {
+			return m, nil
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, "events.jsonl"))
+	if err != nil {
+		return m, fmt.Errorf("deploy %s has neither metrics.json nor events.jsonl: %w", id, err)
+	}
+	defer f.Close()
+	evs, err := events.ReadJSONL(f)
+	if err != nil && len(evs) == 0 {
+		return m, fmt.Errorf("read %s/events.jsonl: %w", dir, err)
+	}
+	return report.Compute(report.Deploy{ID: id, Project: project}, evs), nil
+}
+
+func deployIDs(stateDir, project string) ([]string, error) {
+	ents, err := os.ReadDir(report.DeploysDir(stateDir, project))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}

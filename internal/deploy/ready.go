@@ -41,21 +41,32 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 			if ctx.Err() != nil {
 				return false, false
 			}
-			msg := err.Error()
-			d.fail(ctx, r, &Diagnosis{Reason: "start failed: " + msg}, id)
-			return false, !engine.Definite(err)
+			reason := "start failed: " + err.Error()
+			if !engine.Definite(err) && attempt <= s.Retries {
+				// Not final yet: the caller recreates the container and tries
+				// again. Failing now would end the service (and, for a core
+				// service, cancel the deploy before the retry).
+				r.res.Reason = reason
+				return false, true
+			}
+			d.fail(ctx, r, &Diagnosis{Reason: reason}, id)
+			return false, false
 		}
 		r.res.StartedAt = t0
 	} else {
 		r.res.StartedAt = d.o.Now()
 	}
-	d.emit(events.Event{Phase: events.PhaseStart, Service: s.Name, Kind: events.ServiceStarted, Attrs: map[string]any{"attempt": attempt, "class": string(s.Class), "container_id": short(id), "already_running": running}})
+	if !running {
+		d.emit(events.Event{Phase: events.PhaseStart, Service: s.Name, Kind: events.ServiceStarted, Attrs: map[string]any{"attempt": attempt, "class": string(s.Class), "container_id": short(id)}})
+	}
 	r.started.ok()
-	d.statsWG.Add(1)
-	go func() {
-		defer d.statsWG.Done()
-		d.sampleStats(statsCtx, r, id)
-	}()
+	if !running {
+		d.statsWG.Add(1)
+		go func() {
+			defer d.statsWG.Done()
+			d.sampleStats(statsCtx, r, id)
+		}()
+	}
 
 	wctx := rctx
 	if s.Class == stack.Core {
@@ -89,15 +100,26 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 		allowed = 0
 	}
 
+	// The probes' cost is part of the record: how many ran and their time.
+	probesRun, probeTime := 0, time.Duration(0)
 	readyWith := func(signal string, extra map[string]any) (bool, bool) {
 		now := d.o.Now()
 		r.res.ReadyAt, r.res.Signal, r.res.State = now, signal, StateReady
 		r.res.StartToReady = now.Sub(r.res.StartedAt)
-		attrs := map[string]any{"signal": signal, "class": string(s.Class), "attempt": attempt}
+		attrs := map[string]any{"signal": signal, "class": string(s.Class), "attempt": attempt, "probes": probesRun, "probe_ms": probeTime.Milliseconds()}
 		for k, v := range extra {
 			attrs[k] = v
 		}
-		d.emit(events.Event{Phase: events.PhaseReady, Service: s.Name, Kind: events.ServiceReady, Duration: r.res.StartToReady, Attrs: attrs})
+		if running {
+			// An unchanged container that was already running: confirmed
+			// ready (docker's own check had not run yet), not started.
+			r.res.State = StateReused
+			attrs["container_id"] = short(id)
+			attrs["note"] = "unchanged and running; readiness confirmed by " + signal
+			d.emit(events.Event{Phase: events.PhaseReady, Service: s.Name, Kind: events.ServiceReused, Attrs: attrs})
+		} else {
+			d.emit(events.Event{Phase: events.PhaseReady, Service: s.Name, Kind: events.ServiceReady, Duration: r.res.StartToReady, Attrs: attrs})
+		}
 		r.ready.ok()
 		return true, false
 	}
@@ -151,6 +173,8 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 				return readyWith("tcp", map[string]any{"port": s.TCPPort})
 			}
 		case p := <-probes:
+			probesRun++
+			probeTime += p.end.Sub(p.start)
 			if p.err != nil {
 				continue
 			}

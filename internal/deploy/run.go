@@ -586,7 +586,7 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 	}
 	r.res.ContainerID = id
 	evCh := d.subscribe(id)
-	defer d.unsubscribe(id)
+	defer func() { d.unsubscribe(id) }() // id changes when a failed start is retried
 
 	// 3. wait for the dependencies' conditions, and only for them.
 	wctx := rctx

@@ -42,19 +42,19 @@ func paletteOf(outcome string) palette {
 }
 
 type svgRect struct {
-	X, Y, W, H       float64
-	Fill, Stroke     string
-	StrokeW, Rx      float64
-	Class, Title     string
-	Pattern, Opacity string
+	X, Y, W, H   float64
+	Fill, Stroke string
+	StrokeW, Rx  float64
+	Class, Title string
+	Pattern      string
 }
 
 type svgText struct {
-	X, Y              float64
-	Text, Anchor      string
-	Fill, Weight      string
-	Size              float64
-	Class, Title, Halo string
+	X, Y         float64
+	Text, Anchor string
+	Fill, Weight string
+	Size         float64
+	Class, Halo  string
 }
 
 type svgLine struct {
@@ -84,19 +84,18 @@ type ganttRow struct {
 }
 
 type ganttSVG struct {
-	Width, Height      float64
-	PlotX, PlotW       float64
-	AxisY, RowsY       float64
-	Ticks              []svgText
-	Grid               []svgLine
-	Rows               []ganttRow
-	Links              []svgPath
-	EndLine            svgLine
-	EndLabel           svgText
-	Bars               int
-	TotalLabel         string
-	LabelX, ClassX     float64
-	BottomY, BottomLbl float64
+	Width, Height  float64
+	PlotX, PlotW   float64
+	AxisY, RowsY   float64
+	Ticks          []svgText
+	Grid           []svgLine
+	Rows           []ganttRow
+	Links          []svgPath
+	EndLine        svgLine
+	EndLabel       svgText
+	Bars           int
+	LabelX, ClassX float64
+	BottomY        float64
 }
 
 const (

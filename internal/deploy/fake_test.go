@@ -1,0 +1,421 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dive-hub/dive/internal/engine"
+	"github.com/moby/moby/api/types/container"
+)
+
+// script is what a fake container does once started. Timings are real but
+// short (tens of milliseconds).
+type script struct {
+	// HealthyAfter: a container with a healthcheck turns healthy this long
+	// after its start (health_status event, and probes start passing).
+	HealthyAfter time.Duration
+	// NeverReady: the healthcheck never passes (probes exit 1).
+	NeverReady bool
+	// ExitAfter with Exit: the container dies with ExitCode this long after start.
+	Exit      bool
+	ExitAfter time.Duration
+	ExitCode  int
+	// ProbeExit, when set, is the exit code of every exec probe, with ProbeOutput.
+	ProbeExit   *int
+	ProbeOutput string
+	// NoHealthEvents: readiness is only visible to exec probes (no health_status event).
+	NoHealthEvents bool
+	// StartErr fails the start call; with FailStarts > 0 only the first FailStarts calls.
+	StartErr   error
+	FailStarts int
+}
+
+// fakeContainer is one container of the fake engine.
+type fakeContainer struct {
+	id, name, service string
+	spec              *engine.ContainerSpec
+	state             string // created, running, exited
+	health            string // "", starting, healthy, unhealthy
+	exitCode          int
+	startedAt         time.Time
+	readyAt           time.Time // healthy, running (no healthcheck), or exited 0 (one-shot)
+	timers            []*time.Timer
+}
+
+func (c *fakeContainer) hasHealthcheck() bool {
+	hc := c.spec.Config.Healthcheck
+	return hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE"
+}
+
+// call is one recorded engine call.
+type call struct {
+	Op      string // create, start, remove, stop, build, pull
+	Service string
+	ID      string
+	At      time.Time
+}
+
+// fakeEngine implements deploy.Engine in memory.
+type fakeEngine struct {
+	mu         sync.Mutex
+	scripts    map[string]script // by service
+	imageIDs   map[string]string // ref -> ID; default "sha256:" + ref
+	containers map[string]*fakeContainer
+	calls      []call
+	execs      map[string]int // service -> exec count
+	startFails map[string]int // service -> start calls failed so far
+	subs       []*fakeSub
+	seq        int
+	dropped    int
+	// started/ready per service, across the fake's lifetime (last container wins).
+	started map[string]time.Time
+	ready   map[string]time.Time
+}
+
+type fakeSub struct {
+	ch   chan engine.Event
+	errs chan error
+}
+
+var _ Engine = (*fakeEngine)(nil)
+
+func newFake(scripts map[string]script) *fakeEngine {
+	if scripts == nil {
+		scripts = map[string]script{}
+	}
+	return &fakeEngine{scripts: scripts, imageIDs: map[string]string{}, containers: map[string]*fakeContainer{},
+		execs: map[string]int{}, startFails: map[string]int{}, started: map[string]time.Time{}, ready: map[string]time.Time{}}
+}
+
+// setScript replaces a service's script (for the next start).
+func (f *fakeEngine) setScript(service string, s script) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.scripts[service] = s
+}
+
+func (f *fakeEngine) setImageID(ref, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.imageIDs[ref] = id
+}
+
+// resetCalls forgets the recorded calls (between two deploys).
+func (f *fakeEngine) resetCalls() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = nil
+}
+
+// callsOf returns the services of the calls with op, sorted.
+func (f *fakeEngine) callsOf(op string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		if c.Op == op {
+			out = append(out, c.Service)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (f *fakeEngine) startedAt(service string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.started[service]
+}
+
+func (f *fakeEngine) readyAt(service string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ready[service]
+}
+
+func (f *fakeEngine) times() (started, ready map[string]time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	started, ready = map[string]time.Time{}, map[string]time.Time{}
+	for k, v := range f.started {
+		started[k] = v
+	}
+	for k, v := range f.ready {
+		ready[k] = v
+	}
+	return started, ready
+}
+
+func (f *fakeEngine) execCount(service string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.execs[service]
+}
+
+func (f *fakeEngine) record(op, service, id string) {
+	f.calls = append(f.calls, call{Op: op, Service: service, ID: id, At: time.Now()})
+}
+
+// emit publishes an event to every subscriber; f.mu must be held.
+func (f *fakeEngine) emit(ev engine.Event) {
+	ev.Time = time.Now()
+	for _, s := range f.subs {
+		select {
+		case s.ch <- ev:
+		default:
+			f.dropped++
+		}
+	}
+}
+
+func (f *fakeEngine) APIVersion() string { return "1.41" }
+
+func (f *fakeEngine) ImageID(ctx context.Context, ref string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id, ok := f.imageIDs[ref]; ok {
+		return id, nil
+	}
+	return "sha256:" + ref, nil
+}
+
+func (f *fakeEngine) Build(ctx context.Context, b engine.BuildSpec, progress func(string)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("build", b.Tag, "")
+	return nil
+}
+
+func (f *fakeEngine) Pull(ctx context.Context, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("pull", ref, "")
+	return nil
+}
+
+func (f *fakeEngine) EnsureNetwork(ctx context.Context, n engine.NetworkSpec) (bool, error) {
+	return false, nil
+}
+
+func (f *fakeEngine) EnsureVolume(ctx context.Context, v engine.VolumeSpec) (bool, error) {
+	return false, nil
+}
+
+func (f *fakeEngine) ListContainers(ctx context.Context, project string) ([]engine.Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []engine.Container
+	for _, c := range f.containers {
+		if c.spec.Config.Labels[engine.LabelProject] != project {
+			continue
+		}
+		out = append(out, engine.Container{ID: c.id, Name: c.name, Service: c.service, Project: project, Hash: c.spec.Hash,
+			State: c.state, Health: c.health, Labels: c.spec.Config.Labels, Image: c.spec.Image})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (f *fakeEngine) Create(ctx context.Context, s *engine.ContainerSpec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.name == s.Name {
+			return "", fmt.Errorf("fake: the container name %q is already in use by container %q", s.Name, c.id)
+		}
+	}
+	f.seq++
+	id := fmt.Sprintf("%s-%04d-0123456789abcdef", s.Service, f.seq)
+	f.containers[id] = &fakeContainer{id: id, name: s.Name, service: s.Service, spec: s, state: "created"}
+	f.record("create", s.Service, id)
+	return id, nil
+}
+
+func (f *fakeEngine) Start(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return fmt.Errorf("fake: no such container: %s", id)
+	}
+	f.record("start", c.service, id)
+	sc := f.scripts[c.service]
+	if sc.StartErr != nil && (sc.FailStarts == 0 || f.startFails[c.service] < sc.FailStarts) {
+		f.startFails[c.service]++
+		return sc.StartErr
+	}
+	now := time.Now()
+	c.state, c.startedAt, c.exitCode = "running", now, 0
+	f.started[c.service] = now
+	delete(f.ready, c.service)
+	if c.hasHealthcheck() {
+		c.health = "starting"
+	} else if !sc.Exit {
+		c.readyAt = now
+		f.ready[c.service] = now
+	}
+	f.emit(engine.Event{ContainerID: id, Service: c.service, Action: "start"})
+	if c.hasHealthcheck() && !sc.NeverReady && !sc.Exit {
+		c.timers = append(c.timers, time.AfterFunc(sc.HealthyAfter, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.containers[id] != c || c.state != "running" {
+				return
+			}
+			c.health = "healthy"
+			c.readyAt = time.Now()
+			f.ready[c.service] = c.readyAt
+			if !sc.NoHealthEvents {
+				f.emit(engine.Event{ContainerID: id, Service: c.service, Action: "health_status", Health: "healthy"})
+			}
+		}))
+	}
+	if sc.Exit {
+		c.timers = append(c.timers, time.AfterFunc(sc.ExitAfter, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.containers[id] != c || c.state != "running" {
+				return
+			}
+			c.state, c.exitCode = "exited", sc.ExitCode
+			if c.health != "" {
+				c.health = "unhealthy"
+			}
+			if sc.ExitCode == 0 {
+				c.readyAt = time.Now()
+				f.ready[c.service] = c.readyAt
+			}
+			f.emit(engine.Event{ContainerID: id, Service: c.service, Action: "die", ExitCode: sc.ExitCode})
+		}))
+	}
+	return nil
+}
+
+func (f *fakeEngine) Stop(ctx context.Context, id string, grace time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return fmt.Errorf("fake: no such container: %s", id)
+	}
+	f.record("stop", c.service, id)
+	c.state = "exited"
+	return nil
+}
+
+func (f *fakeEngine) Remove(ctx context.Context, id string, volumes bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return fmt.Errorf("fake: no such container: %s", id)
+	}
+	for _, t := range c.timers {
+		t.Stop()
+	}
+	delete(f.containers, id)
+	f.record("remove", c.service, id)
+	f.emit(engine.Event{ContainerID: id, Service: c.service, Action: "destroy"})
+	return nil
+}
+
+func (f *fakeEngine) Inspect(ctx context.Context, id string) (container.InspectResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		for _, x := range f.containers {
+			if x.name == id {
+				c, ok = x, true
+			}
+		}
+	}
+	if !ok {
+		return container.InspectResponse{}, fmt.Errorf("fake: no such container: %s", id)
+	}
+	st := &container.State{Status: container.ContainerState(c.state), Running: c.state == "running", ExitCode: c.exitCode}
+	if c.health != "" {
+		st.Health = &container.Health{Status: container.HealthStatus(c.health)}
+	}
+	return container.InspectResponse{ID: c.id, Name: "/" + c.name, State: st, Config: c.spec.Config, HostConfig: c.spec.Host}, nil
+}
+
+func (f *fakeEngine) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (engine.ExecResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return engine.ExecResult{}, fmt.Errorf("fake: no such container: %s", id)
+	}
+	f.execs[c.service]++
+	if c.state != "running" {
+		return engine.ExecResult{}, fmt.Errorf("fake: container %s is not running", id)
+	}
+	sc := f.scripts[c.service]
+	if sc.ProbeExit != nil {
+		return engine.ExecResult{ExitCode: *sc.ProbeExit, Output: sc.ProbeOutput}, nil
+	}
+	if c.health == "healthy" {
+		return engine.ExecResult{ExitCode: 0, Output: "ok"}, nil
+	}
+	return engine.ExecResult{ExitCode: 1, Output: "connection refused"}, nil
+}
+
+func (f *fakeEngine) Logs(ctx context.Context, id string, tail int) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return nil, errors.New("fake: no such container")
+	}
+	return []string{c.service + ": starting", c.service + ": last words"}, nil
+}
+
+func (f *fakeEngine) Watch(ctx context.Context, project string) (<-chan engine.Event, <-chan error) {
+	s := &fakeSub{ch: make(chan engine.Event, 1024), errs: make(chan error, 1)}
+	f.mu.Lock()
+	f.subs = append(f.subs, s)
+	f.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.subs = slices.DeleteFunc(f.subs, func(x *fakeSub) bool { return x == s })
+		close(s.ch)
+		close(s.errs)
+	}()
+	return s.ch, s.errs
+}
+
+func (f *fakeEngine) StatsStream(ctx context.Context, id string, each func(engine.Stats)) error {
+	each(engine.Stats{CPUPercent: 12.5, MemBytes: 64 << 20})
+	<-ctx.Done()
+	return nil
+}
+
+// subscribers is how many Watch subscriptions are live.
+func (f *fakeEngine) subscribers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs)
+}
+
+// eventually waits for cond with a deadline, polling briefly.
+func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s: %s", within, msg)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func intp(n int) *int { return &n }
