@@ -45,6 +45,7 @@ type fakeContainer struct {
 	exitCode          int
 	startedAt         time.Time
 	readyAt           time.Time // healthy, running (no healthcheck), or exited 0 (one-shot)
+	probeHealthy      bool      // probes pass whatever the engine's health says
 	timers            []*time.Timer
 }
 
@@ -104,6 +105,19 @@ func (f *fakeEngine) setImageID(ref, id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.imageIDs[ref] = id
+}
+
+// setHealth sets the engine's health of a service's containers; probeOK
+// makes dive's exec probes pass regardless (the app is up, docker's own
+// check has not run yet).
+func (f *fakeEngine) setHealth(service, health string, probeOK bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.service == service {
+			c.health, c.probeHealthy = health, probeOK
+		}
+	}
 }
 
 // resetCalls forgets the recorded calls (between two deploys).
@@ -361,7 +375,7 @@ func (f *fakeEngine) Exec(ctx context.Context, id string, cmd []string, timeout 
 	if sc.ProbeExit != nil {
 		return engine.ExecResult{ExitCode: *sc.ProbeExit, Output: sc.ProbeOutput}, nil
 	}
-	if c.health == "healthy" {
+	if c.health == "healthy" || c.probeHealthy {
 		return engine.ExecResult{ExitCode: 0, Output: "ok"}, nil
 	}
 	return engine.ExecResult{ExitCode: 1, Output: "connection refused"}, nil

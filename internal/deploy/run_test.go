@@ -453,7 +453,7 @@ name: redeploy
 services:
   db:
     image: fake/db
-    `+hc+`
+    ` + hc + `
     labels: {dive.service.timeout: 5s}
     environment: {V: "1"}
   init:
@@ -461,7 +461,7 @@ services:
     restart: "no"
   api:
     image: fake/api
-    `+hc+`
+    ` + hc + `
     labels: {dive.service.timeout: 5s}
     depends_on:
       db: {condition: service_healthy, restart: true}
@@ -501,6 +501,22 @@ func TestNoOpRedeploy(t *testing.T) {
 	assert.Empty(t, fake.callsOf("start"), "no start on a no-op redeploy")
 	assert.Empty(t, fake.callsOf("remove"))
 	checkEvents(t, second, st.Names...)
+
+	t.Run("running but not yet healthy: kept, confirmed by probe", func(t *testing.T) {
+		fake.setHealth("db", "starting", true)
+		fake.resetCalls()
+		r := deployWith(t, fake, st, g)
+		require.Equal(t, Success, r.res.Outcome, "%v", r.res.Err)
+		for _, n := range st.Names {
+			assert.Equal(t, StateReused, r.res.Services[n].State, n)
+		}
+		assert.Equal(t, "probe", r.res.Services["db"].Signal)
+		assert.Empty(t, fake.callsOf("create"))
+		assert.Empty(t, fake.callsOf("start"))
+		assert.Empty(t, fake.callsOf("remove"))
+		checkEvents(t, r, st.Names...)
+		fake.setHealth("db", "healthy", false)
+	})
 
 	t.Run("force recreate", func(t *testing.T) {
 		fake.resetCalls()
@@ -591,7 +607,10 @@ services:
 	bus.Subscribe(rec)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		eventually(t, 5*time.Second, func() bool { return !fake.startedAt("db").IsZero() }, "db started")
+		// Not eventually(): t.Fatal must not be called from this goroutine.
+		for deadline := time.Now().Add(5 * time.Second); fake.startedAt("db").IsZero() && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		cancel()
 	}()
 	t0 := time.Now()
