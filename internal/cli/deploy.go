@@ -172,6 +172,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	if prog != nil {
 		prog.Close()
 	}
+	redactResult(res, redactor.String)
 	breakers.record(st, res)
 
 	// 5. validation, records and the verdict.
@@ -291,4 +292,24 @@ func sortedContainers(cs []engine.Container) []engine.Container {
 func isExit(err error) bool {
 	var ee *ExitError
 	return errors.As(err, &ee)
+}
+
+// redactResult masks secrets in everything a result carries, before it is
+// printed, stored (breakers.json) or returned as an error.
+func redactResult(res *deploy.Result, mask func(string) string) {
+	if res.Err != nil {
+		res.Err = errors.New(mask(res.Err.Error()))
+	}
+	for _, r := range res.Services {
+		r.Reason = mask(r.Reason)
+		if d := r.Diagnosis; d != nil {
+			d.Reason, d.Hint = mask(d.Reason), mask(d.Hint)
+			for i := range d.HealthOutputs {
+				d.HealthOutputs[i] = mask(d.HealthOutputs[i])
+			}
+			for i := range d.Logs {
+				d.Logs[i] = mask(d.Logs[i])
+			}
+		}
+	}
 }
