@@ -329,8 +329,11 @@ func variableChecks(st *stack.Stack) []validate.Check {
 		out = append(out, c)
 	}
 	if len(out) == 0 && len(readErrs) == 0 {
-		out = append(out, validate.Check{Name: CheckEnv, Status: validate.Pass,
-			Detail: fmt.Sprintf("all %d variables the compose file references are set or have a default", len(names))})
+		detail := fmt.Sprintf("all %d variables the compose file references are set or have a default", len(names))
+		if len(names) == 0 {
+			detail = "the compose file references no variables"
+		}
+		out = append(out, validate.Check{Name: CheckEnv, Status: validate.Pass, Detail: detail})
 	}
 	return append(readErrs, out...)
 }

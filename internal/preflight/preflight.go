@@ -142,7 +142,10 @@ func composeChecks(st *stack.Stack) []validate.Check {
 	for _, f := range st.Files {
 		files = append(files, filepath.Base(f))
 	}
-	detail := fmt.Sprintf("%s loaded: project %s, %d services", strings.Join(files, ", "), st.Project.Name, len(st.Names))
+	detail := fmt.Sprintf("%s loaded: project %s, %d service", strings.Join(files, ", "), st.Project.Name, len(st.Names))
+	if len(st.Names) != 1 {
+		detail += "s"
+	}
 	if len(st.Disabled) > 0 {
 		detail += fmt.Sprintf(" (%d disabled by profile: %s)", len(st.Disabled), strings.Join(st.Disabled, ", "))
 	}

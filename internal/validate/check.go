@@ -158,8 +158,8 @@ func (r *Report) Problems() []Check {
 // Summary is one line: the verdict with the counts and the time taken.
 func (r *Report) Summary() string {
 	verdict := map[Status]string{Pass: "passed", Warn: "passed with warnings", Fail: "FAILED"}[r.Verdict]
-	s := fmt.Sprintf("%s %s: %d checks, %d passed, %d %s, %d failed, in %s",
-		r.Kind, verdict, len(r.Checks), r.Counts.Pass, r.Counts.Warn, plural(r.Counts.Warn, "warning"), r.Counts.Fail, fmtDuration(r.Duration))
+	s := fmt.Sprintf("%s %s: %d %s, %d passed, %d %s, %d failed, in %s",
+		r.Kind, verdict, len(r.Checks), plural(len(r.Checks), "check"), r.Counts.Pass, r.Counts.Warn, plural(r.Counts.Warn, "warning"), r.Counts.Fail, fmtDuration(r.Duration))
 	if r.Project != "" {
 		s = r.Kind + " of " + r.Project + strings.TrimPrefix(s, r.Kind)
 	}

@@ -85,12 +85,12 @@ func orderCheck(from, to *svcState, dep types.ServiceDependency) (Check, bool) {
 			}
 			return fail(fmt.Sprintf("%s started, but %s has not passed a healthcheck since its start (service_healthy)%s", x, y, latest))
 		}
-		why := "the health log's oldest entries have rotated out"
-		if complete {
-			why = "dive's own probe (the same healthcheck command, run sooner than the engine's interval) decided readiness"
+		if !complete {
+			return pass(fmt.Sprintf("started %s after %s started; %s's health log no longer holds its first checks (the engine keeps the last %d), so when it first turned healthy is unknown: start order held (service_healthy)%s",
+				fmtDelta(gap), y, y, maxHealthLog, latest))
 		}
-		return pass(fmt.Sprintf("started %s after %s started; the engine logged %s healthy only later, but %s, so the health log cannot judge this edge: start order held (service_healthy)%s",
-			fmtDelta(gap), y, y, why, latest))
+		return pass(fmt.Sprintf("started %s after %s started; the engine's health log shows %s healthy only later, but dive's own probe (the same healthcheck command, run sooner than the engine's interval) decided readiness, so the log cannot judge this edge: start order held (service_healthy)%s",
+			fmtDelta(gap), y, y, latest))
 	}
 	return pass(fmt.Sprintf("started %s after %s (%s)%s", fmtDelta(gap), y, cond, latest))
 }

@@ -67,12 +67,12 @@ type svcState struct {
 	svc      *stack.Service
 	networks []string // engine names of the networks it must be attached to
 	c        engine.Container
-	found   bool
-	ins     container.InspectResponse
-	insErr  error
-	started time.Time
-	created time.Time
-	ended   time.Time
+	found    bool
+	ins      container.InspectResponse
+	insErr   error
+	started  time.Time
+	created  time.Time
+	ended    time.Time
 	// restarts2 is RestartCount after the window (-1: not sampled).
 	restarts2 int
 	running2  bool
@@ -163,7 +163,11 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) Report {
 
 	// 2. in parallel: the restart window, port connects, health probes and volumes.
 	var windowWG sync.WaitGroup
-	if o.Window > 0 {
+	watch := false
+	for _, s := range states {
+		watch = watch || (running(s) && !s.svc.OneShot)
+	}
+	if o.Window > 0 && watch {
 		windowWG.Add(1)
 		go func() {
 			defer windowWG.Done()
@@ -235,6 +239,14 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) Report {
 	volFound := make(map[string]bool, len(vols))
 	var vmu sync.Mutex
 	for _, v := range vols {
+		// A container that mounts the volume proves it exists (the engine
+		// refuses to remove a volume in use); ask only when none does.
+		if mountedBySome(v, states) {
+			vmu.Lock()
+			volFound[v.name] = true
+			vmu.Unlock()
+			continue
+		}
 		goLimited(func() {
 			ok, err := eng.VolumeExists(ctx, v.name)
 			vmu.Lock()
@@ -479,9 +491,6 @@ func published(s *svcState) []publishedPort {
 		if proto != "tcp" {
 			continue // a connect says nothing about UDP
 		}
-		if pc.Published == "" && pc.Mode == "host" {
-			continue
-		}
 		var bindings []network.PortBinding
 		if s.ins.NetworkSettings != nil {
 			for p, b := range s.ins.NetworkSettings.Ports {
@@ -719,6 +728,21 @@ func usedVolumes(st *stack.Stack) []*volumeUse {
 		out = append(out, byKey[k])
 	}
 	return out
+}
+
+func mountedBySome(v *volumeUse, states map[string]*svcState) bool {
+	for _, u := range v.users {
+		s := states[u.service]
+		if s == nil || !s.found || s.insErr != nil {
+			continue
+		}
+		for _, m := range s.ins.Mounts {
+			if m.Name == v.name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func volumeChecks(v *volumeUse, exists bool, err error, states map[string]*svcState) []Check {
