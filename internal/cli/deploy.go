@@ -17,6 +17,7 @@ import (
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/events"
 	"github.com/dive-hub/dive/internal/stack"
+	"github.com/dive-hub/dive/internal/validate"
 	"github.com/spf13/cobra"
 )
 
@@ -29,6 +30,7 @@ type deployFlags struct {
 	skipPreflight bool
 	retryBroken   bool
 	waitLock      time.Duration
+	opConcurrency int
 }
 
 func (a *app) deployCmd() *cobra.Command {
@@ -54,6 +56,8 @@ Exit codes: 0 every core service ready (optional/stretch may be degraded),
 	fl.BoolVar(&f.skipPreflight, "skip-preflight", false, "skip the preflight checks")
 	fl.BoolVar(&f.retryBroken, "retry-broken", false, "try optional/stretch services the breaker is skipping")
 	fl.DurationVar(&f.waitLock, "wait-lock", 0, "wait this long for another deploy of the project to finish instead of refusing")
+	fl.IntVar(&f.opConcurrency, "op-concurrency", 0, "container creates/starts/removes in flight at once (0: CPUs+1; -1: unbounded)")
+	_ = fl.MarkHidden("op-concurrency")
 	return c
 }
 
@@ -140,10 +144,11 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	// 3. lock, preflight, breaker.
 	deploy.Announce(bus, st, l.g, f.timeout, eng.APIVersion())
 	abort := func(err error) error {
-		deploy.Abort(bus, t0, err)
-		if !isExit(err) {
-			err = errors.New(redactor.String(err.Error()))
+		if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w (%v)", context.Canceled, err)
 		}
+		deploy.Abort(bus, t0, err)
+		err = maskErr(err, redactor.String)
 		if prog != nil {
 			prog.Close()
 		}
@@ -167,8 +172,13 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	}
 
 	// 4. deploy.
+	expected := map[string]time.Duration{}
+	for n, e := range a.expectedReadiness(l) {
+		expected[n] = e.P50
+	}
 	res := deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
-		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true})
+		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true,
+		Expected: expected, OpConcurrency: f.opConcurrency})
 	if prog != nil {
 		prog.Close()
 	}
@@ -184,6 +194,9 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	deploy.Finish(bus, res)
 	a.writeRecords(l, deployID, collected, res, validation)
 	a.printSummary(out, st, res, runDir)
+	if rep, ok := validation.(validate.Report); ok && a.g.logFormat != "json" {
+		printValidationLine(out, rep)
+	}
 	switch res.Outcome {
 	case deploy.Success, deploy.Degraded:
 		return nil
@@ -193,7 +206,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	if res.Err == nil {
 		res.Err = errors.New("deploy failed")
 	}
-	return &ExitError{Code: ExitFailed, Err: errors.New(redactor.String(res.Err.Error()))}
+	return &ExitError{Code: ExitFailed, Err: maskErr(res.Err, redactor.String)}
 }
 
 // needsStandin reports whether the stack's compose file refers to the stand-in image.
@@ -288,18 +301,28 @@ func sortedContainers(cs []engine.Container) []engine.Container {
 	return cs
 }
 
-// isExit reports whether err already carries an exit code.
-func isExit(err error) bool {
-	var ee *ExitError
-	return errors.As(err, &ee)
+// maskedError shows a message with secrets masked while keeping the
+// original error in the chain, so exit codes (config, usage, interrupt)
+// still follow from its type.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }
+
+func maskErr(err error, mask func(string) string) error {
+	if err == nil {
+		return nil
+	}
+	return &maskedError{msg: mask(err.Error()), err: err}
 }
 
 // redactResult masks secrets in everything a result carries, before it is
 // printed, stored (breakers.json) or returned as an error.
 func redactResult(res *deploy.Result, mask func(string) string) {
-	if res.Err != nil {
-		res.Err = errors.New(mask(res.Err.Error()))
-	}
+	res.Err = maskErr(res.Err, mask)
 	for _, r := range res.Services {
 		r.Reason = mask(r.Reason)
 		if d := r.Diagnosis; d != nil {
@@ -310,6 +333,19 @@ func redactResult(res *deploy.Result, mask func(string) string) {
 			for i := range d.Logs {
 				d.Logs[i] = mask(d.Logs[i])
 			}
+		}
+	}
+}
+
+// printValidationLine summarizes the validation that ends a deploy; failed
+// checks are listed (they do not change the deploy's exit code: the deploy
+// itself saw every core service ready).
+func printValidationLine(w io.Writer, rep validate.Report) {
+	fmt.Fprintf(w, "  validation: %s (%d checks in %.0f ms)", rep.Verdict, len(rep.Checks), rep.DurationMS)
+	fmt.Fprintln(w)
+	for _, c := range rep.Checks {
+		if c.Status == validate.Fail || c.Status == validate.Warn {
+			fmt.Fprintf(w, "    %s %s: %s\n", c.Status, c.Name, c.Detail)
 		}
 	}
 }

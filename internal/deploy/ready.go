@@ -20,6 +20,8 @@ const (
 	defaultProbeInterval = 100 * time.Millisecond
 	maxProbeInterval     = 1 * time.Second
 	probeBackoff         = 1.5
+	denseProbeWindow     = 10 * time.Second
+	denseProbeCeiling    = 250 * time.Millisecond
 )
 
 type probeResult struct {
@@ -36,8 +38,13 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 	s := r.svc
 	if !running {
 		d.svcEvent(r, events.ServiceStarting, events.PhaseStart, map[string]any{"attempt": attempt})
+		if err := d.ops.acquire(ctx, d.opPrio(s.Name, true)); err != nil {
+			return false, false
+		}
 		t0 := d.o.Now()
-		if err := d.eng.Start(ctx, id); err != nil {
+		err := d.eng.Start(ctx, id)
+		d.ops.release()
+		if err != nil {
 			if ctx.Err() != nil {
 				return false, false
 			}
@@ -192,7 +199,7 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 				notExec++
 				if notExec >= 2 {
 					what := "not found in the image"
-					if p.exitCode == 126 {
+					if p.exitCode == 126 && !strings.Contains(p.output, "no such file") && !strings.Contains(p.output, "not found") {
 						what = "cannot be executed"
 					}
 					d.fail(ctx, r, &Diagnosis{Reason: fmt.Sprintf("its healthcheck command %q %s (probe exit %d)", strings.Join(s.Config.HealthCheck.Test, " "), what, p.exitCode),
@@ -310,32 +317,36 @@ func probeCommand(test []string) []string {
 	return test
 }
 
-// probe runs the service's own healthcheck command in the container, the
-// first time soon after start and then backing off, one at a time, each
-// bounded by the healthcheck's timeout. The probes of all services share a
-// semaphore so heavy checks cannot saturate a small machine.
+// probe runs the service's own healthcheck command in the container, one
+// at a time, each bounded by the healthcheck's timeout; all services share a
+// semaphore so heavy checks cannot saturate a small machine. The cadence
+// (probeSchedule) is dense while the service is expected to turn ready and
+// sparse before and long after.
 func (d *deployer) probe(ctx context.Context, r *svcRun, id string, out chan<- probeResult) {
 	hc := r.svc.Config.HealthCheck
 	cmd := probeCommand(hc.Test)
 	if len(cmd) == 0 {
 		return
 	}
-	interval := defaultProbeInterval
+	first := defaultProbeInterval
 	if r.svc.ProbeInterval > 0 {
-		interval = r.svc.ProbeInterval
+		first = r.svc.ProbeInterval
 	}
 	ceiling := maxProbeInterval
 	if hc.Interval != nil && time.Duration(*hc.Interval) > 0 && time.Duration(*hc.Interval) < ceiling {
 		ceiling = time.Duration(*hc.Interval)
 	}
-	if ceiling < interval {
-		ceiling = interval
+	if ceiling < first {
+		ceiling = first
 	}
 	timeout := 30 * time.Second
 	if hc.Timeout != nil && *hc.Timeout > 0 {
 		timeout = time.Duration(*hc.Timeout)
 	}
-	timer := time.NewTimer(interval / 2)
+	expected := d.o.Expected[r.svc.Name]
+	started := time.Now()
+	interval := first / 2
+	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for {
 		select {
@@ -360,12 +371,31 @@ func (d *deployer) probe(ctx context.Context, r *svcRun, id string, out chan<- p
 		case <-ctx.Done():
 			return
 		}
-		interval = time.Duration(float64(interval) * probeBackoff)
-		if interval > ceiling {
-			interval = ceiling
-		}
+		interval = probeSchedule(time.Since(started), interval, first, ceiling, expected)
 		timer.Reset(interval)
 	}
+}
+
+// probeSchedule returns the wait before the next probe, elapsed after the
+// start. With an expected readiness time from history it sleeps through
+// most of it, probes every `first` from 70 % to 3× of it, then backs off.
+// Without one it probes every `first`, growing ×1.2 to 250 ms for the first
+// 10 s, then ×1.5 to the ceiling (1 s or the healthcheck's interval).
+func probeSchedule(elapsed, prev, first, ceiling, expected time.Duration) time.Duration {
+	if expected > 0 {
+		lo, hi := expected*7/10, 3*expected
+		switch {
+		case elapsed < lo:
+			return min(ceiling, max(first, (lo-elapsed)/2))
+		case elapsed < hi:
+			return first
+		}
+		return min(ceiling, max(first, time.Duration(float64(prev)*probeBackoff)))
+	}
+	if elapsed < denseProbeWindow {
+		return min(max(denseProbeCeiling, first), max(first, time.Duration(float64(prev)*1.2)))
+	}
+	return min(ceiling, max(first, time.Duration(float64(prev)*probeBackoff)))
 }
 
 // waitTCP waits until the container listens on the port. It reads the

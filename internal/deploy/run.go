@@ -40,6 +40,12 @@ type Options struct {
 	ProbeConcurrency int
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Expected is each service's expected start-to-ready time (history's
+	// p50): it ranks container operations and shapes probing.
+	Expected map[string]time.Duration
+	// OpConcurrency bounds container creates/starts/removes in flight
+	// (default NumCPU+1; negative: unbounded).
+	OpConcurrency int
 	// Announced says the caller emitted deploy_started (with Announce) and
 	// will emit deploy_finished (with Finish).
 	Announced bool
@@ -77,7 +83,10 @@ func Run(ctx context.Context, eng Engine, o Options) *Result {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
 	}
-	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(),
+	if o.OpConcurrency == 0 {
+		o.OpConcurrency = runtime.NumCPU() + 1
+	}
+	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(), ops: newGate(o.OpConcurrency), rank: ranks(o.Graph, o.Expected),
 		svcs: map[string]*svcRun{}, probeSem: make(chan struct{}, o.ProbeConcurrency), images: map[string]*future[string]{}}
 	return d.run(ctx)
 }
@@ -103,6 +112,19 @@ type deployer struct {
 
 	failCore context.CancelCauseFunc
 	statsWG  sync.WaitGroup
+
+	ops  *gate              // container operations in flight
+	rank map[string]float64 // longest chain behind each service
+}
+
+// opPrio is the priority of a container operation for a service: starts go
+// by rank; creates and removals of services that must wait for others come
+// after every start (they have seconds of slack).
+func (d *deployer) opPrio(name string, start bool) float64 {
+	if start || len(d.g.Deps(name)) == 0 {
+		return d.rank[name]
+	}
+	return d.rank[name] - 1e6
 }
 
 // svcRun is one service's state machine.
@@ -245,6 +267,8 @@ func (d *deployer) run(parent context.Context) *Result {
 	case <-allDone:
 	case <-time.After(15 * time.Second):
 	}
+	// Networks and volumes are never abandoned half-way: wait for them.
+	_, _ = d.resources.wait(context.Background())
 	stopStats()
 	statsDone := make(chan struct{})
 	go func() { d.statsWG.Wait(); close(statsDone) }()
@@ -385,7 +409,9 @@ func (d *deployer) ensureResources(ctx context.Context) {
 			}
 			spec := engine.NetworkSpec{Name: name, Key: key, Project: p.Name, Driver: nc.Driver, Options: map[string]string(nc.DriverOpts),
 				Labels: map[string]string(nc.Labels), Internal: nc.Internal, External: bool(nc.External), Attach: nc.Attachable}
-			created, err := d.eng.EnsureNetwork(ctx, spec)
+			// Never abandoned half-way: the daemon would finish it anyway,
+			// leaving an object nobody reported. Each call has its own deadline.
+			created, err := d.eng.EnsureNetwork(context.WithoutCancel(ctx), spec)
 			if err != nil {
 				fail(fmt.Errorf("network %s: %w", name, err))
 				return
@@ -409,7 +435,7 @@ func (d *deployer) ensureResources(ctx context.Context) {
 			if name == "" {
 				name = p.Name + "_" + key
 			}
-			created, err := d.eng.EnsureVolume(ctx, engine.VolumeSpec{Name: name, Key: key, Project: p.Name, Driver: vc.Driver,
+			created, err := d.eng.EnsureVolume(context.WithoutCancel(ctx), engine.VolumeSpec{Name: name, Key: key, Project: p.Name, Driver: vc.Driver,
 				DriverOpts: map[string]string(vc.DriverOpts), Labels: map[string]string(vc.Labels), External: bool(vc.External)})
 			if err != nil {
 				fail(fmt.Errorf("volume %s: %w", name, err))
@@ -572,7 +598,7 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 		r.decided.set(false, nil)
 	} else {
 		if hasOld {
-			if err := d.eng.Remove(ctx, old.ID, false); err != nil {
+			if err := d.replaceOld(ctx, r, old); err != nil {
 				d.fail(ctx, r, &Diagnosis{Reason: fmt.Sprintf("remove the old container %s: %v", old.Name, err)}, "")
 				return
 			}
@@ -643,13 +669,38 @@ func createHint(err error) string {
 	return ""
 }
 
+// replaceOld stops the container being replaced within its grace period
+// (a database must get its SIGTERM), then removes it.
+func (d *deployer) replaceOld(ctx context.Context, r *svcRun, old engine.Container) error {
+	if err := d.ops.acquire(ctx, d.opPrio(r.svc.Name, false)); err != nil {
+		return err
+	}
+	defer d.ops.release()
+	if old.State == "running" || old.State == "restarting" {
+		grace := 10 * time.Second
+		if sg := r.svc.Config.StopGracePeriod; sg != nil {
+			grace = time.Duration(*sg)
+		}
+		if err := d.eng.Stop(ctx, old.ID, grace); err != nil {
+			return err
+		}
+	}
+	return d.eng.Remove(ctx, old.ID, false)
+}
+
 // create creates the container. A name conflict with a leftover container
 // of this project (a half-finished earlier run) is cleared and retried.
 func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.ContainerSpec) (string, error) {
 	t0 := time.Now()
 	d.svcEvent(r, events.ServiceCreating, events.PhaseCreate, nil)
+	if err := d.ops.acquire(ctx, d.opPrio(r.svc.Name, false)); err != nil {
+		return "", err
+	}
+	defer d.ops.release()
 	for try := 1; ; try++ {
-		id, err := d.eng.Create(ctx, spec)
+		// Not cancelled half-way either (see ensureResources): a create
+		// takes a fraction of a second and its result is always known.
+		id, err := d.eng.Create(context.WithoutCancel(ctx), spec)
 		if err == nil {
 			d.svcEvent(r, events.ServiceCreated, events.PhaseCreate, map[string]any{"container": spec.Name, "container_id": short(id), "duration_ms": time.Since(t0).Milliseconds()})
 			return id, nil
@@ -773,6 +824,10 @@ func (d *deployer) fail(ctx context.Context, r *svcRun, diag *Diagnosis, id stri
 	diag.Service, diag.Class = r.svc.Name, string(r.svc.Class)
 	if id != "" {
 		d.collectEvidence(diag, id)
+		r.mu.Lock()
+		peak := r.peakMem
+		r.mu.Unlock()
+		inferOOM(diag, peak)
 	}
 	if diag.Hint == "" {
 		diag.Hint = hintFor(r.svc, diag)
@@ -830,6 +885,9 @@ func (d *deployer) collectEvidence(diag *Diagnosis, id string) {
 		}
 		diag.OOMKilled = diag.OOMKilled || st.OOMKilled
 		diag.RestartCount = ins.RestartCount
+		if ins.HostConfig != nil {
+			diag.memLimit = ins.HostConfig.Memory
+		}
 		if st.Health != nil {
 			for _, l := range st.Health.Log {
 				if l == nil {
@@ -870,4 +928,17 @@ func hintFor(s *stack.Service, diag *Diagnosis) string {
 func fileExists(p string) bool {
 	_, err := os.Stat(filepath.Clean(p))
 	return err == nil
+}
+
+// inferOOM covers the engine not flagging an OOM kill (it misses some under
+// load, moby/moby#15621): exit 137 with the memory sampled at 90 % or more of
+// the container's limit is an OOM kill in all but name.
+func inferOOM(diag *Diagnosis, peakMem float64) {
+	if diag.OOMKilled || diag.ExitCode == nil || *diag.ExitCode != 137 || diag.memLimit <= 0 {
+		return
+	}
+	if peakMem >= 0.9*float64(diag.memLimit) {
+		diag.OOMKilled = true
+		diag.Reason += fmt.Sprintf(" — almost certainly out of memory: its memory peaked at %.0f MiB of its %.0f MiB limit (the engine did not flag the OOM kill)", peakMem/(1<<20), float64(diag.memLimit)/(1<<20))
+	}
 }

@@ -70,6 +70,8 @@ type Diagnosis struct {
 	HealthOutputs []string `json:"health_outputs,omitempty"`
 	Logs          []string `json:"logs,omitempty"`
 	Hint          string   `json:"hint,omitempty"`
+
+	memLimit int64 // the container's memory limit, for inferring an OOM kill
 }
 
 // ServiceResult is one service's outcome.

@@ -345,6 +345,11 @@ func newService(name string, cfg types.ServiceConfig, oneShot bool) (*Service, e
 	} else {
 		s.Budget, s.BudgetSource = DefaultBudgetNoHealthcheck, "default"
 	}
+	if s.Class != Core {
+		// Optional and stretch services are not retried unless asked: they
+		// must never cost the deploy time.
+		s.Retries = 0
+	}
 	if v, ok := l[LabelRetries]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 || n > 10 {
