@@ -319,7 +319,8 @@ func probeCommand(test []string) []string {
 
 // probe runs the service's own healthcheck command in the container, one
 // at a time, each bounded by the healthcheck's timeout; all services share a
-// semaphore so heavy checks cannot saturate a small machine. The cadence
+// gate (served by rank: the longest chain first) so heavy checks cannot
+// saturate a small machine. The cadence
 // (probeSchedule) is dense while the service is expected to turn ready and
 // sparse before and long after.
 func (d *deployer) probe(ctx context.Context, r *svcRun, id string, out chan<- probeResult) {
@@ -354,14 +355,12 @@ func (d *deployer) probe(ctx context.Context, r *svcRun, id string, out chan<- p
 			return
 		case <-timer.C:
 		}
-		select {
-		case d.probeSem <- struct{}{}:
-		case <-ctx.Done():
+		if d.probes.acquire(ctx, d.rank[r.svc.Name]) != nil {
 			return
 		}
 		t0 := time.Now()
 		res, err := d.eng.Exec(ctx, id, cmd, timeout)
-		<-d.probeSem
+		d.probes.release()
 		p := probeResult{exitCode: res.ExitCode, output: res.Output, err: err, start: t0, end: time.Now()}
 		if err != nil && strings.Contains(err.Error(), "executable file not found") {
 			p.err, p.exitCode, p.output = nil, 127, err.Error()

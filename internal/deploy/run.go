@@ -87,7 +87,7 @@ func Run(ctx context.Context, eng Engine, o Options) *Result {
 		o.OpConcurrency = runtime.NumCPU() + 1
 	}
 	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(), ops: newGate(o.OpConcurrency), rank: ranks(o.Graph, o.Expected),
-		svcs: map[string]*svcRun{}, probeSem: make(chan struct{}, o.ProbeConcurrency), images: map[string]*future[string]{}}
+		svcs: map[string]*svcRun{}, probes: newGate(o.ProbeConcurrency), images: map[string]*future[string]{}}
 	return d.run(ctx)
 }
 
@@ -99,8 +99,8 @@ type deployer struct {
 	bus   *events.Bus
 	start time.Time
 
-	svcs     map[string]*svcRun
-	probeSem chan struct{}
+	svcs   map[string]*svcRun
+	probes *gate // dive's own probes in flight, served by rank
 
 	imagesMu sync.Mutex
 	images   map[string]*future[string] // image ref -> image ID

@@ -38,17 +38,13 @@ type Options struct {
 
 // Engine wraps the Docker client.
 type Engine struct {
-	cli         *client.Client
-	opts        Options
-	apiVersion  string
-	server      string
-	os, arch    string
-	breaker     *gobreaker.CircuitBreaker[any]
-	daemonHost  string
-	dataRoot    string
-	memTotal    int64
-	ncpu        int
-	serverInfos bool
+	cli        *client.Client
+	opts       Options
+	apiVersion string
+	server     string
+	os, arch   string
+	breaker    *gobreaker.CircuitBreaker[any]
+	daemonHost string
 }
 
 // UnreachableError says the daemon did not answer.
@@ -91,7 +87,11 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		ReadyToTrip: func(c gobreaker.Counts) bool {
 			return c.ConsecutiveFailures >= o.BreakerFailures
 		},
-		IsSuccessful: func(err error) bool { return err == nil || !isTransport(err) },
+		// Only a daemon that cannot be reached trips the breaker; a slow
+		// answer on a loaded machine (a per-call deadline) does not.
+		IsSuccessful: func(err error) bool {
+			return err == nil || !isTransport(err) || errors.Is(err, context.DeadlineExceeded)
+		},
 	})
 	pctx, cancel := context.WithTimeout(ctx, o.PingTimeout)
 	defer cancel()

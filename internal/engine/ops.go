@@ -683,7 +683,16 @@ func (e *Engine) Pull(ctx context.Context, ref string) error {
 
 // StatsStream streams a container's resource samples (about one a second)
 // to each until ctx ends or the container stops.
+//
+// When the engine runs on this host the samples come from the container's
+// cgroup files (twice a second, nearly free); otherwise from the stats API.
 func (e *Engine) StatsStream(ctx context.Context, id string, each func(Stats)) error {
+	if e.local() {
+		if c, ok := findCgroup(id); ok {
+			pollCgroup(ctx, c, 500*time.Millisecond, each)
+			return nil
+		}
+	}
 	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{Stream: true})
 	if err != nil {
 		return err
@@ -739,4 +748,9 @@ func healthFromStatus(status string) string {
 		return "starting"
 	}
 	return ""
+}
+
+// local reports whether the engine listens on a unix socket of this host.
+func (e *Engine) local() bool {
+	return strings.HasPrefix(e.daemonHost, "unix://")
 }
