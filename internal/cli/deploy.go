@@ -188,7 +188,11 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	// 5. validation, records and the verdict.
 	var validation any
 	if !f.noValidate && res.Outcome != deploy.Failed && res.Outcome != deploy.Interrupted {
-		validation = a.validateAfterDeploy(ctx, eng, l, bus)
+		confirmed := map[string]bool{}
+		for n, r := range res.Services {
+			confirmed[n] = r.Signal == "probe"
+		}
+		validation = a.validateAfterDeploy(ctx, eng, l, bus, confirmed)
 	}
 	res.Duration = time.Since(t0)
 	deploy.Finish(bus, res)

@@ -188,6 +188,9 @@ func demoDir() (string, error) {
 // load reads the stack the flags name. services restricts it.
 func (a *app) load(ctx context.Context, services []string, standinImage string) (*loaded, error) {
 	o := stack.Options{ProjectName: a.g.project, Profiles: a.g.profiles, Services: services, Env: map[string]string{}}
+	if cache, err := os.UserCacheDir(); err == nil {
+		o.SchemaCache = filepath.Join(cache, "dive", "schema-ok")
+	}
 	stateDir := a.g.stateDir
 	if stateDir == "" {
 		stateDir = os.Getenv("DIVE_STATE_DIR")

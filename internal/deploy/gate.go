@@ -9,35 +9,43 @@ import (
 	"github.com/dive-hub/dive/internal/graph"
 )
 
-// gate bounds how many container operations (create, start, remove) are in
-// flight at once and serves waiters by priority. The engine does much of a
-// container start under its own locks (network sandbox, iptables): six
-// starts at once each take several times longer than one alone. Serving the
-// service with the longest chain behind it first takes its start off the
-// critical path's clock; services with slack wait their turn.
+// gate orders container operations (create, start, remove) and dive's
+// probes. The engine does much of a container start under its own locks:
+// six starts at once each take several times longer than one alone. So the
+// operations of the services on the critical path (the highest rank among
+// the services not started yet) go at once, and other operations wait while
+// a critical one is in flight or waiting; every other operation goes in
+// parallel, as the engine handles them best, up to the capacity. Waiters are
+// served by rank. A probe gate is a plain semaphore served by rank.
 type gate struct {
-	mu      sync.Mutex
-	free    int
-	seq     int
-	waiters []*waiter
+	mu       sync.Mutex
+	capacity int
+	inflight int
+	critical int // critical operations in flight
+	seq      int
+	waiters  []*waiter
 }
 
 type waiter struct {
-	prio  float64
-	seq   int
-	ready chan struct{}
+	prio     float64
+	critical bool
+	seq      int
+	ready    chan struct{}
 }
+
+// rankEpsilon: ranks closer than this count as equal.
+const rankEpsilon = 0.25
 
 func newGate(capacity int) *gate {
 	if capacity <= 0 {
 		return nil
 	}
-	return &gate{free: capacity}
+	return &gate{capacity: capacity}
 }
 
-// acquire waits for a slot; higher prio first, then first come. A nil gate
-// never waits.
-func (g *gate) acquire(ctx context.Context, prio float64) error {
+// acquire waits for its turn. A nil gate never waits. release must be
+// called with the same critical flag.
+func (g *gate) acquire(ctx context.Context, prio float64, critical bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -45,20 +53,20 @@ func (g *gate) acquire(ctx context.Context, prio float64) error {
 		return nil
 	}
 	g.mu.Lock()
-	if g.free > 0 && len(g.waiters) == 0 {
-		g.free--
-		g.mu.Unlock()
-		return nil
-	}
 	g.seq++
-	w := &waiter{prio: prio, seq: g.seq, ready: make(chan struct{})}
+	w := &waiter{prio: prio, critical: critical, seq: g.seq, ready: make(chan struct{})}
 	g.waiters = append(g.waiters, w)
 	sort.SliceStable(g.waiters, func(i, j int) bool {
-		if g.waiters[i].prio != g.waiters[j].prio {
-			return g.waiters[i].prio > g.waiters[j].prio
+		a, b := g.waiters[i], g.waiters[j]
+		if a.critical != b.critical {
+			return a.critical
 		}
-		return g.waiters[i].seq < g.waiters[j].seq
+		if a.prio != b.prio {
+			return a.prio > b.prio
+		}
+		return a.seq < b.seq
 	})
+	g.admitLocked()
 	g.mu.Unlock()
 	select {
 	case <-w.ready:
@@ -69,32 +77,48 @@ func (g *gate) acquire(ctx context.Context, prio float64) error {
 		for i, x := range g.waiters {
 			if x == w {
 				g.waiters = append(g.waiters[:i], g.waiters[i+1:]...)
+				g.admitLocked()
 				return ctx.Err()
 			}
 		}
-		// handed a slot while cancelled: give it back
-		g.releaseLocked()
+		// admitted while cancelled: give the slot back
+		g.releaseLocked(critical)
 		return ctx.Err()
 	}
 }
 
-func (g *gate) release() {
+// admitLocked lets waiters in: critical ones while there is capacity, the
+// others only when no critical operation is in flight or waiting.
+func (g *gate) admitLocked() {
+	for len(g.waiters) > 0 && g.inflight < g.capacity {
+		w := g.waiters[0] // critical first, then by rank
+		if !w.critical && g.critical > 0 {
+			return
+		}
+		g.waiters = g.waiters[1:]
+		g.inflight++
+		if w.critical {
+			g.critical++
+		}
+		close(w.ready)
+	}
+}
+
+func (g *gate) release(critical bool) {
 	if g == nil {
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.releaseLocked()
+	g.releaseLocked(critical)
 }
 
-func (g *gate) releaseLocked() {
-	if len(g.waiters) > 0 {
-		w := g.waiters[0]
-		g.waiters = g.waiters[1:]
-		close(w.ready)
-		return
+func (g *gate) releaseLocked(critical bool) {
+	g.inflight--
+	if critical {
+		g.critical--
 	}
-	g.free++
+	g.admitLocked()
 }
 
 // ranks gives each service the length of the longest chain that waits on

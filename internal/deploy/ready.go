@@ -37,13 +37,20 @@ type probeResult struct {
 func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, id string, running bool, evCh chan engine.Event, attempt int) (ok, retry bool) {
 	s := r.svc
 	if !running {
-		d.svcEvent(r, events.ServiceStarting, events.PhaseStart, map[string]any{"attempt": attempt})
-		if err := d.ops.acquire(ctx, d.opPrio(s.Name, true)); err != nil {
+		prio, crit := d.opPrio(s.Name, true)
+		queued := d.o.Now()
+		if err := d.ops.acquire(ctx, prio, crit); err != nil {
 			return false, false
 		}
+		attrs := map[string]any{"attempt": attempt}
+		if q := d.o.Now().Sub(queued); q > time.Millisecond {
+			attrs["queued_ms"] = q.Milliseconds() // behind higher-ranked starts
+		}
+		d.svcEvent(r, events.ServiceStarting, events.PhaseStart, attrs)
 		t0 := d.o.Now()
 		err := d.eng.Start(ctx, id)
-		d.ops.release()
+		d.ops.release(crit)
+		d.issued(s.Name)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, false
@@ -158,7 +165,7 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 
 	probes := make(chan probeResult, 1)
 	if s.HasHealthcheck() && !s.ProbeOff && !s.OneShot {
-		go d.probe(bctx, r, id, probes)
+		go d.probe(bctx, r, id, probes, running)
 	}
 	tcpReady := make(chan struct{})
 	if s.TCPPort != 0 && !s.OneShot && ins.State != nil {
@@ -323,7 +330,7 @@ func probeCommand(test []string) []string {
 // saturate a small machine. The cadence
 // (probeSchedule) is dense while the service is expected to turn ready and
 // sparse before and long after.
-func (d *deployer) probe(ctx context.Context, r *svcRun, id string, out chan<- probeResult) {
+func (d *deployer) probe(ctx context.Context, r *svcRun, id string, out chan<- probeResult, now bool) {
 	hc := r.svc.Config.HealthCheck
 	cmd := probeCommand(hc.Test)
 	if len(cmd) == 0 {
@@ -348,6 +355,10 @@ func (d *deployer) probe(ctx context.Context, r *svcRun, id string, out chan<- p
 	started := time.Now()
 	interval := first / 2
 	timer := time.NewTimer(interval)
+	if now {
+		// an already-running container: confirm it at once
+		timer.Reset(0)
+	}
 	defer timer.Stop()
 	for {
 		select {
@@ -355,12 +366,12 @@ func (d *deployer) probe(ctx context.Context, r *svcRun, id string, out chan<- p
 			return
 		case <-timer.C:
 		}
-		if d.probes.acquire(ctx, d.rank[r.svc.Name]) != nil {
+		if d.probes.acquire(ctx, d.rank[r.svc.Name], false) != nil {
 			return
 		}
 		t0 := time.Now()
 		res, err := d.eng.Exec(ctx, id, cmd, timeout)
-		d.probes.release()
+		d.probes.release(false)
 		p := probeResult{exitCode: res.ExitCode, output: res.Output, err: err, start: t0, end: time.Now()}
 		if err != nil && strings.Contains(err.Error(), "executable file not found") {
 			p.err, p.exitCode, p.output = nil, 127, err.Error()

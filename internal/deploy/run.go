@@ -36,7 +36,7 @@ type Options struct {
 	// Skip maps services to skip to the reason (the per-service breaker).
 	Skip        map[string]string
 	DiveVersion string
-	// ProbeConcurrency bounds dive's own exec probes in flight (default max(2, NumCPU)).
+	// ProbeConcurrency bounds dive's own exec probes in flight (default max(4, 2×CPUs)).
 	ProbeConcurrency int
 	// Now is the clock (tests).
 	Now func() time.Time
@@ -44,7 +44,7 @@ type Options struct {
 	// p50): it ranks container operations and shapes probing.
 	Expected map[string]time.Duration
 	// OpConcurrency bounds container creates/starts/removes in flight
-	// (default NumCPU+1; negative: unbounded).
+	// (default 64; negative: unbounded). Within it, operations go by rank.
 	OpConcurrency int
 	// Announced says the caller emitted deploy_started (with Announce) and
 	// will emit deploy_finished (with Finish).
@@ -78,15 +78,15 @@ func Run(ctx context.Context, eng Engine, o Options) *Result {
 		o.Now = time.Now
 	}
 	if o.ProbeConcurrency <= 0 {
-		o.ProbeConcurrency = max(2, runtime.NumCPU())
+		o.ProbeConcurrency = max(4, 2*runtime.NumCPU())
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
 	}
 	if o.OpConcurrency == 0 {
-		o.OpConcurrency = runtime.NumCPU() + 1
+		o.OpConcurrency = 64
 	}
-	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(), ops: newGate(o.OpConcurrency), rank: ranks(o.Graph, o.Expected),
+	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(), ops: newGate(o.OpConcurrency), rank: ranks(o.Graph, o.Expected), startIssued: map[string]bool{},
 		svcs: map[string]*svcRun{}, probes: newGate(o.ProbeConcurrency), images: map[string]*future[string]{}}
 	return d.run(ctx)
 }
@@ -115,16 +115,36 @@ type deployer struct {
 
 	ops  *gate              // container operations in flight
 	rank map[string]float64 // longest chain behind each service
+
+	startedMu   sync.Mutex
+	startIssued map[string]bool // services past their start (or never to start)
 }
 
-// opPrio is the priority of a container operation for a service: starts go
-// by rank; creates and removals of services that must wait for others come
-// after every start (they have seconds of slack).
-func (d *deployer) opPrio(name string, start bool) float64 {
-	if start || len(d.g.Deps(name)) == 0 {
-		return d.rank[name]
+// opPrio is the priority of a container operation for a service, and
+// whether it is critical: the service is among the highest-ranked of those
+// not started yet (its create counts only when it has no dependencies to
+// wait for: a dependent's create has seconds of slack).
+func (d *deployer) opPrio(name string, start bool) (float64, bool) {
+	if !start && len(d.g.Deps(name)) > 0 {
+		return -1e6, false
 	}
-	return d.rank[name] - 1e6
+	d.startedMu.Lock()
+	top := 0.0
+	for n, r := range d.rank {
+		if !d.startIssued[n] && r > top {
+			top = r
+		}
+	}
+	d.startedMu.Unlock()
+	return d.rank[name], d.rank[name] >= top-rankEpsilon
+}
+
+// issued records that a service no longer competes for the critical path's
+// start: started, reused, failed or skipped.
+func (d *deployer) issued(name string) {
+	d.startedMu.Lock()
+	d.startIssued[name] = true
+	d.startedMu.Unlock()
 }
 
 // svcRun is one service's state machine.
@@ -515,6 +535,7 @@ func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service
 // runService drives one service from image to ready.
 func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, old engine.Container, hasOld bool) {
 	s := r.svc
+	defer d.issued(s.Name) // whatever happened, it no longer competes
 	defer func() {
 		r.decided.setIfUnset(false, nil)
 		if !r.ready.isFinal() {
@@ -575,6 +596,7 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 	same := hasOld && old.Hash == spec.Hash && !d.o.ForceRecreate && !depRecreated
 	if same && old.State == "running" && (old.Health == "healthy" || (old.Health == "" && !s.HasHealthcheck())) && !s.OneShot {
 		r.decided.set(false, nil)
+		d.issued(s.Name)
 		r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "reused"
 		d.svcEvent(r, events.ServiceReused, events.PhaseReady, map[string]any{"container": old.Name, "container_id": short(old.ID)})
 		r.started.ok()
@@ -619,7 +641,9 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 	if s.Class == stack.Core {
 		wctx = ctx
 	}
-	if !d.waitDeps(wctx, r) {
+	// An unchanged container that is already running does not wait for its
+	// dependencies: it started long ago; only its readiness is confirmed.
+	if !(id == old.ID && old.State == "running") && !d.waitDeps(wctx, r) {
 		return
 	}
 
@@ -672,10 +696,11 @@ func createHint(err error) string {
 // replaceOld stops the container being replaced within its grace period
 // (a database must get its SIGTERM), then removes it.
 func (d *deployer) replaceOld(ctx context.Context, r *svcRun, old engine.Container) error {
-	if err := d.ops.acquire(ctx, d.opPrio(r.svc.Name, false)); err != nil {
+	prio, crit := d.opPrio(r.svc.Name, false)
+	if err := d.ops.acquire(ctx, prio, crit); err != nil {
 		return err
 	}
-	defer d.ops.release()
+	defer d.ops.release(crit)
 	if old.State == "running" || old.State == "restarting" {
 		grace := 10 * time.Second
 		if sg := r.svc.Config.StopGracePeriod; sg != nil {
@@ -693,10 +718,11 @@ func (d *deployer) replaceOld(ctx context.Context, r *svcRun, old engine.Contain
 func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.ContainerSpec) (string, error) {
 	t0 := time.Now()
 	d.svcEvent(r, events.ServiceCreating, events.PhaseCreate, nil)
-	if err := d.ops.acquire(ctx, d.opPrio(r.svc.Name, false)); err != nil {
+	prio, crit := d.opPrio(r.svc.Name, false)
+	if err := d.ops.acquire(ctx, prio, crit); err != nil {
 		return "", err
 	}
-	defer d.ops.release()
+	defer d.ops.release(crit)
 	for try := 1; ; try++ {
 		// Not cancelled half-way either (see ensureResources): a create
 		// takes a fraction of a second and its result is always known.

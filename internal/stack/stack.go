@@ -6,6 +6,8 @@ package stack
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/sirupsen/logrus"
 )
@@ -90,6 +93,12 @@ type Options struct {
 	Profiles    []string          // --profile
 	Services    []string          // restrict to these services and their dependencies
 	Env         map[string]string // extra variables, below the OS environment in precedence
+	// SkipSchema skips compose-go's JSON-schema validation (the slowest part
+	// of a load); for files whose exact content already passed it.
+	SkipSchema bool
+	// SchemaCache is a folder remembering which exact file contents passed
+	// schema validation, so that loading them again skips it (about 60 ms).
+	SchemaCache string
 }
 
 // Service is a compose service with what dive adds from its labels.
@@ -219,6 +228,20 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	if o.ProjectName != "" {
 		optFns = append(optFns, cli.WithName(o.ProjectName))
 	}
+	// Interpolation happens before validation, so the environment is part
+	// of what was validated.
+	envKey := append(append([]string(nil), os.Environ()...), envFiles...)
+	for k, v := range o.Env {
+		envKey = append(envKey, k+"="+v)
+	}
+	for k, v := range envFileValues {
+		envKey = append(envKey, k+"="+v)
+	}
+	sort.Strings(envKey)
+	marker := schemaMarker(o.SchemaCache, files, envKey)
+	if o.SkipSchema || (marker != "" && fileExistsAt(marker)) {
+		optFns = append(optFns, cli.WithLoadOptions(loader.WithSkipValidation))
+	}
 	if len(o.Profiles) > 0 {
 		optFns = append(optFns, cli.WithProfiles(o.Profiles))
 	} else {
@@ -244,6 +267,11 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	project, err := popts.LoadProject(ctx)
 	if err != nil {
 		return nil, wrapLoadError(files, err)
+	}
+	if marker != "" && !fileExistsAt(marker) {
+		if os.MkdirAll(filepath.Dir(marker), 0o755) == nil {
+			_ = os.WriteFile(marker, nil, 0o644)
+		}
 	}
 
 	// Unknown profiles: compose-go accepts them silently, which hides typos.
@@ -526,4 +554,31 @@ func unsupported(c types.ServiceConfig) []string {
 		out = append(out, fmt.Sprintf("service %q: %s is not supported by dive and is ignored", c.Name, k))
 	}
 	return out
+}
+
+// schemaMarker names the cache entry of these exact files' contents; "" when
+// there is no cache or a file cannot be read.
+func schemaMarker(dir string, files, env []string) string {
+	if dir == "" {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "compose-go v2.16.2 schema\n")
+	for _, e := range env {
+		fmt.Fprintf(h, "%d %s\n", len(e), e)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return ""
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	return filepath.Join(dir, hex.EncodeToString(h.Sum(nil))[:32])
+}
+
+func fileExistsAt(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -174,7 +174,7 @@ func checkLinuxBinary(path, arch string) error {
 // keyed by path, size and mtime: hashing 24 MB takes 25 ms on an idle machine
 // but over 100 ms on a busy one, and this runs on every deploy.
 func EnsureImage(ctx context.Context, api ImageAPI, binaryPath string) (ref string, built bool, err error) {
-	return ensureImage(ctx, api, binaryPath, defaultHashCache())
+	return ensureImage(ctx, api, binaryPath, defaultHashCache(binaryPath))
 }
 
 func ensureImage(ctx context.Context, api ImageAPI, binaryPath, hashCache string) (ref string, built bool, err error) {
@@ -218,12 +218,19 @@ func ensureImage(ctx context.Context, api ImageAPI, binaryPath, hashCache string
 
 // defaultHashCache is the file binarySHA256 remembers its last answer in; ""
 // (no cache) when the user has no cache directory.
-func defaultHashCache() string {
+// One file per binary path, so that several dive binaries on one machine
+// (an installed one, a test build) do not evict each other.
+func defaultHashCache(binaryPath string) string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(dir, "dive", "standin-sha256.json")
+	abs, err := filepath.Abs(binaryPath)
+	if err != nil {
+		abs = binaryPath
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(dir, "dive", "standin-sha256-"+hex.EncodeToString(sum[:6])+".json")
 }
 
 // hashCacheEntry is the content of the hash cache: one binary, the last one hashed.

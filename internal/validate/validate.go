@@ -39,6 +39,10 @@ type Options struct {
 	// NoExec disables running a healthcheck command once when the engine
 	// still reports "starting" (see docs/validation.md).
 	NoExec bool
+	// Confirmed names services whose healthcheck command dive's own probe
+	// ran successfully during the deploy that just ended; a "starting"
+	// engine status then passes without running the command again.
+	Confirmed map[string]bool
 	// ExecTimeout bounds that run. Default: the healthcheck's timeout, at most 5s.
 	ExecTimeout time.Duration
 	// Concurrency bounds parallel engine calls. Default 16.
@@ -217,7 +221,11 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) Report {
 				mu.Unlock()
 			})
 		}
-		if !o.NoExec && s.svc.HasHealthcheck() && !s.svc.OneShot && healthStatus(s) == container.Starting {
+		if s.svc.HasHealthcheck() && !s.svc.OneShot && healthStatus(s) == container.Starting && o.Confirmed[s.svc.Name] {
+			// dive's own probe ran this very healthcheck command moments ago
+			// and it succeeded: running it again would only cost time.
+			s.probe = &engine.ExecResult{ExitCode: 0, Output: "its healthcheck command succeeded in dive's probe during this deploy"}
+		} else if !o.NoExec && s.svc.HasHealthcheck() && !s.svc.OneShot && healthStatus(s) == container.Starting {
 			cmd := probeCommand(s.svc.Config.HealthCheck.Test)
 			if len(cmd) > 0 {
 				timeout := o.ExecTimeout

@@ -137,6 +137,17 @@ func TestDemoHubDeployStatusDown(t *testing.T) {
 	for _, svc := range append(core, "mongodb-rs-init") {
 		assert.Equal(t, 1, terminal[svc], "terminal events of %s", svc)
 	}
+	// dive never reports a service ready before its own healthcheck command
+	// succeeded: the stand-in logs the moment it first answered 200 to a
+	// health check (dive's probe or the engine's), and that comes first.
+	for _, e := range evs {
+		if e.Kind != events.ServiceReady || (e.Attrs["signal"] != "probe" && e.Attrs["signal"] != "engine") {
+			continue
+		}
+		first, ok := firstHealthy(t, project+"-"+e.Service)
+		require.True(t, ok, "%s was reported ready but never answered a health check with 200", e.Service)
+		assert.False(t, e.Time.Before(first), "%s reported ready at %s, before its healthcheck first succeeded at %s", e.Service, e.Time, first)
+	}
 
 	// status --json is valid JSON listing the services.
 	st := dive(t, env, "hub", "status", "--demo", "-p", project, "--json")

@@ -141,8 +141,19 @@ func sweep(t *testing.T, project string, sharedNet string) {
 	}
 }
 
-// readyTimes parses "standin <name>: READY <unix-ns>" from a container's logs.
+// readyTime parses "standin <name>: READY <unix-ns>" from a container's logs:
+// when the app became ready.
 func readyTime(t *testing.T, container string) (time.Time, bool) {
+	return logTime(t, container, ": READY ")
+}
+
+// firstHealthy parses "HEALTHZ-FIRST-200 <unix-ns>": when a health check
+// first succeeded.
+func firstHealthy(t *testing.T, container string) (time.Time, bool) {
+	return logTime(t, container, ": HEALTHZ-FIRST-200 ")
+}
+
+func logTime(t *testing.T, container, marker string) (time.Time, bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -156,9 +167,9 @@ func readyTime(t *testing.T, container string) (time.Time, bool) {
 	sc := bufio.NewScanner(&buf)
 	for sc.Scan() {
 		line := sc.Text()
-		if i := strings.Index(line, ": READY "); i >= 0 {
+		if i := strings.Index(line, marker); i >= 0 {
 			var ns int64
-			if _, err := fmt.Sscan(line[i+len(": READY "):], &ns); err == nil {
+			if _, err := fmt.Sscan(line[i+len(marker):], &ns); err == nil {
 				return time.Unix(0, ns), true
 			}
 		}
