@@ -185,6 +185,30 @@ func TestDemoHubDeployStatusDown(t *testing.T) {
 	assert.Equal(t, before, containerIDs(t, project), "a no-op redeploy recreated containers")
 	t.Logf("no-op redeploy took %s", again.elapsed)
 
+	// validate passes on the fresh hub, fails naming a stopped core service
+	// (exit 1), and only warns about a stopped optional one.
+	v := dive(t, env, "hub", "validate", "--demo", "-p", project, "--json")
+	require.Equal(t, 0, v.code, "validate on a healthy hub:\n%s\n%s", v.stdout, v.stderr)
+	var vr struct {
+		Verdict string `json:"verdict"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(v.stdout), &vr), v.stdout)
+	assert.NotEqual(t, "fail", vr.Verdict)
+	stop := func(svc string) {
+		out, err := exec.Command("docker", "stop", "-t", "1", project+"-"+svc).CombinedOutput()
+		require.NoError(t, err, string(out))
+	}
+	stop("otel-collector")
+	v = dive(t, env, "hub", "validate", "--demo", "-p", project, "--json")
+	assert.Equal(t, 0, v.code, "a stopped optional service only warns:\n%s", v.stdout)
+	assert.Contains(t, v.stdout, "otel-collector")
+	stop("redis-blacklist")
+	v = dive(t, env, "hub", "validate", "--demo", "-p", project, "--json")
+	assert.Equal(t, 1, v.code, "a stopped core service fails validation:\n%s", v.stdout)
+	require.NoError(t, json.Unmarshal([]byte(v.stdout), &vr), v.stdout)
+	assert.Equal(t, "fail", vr.Verdict)
+	assert.Contains(t, v.stdout, "redis-blacklist")
+
 	// down -v leaves no container, network or volume of the project.
 	down := dive(t, env, "hub", "down", "--demo", "-p", project, "-v")
 	require.Equal(t, 0, down.code, down.stdout+down.stderr)
