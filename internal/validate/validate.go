@@ -515,7 +515,8 @@ func published(s *svcState) []publishedPort {
 				continue
 			}
 			n, _ := strconv.Atoi(b.HostPort)
-			if want != "" && (n < lo || n > hi) {
+			// "" and "0" ask the engine for any free host port.
+			if want != "" && want != "0" && (n < lo || n > hi) {
 				continue
 			}
 			matched = true
