@@ -308,22 +308,6 @@ func trimOutput(s string) string {
 	return s
 }
 
-// probeCommand turns a healthcheck test into an exec command.
-func probeCommand(test []string) []string {
-	if len(test) == 0 {
-		return nil
-	}
-	switch test[0] {
-	case "CMD":
-		return test[1:]
-	case "CMD-SHELL":
-		return []string{"/bin/sh", "-c", strings.Join(test[1:], " ")}
-	case "NONE":
-		return nil
-	}
-	return test
-}
-
 // probe runs the service's own healthcheck command in the container, one
 // at a time, each bounded by the healthcheck's timeout; all services share a
 // gate (served by rank: the longest chain first) so heavy checks cannot
@@ -332,7 +316,7 @@ func probeCommand(test []string) []string {
 // sparse before and long after.
 func (d *deployer) probe(ctx context.Context, r *svcRun, id string, out chan<- probeResult, now bool) {
 	hc := r.svc.Config.HealthCheck
-	cmd := probeCommand(hc.Test)
+	cmd := engine.HealthcheckCommand(hc.Test)
 	if len(cmd) == 0 {
 		return
 	}

@@ -522,3 +522,34 @@ func splitVersion(v string) (int, int) {
 	y, _ := strconv.Atoi(b)
 	return x, y
 }
+
+// HealthcheckCommand turns a healthcheck test into the command an exec runs:
+// the exec form as is, the shell form through /bin/sh -c; nil for NONE.
+func HealthcheckCommand(test []string) []string {
+	if len(test) == 0 {
+		return nil
+	}
+	switch test[0] {
+	case "CMD":
+		return test[1:]
+	case "CMD-SHELL":
+		return []string{"/bin/sh", "-c", strings.Join(test[1:], " ")}
+	case "NONE":
+		return nil
+	}
+	return test
+}
+
+// VersionAtLeast compares Engine API versions like "1.41".
+func VersionAtLeast(have, want string) bool { return versionAtLeast(have, want) }
+
+// PortRange parses a published port or range ("8080", "8000-8010").
+func PortRange(s string) (lo, hi int) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, _ = strconv.Atoi(a)
+	if !ok {
+		return lo, lo
+	}
+	hi, _ = strconv.Atoi(b)
+	return lo, hi
+}

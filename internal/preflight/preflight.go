@@ -222,13 +222,13 @@ func engineChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, l
 	api := eng.APIVersion()
 	c := validate.Check{Name: CheckEngine, Status: validate.Pass,
 		Detail: fmt.Sprintf("Docker %s at %s answers, Engine API %s", eng.ServerVersion(), eng.Host(), api)}
-	if !versionAtLeast(api, MinAPIVersion) {
+	if !engine.VersionAtLeast(api, MinAPIVersion) {
 		c.Status = validate.Fail
 		c.Detail = fmt.Sprintf("Docker %s at %s speaks Engine API %s; dive needs %s or newer (Docker 20.10+)", eng.ServerVersion(), eng.Host(), api, MinAPIVersion)
 		c.Fix = "upgrade the Docker engine"
 	}
 	out = append(out, c)
-	if !versionAtLeast(api, "1.44") {
+	if !engine.VersionAtLeast(api, "1.44") {
 		for _, n := range st.Names {
 			s := st.Services[n]
 			if hc := s.Config.HealthCheck; hc != nil && hc.StartInterval != nil && s.HasHealthcheck() {
@@ -376,7 +376,7 @@ func stackPorts(st *stack.Stack) []hostPort {
 			if proto == "" {
 				proto = "tcp"
 			}
-			lo, hi := portRange(pc.Published)
+			lo, hi := engine.PortRange(pc.Published)
 			if lo <= 0 || hi < lo {
 				continue
 			}
@@ -389,16 +389,6 @@ func stackPorts(st *stack.Stack) []hostPort {
 		}
 	}
 	return out
-}
-
-func portRange(s string) (int, int) {
-	a, b, ok := strings.Cut(s, "-")
-	lo, _ := strconv.Atoi(a)
-	if !ok {
-		return lo, lo
-	}
-	hi, _ := strconv.Atoi(b)
-	return lo, hi
 }
 
 func unspecifiedIP(ip string) bool { return ip == "" || ip == "0.0.0.0" || ip == "::" }
@@ -787,17 +777,4 @@ func shortID(id string) string {
 		id = id[:12]
 	}
 	return id
-}
-
-func versionAtLeast(have, want string) bool {
-	hm, hn := splitVersion(have)
-	wm, wn := splitVersion(want)
-	return hm > wm || (hm == wm && hn >= wn)
-}
-
-func splitVersion(v string) (int, int) {
-	a, b, _ := strings.Cut(v, ".")
-	x, _ := strconv.Atoi(a)
-	y, _ := strconv.Atoi(b)
-	return x, y
 }

@@ -226,7 +226,7 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) Report {
 			// and it succeeded: running it again would only cost time.
 			s.probe = &engine.ExecResult{ExitCode: 0, Output: "its healthcheck command succeeded in dive's probe during this deploy"}
 		} else if !o.NoExec && s.svc.HasHealthcheck() && !s.svc.OneShot && healthStatus(s) == container.Starting {
-			cmd := probeCommand(s.svc.Config.HealthCheck.Test)
+			cmd := engine.HealthcheckCommand(s.svc.Config.HealthCheck.Test)
 			if len(cmd) > 0 {
 				timeout := o.ExecTimeout
 				if timeout <= 0 {
@@ -463,22 +463,6 @@ func clip(s string, n int) string {
 	return s
 }
 
-// probeCommand turns a healthcheck test into an exec command.
-func probeCommand(test []string) []string {
-	if len(test) == 0 {
-		return nil
-	}
-	switch test[0] {
-	case "CMD":
-		return test[1:]
-	case "CMD-SHELL":
-		return []string{"/bin/sh", "-c", strings.Join(test[1:], " ")}
-	case "NONE":
-		return nil
-	}
-	return test
-}
-
 // publishedPort is one host port a service publishes, as the compose file
 // declares it and as the engine bound it.
 type publishedPort struct {
@@ -508,7 +492,7 @@ func published(s *svcState) []publishedPort {
 			}
 		}
 		want := pc.Published
-		lo, hi := portRange(want)
+		lo, hi := engine.PortRange(want)
 		matched := false
 		for _, b := range bindings {
 			if !sameHostIP(pc.HostIP, b.HostIP.String(), b.HostIP.IsValid()) {
@@ -529,16 +513,6 @@ func published(s *svcState) []publishedPort {
 		}
 	}
 	return out
-}
-
-func portRange(s string) (int, int) {
-	a, b, ok := strings.Cut(s, "-")
-	lo, _ := strconv.Atoi(a)
-	if !ok {
-		return lo, lo
-	}
-	hi, _ := strconv.Atoi(b)
-	return lo, hi
 }
 
 func sameHostIP(want, got string, valid bool) bool {
