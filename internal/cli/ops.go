@@ -220,19 +220,11 @@ func (a *app) statusCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
-			project, l, err := a.projectAndStack(ctx)
-			if err != nil {
-				return err
-			}
-			eng, err := a.connect(ctx, nil)
+			project, l, eng, cs, err := a.projectContainers(ctx)
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
-			cs, err := eng.ListContainers(ctx, project)
-			if err != nil {
-				return err
-			}
 			rows := statusRows(l, cs)
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
@@ -306,19 +298,11 @@ func (a *app) logsCmd() *cobra.Command {
 		Short: "Show the services' logs",
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
-			project, _, err := a.projectAndStack(ctx)
-			if err != nil {
-				return err
-			}
-			eng, err := a.connect(ctx, nil)
+			project, _, eng, cs, err := a.projectContainers(ctx)
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
-			cs, err := eng.ListContainers(ctx, project)
-			if err != nil {
-				return err
-			}
 			want := map[string]bool{}
 			for _, s := range args {
 				want[s] = true
@@ -385,4 +369,23 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// projectContainers resolves the project, connects and lists its
+// containers; the caller closes the engine.
+func (a *app) projectContainers(ctx context.Context) (string, *loaded, *engine.Engine, []engine.Container, error) {
+	project, l, err := a.projectAndStack(ctx)
+	if err != nil {
+		return "", nil, nil, nil, err
+	}
+	eng, err := a.connect(ctx, nil)
+	if err != nil {
+		return "", nil, nil, nil, err
+	}
+	cs, err := eng.ListContainers(ctx, project)
+	if err != nil {
+		eng.Close()
+		return "", nil, nil, nil, err
+	}
+	return project, l, eng, cs, nil
 }

@@ -176,16 +176,7 @@ of an optional or stretch service is a warning (exit 0). See docs/validation.md.
 			}
 			defer eng.Close()
 			rep := validate.Run(ctx, l.st, checkEngine{Engine: eng, timeout: a.g.callTimeout}, validate.Options{Window: window, NoExec: noProbe})
-			if err := a.writeReport(&rep, asJSON); err != nil {
-				return err
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if !rep.OK {
-				return &ExitError{Code: ExitFailed}
-			}
-			return nil
+			return a.verdict(ctx, &rep, asJSON)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -246,19 +237,24 @@ file or env does not load (the failed check names the problem).`,
 			}
 			defer eng.Close()
 			rep := preflight.Run(ctx, l.st, checkEngine{Engine: eng, timeout: a.g.callTimeout}, a.preflightOptions(eng, l, threshold))
-			if err := a.writeReport(&rep, asJSON); err != nil {
-				return err
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if !rep.OK {
-				return &ExitError{Code: ExitFailed}
-			}
-			return nil
+			return a.verdict(ctx, &rep, asJSON)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	c.Flags().StringVar(&minDisk, "min-disk", "", "free disk required on Docker's data root, e.g. 2GiB (default $"+preflight.EnvMinFreeDisk+", else 2GiB)")
 	return c
+}
+
+// verdict prints a report and turns it into the exit code: 1 when it failed.
+func (a *app) verdict(ctx context.Context, rep *validate.Report, asJSON bool) error {
+	if err := a.writeReport(rep, asJSON); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !rep.OK {
+		return &ExitError{Code: ExitFailed}
+	}
+	return nil
 }
