@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -178,7 +179,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	}
 	res := deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
 		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true,
-		Expected: expected, OpConcurrency: f.opConcurrency})
+		Expected: expected, OpConcurrency: f.opConcurrency, ProbeConcurrency: probeConcurrency()})
 	if prog != nil {
 		prog.Close()
 	}
@@ -352,4 +353,14 @@ func printValidationLine(w io.Writer, rep validate.Report) {
 			fmt.Fprintf(w, "    %s %s: %s\n", c.Status, c.Name, c.Detail)
 		}
 	}
+}
+
+// probeConcurrency reads DIVE_PROBE_CONCURRENCY, a tuning knob for how many
+// of dive's own probes run at once (default: the scheduler's).
+func probeConcurrency() int {
+	n, err := strconv.Atoi(os.Getenv("DIVE_PROBE_CONCURRENCY"))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
