@@ -154,7 +154,7 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 			return exitFail(st.ExitCode, fmt.Sprintf("one-shot job exited with code %d", st.ExitCode))
 		case !st.Running && st.Status == "exited" && allowed == 0:
 			return exitFail(st.ExitCode, exitReason(st.ExitCode, st.OOMKilled))
-		case st.Health != nil && st.Health.Status == container.Healthy && s.HasHealthcheck():
+		case st.Health != nil && st.Health.Status == container.Healthy && s.HasHealthcheck() && s.TCPPort == 0:
 			return readyWith("engine", nil)
 		}
 	}

@@ -285,10 +285,13 @@ func (d *deployer) run(parent context.Context) *Result {
 	// Every service goroutine ends promptly once its context is cancelled.
 	select {
 	case <-allDone:
-	case <-time.After(15 * time.Second):
+	case <-time.After(detachedOpTimeout + 15*time.Second):
+		// every engine call has its own deadline; this only guards a bug
 	}
 	// Networks and volumes are never abandoned half-way: wait for them.
-	_, _ = d.resources.wait(context.Background())
+	rctxWait, cancelWait := context.WithTimeout(context.Background(), detachedOpTimeout)
+	_, _ = d.resources.wait(rctxWait)
+	cancelWait()
 	stopStats()
 	statsDone := make(chan struct{})
 	go func() { d.statsWG.Wait(); close(statsDone) }()
@@ -312,7 +315,12 @@ func (d *deployer) run(parent context.Context) *Result {
 				outcome = Degraded
 			}
 		case StatePending:
-			if outcome == Success {
+			if d.svcs[n].svc.Class == stack.Core {
+				outcome = Failed
+				if firstErr == nil {
+					firstErr = fmt.Errorf("core service %s did not become ready: %s", n, r.Reason)
+				}
+			} else if outcome == Success {
 				outcome = Degraded
 			}
 		}
@@ -331,6 +339,11 @@ func (d *deployer) run(parent context.Context) *Result {
 }
 
 var errCoreReady = errors.New("every core service is ready")
+
+// detachedOpTimeout bounds the engine operations a deploy never abandons
+// half-way (creating networks, volumes, containers): they outlive a
+// cancellation, but not this.
+const detachedOpTimeout = 30 * time.Second
 
 func (d *deployer) finish(res *Result, o Outcome, err error) *Result {
 	res.Outcome = o
@@ -431,7 +444,9 @@ func (d *deployer) ensureResources(ctx context.Context) {
 				Labels: map[string]string(nc.Labels), Internal: nc.Internal, External: bool(nc.External), Attach: nc.Attachable}
 			// Never abandoned half-way: the daemon would finish it anyway,
 			// leaving an object nobody reported. Each call has its own deadline.
-			created, err := d.eng.EnsureNetwork(context.WithoutCancel(ctx), spec)
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedOpTimeout)
+			defer cancel()
+			created, err := d.eng.EnsureNetwork(cctx, spec)
 			if err != nil {
 				fail(fmt.Errorf("network %s: %w", name, err))
 				return
@@ -455,7 +470,9 @@ func (d *deployer) ensureResources(ctx context.Context) {
 			if name == "" {
 				name = p.Name + "_" + key
 			}
-			created, err := d.eng.EnsureVolume(context.WithoutCancel(ctx), engine.VolumeSpec{Name: name, Key: key, Project: p.Name, Driver: vc.Driver,
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedOpTimeout)
+			defer cancel()
+			created, err := d.eng.EnsureVolume(cctx, engine.VolumeSpec{Name: name, Key: key, Project: p.Name, Driver: vc.Driver,
 				DriverOpts: map[string]string(vc.DriverOpts), Labels: map[string]string(vc.Labels), External: bool(vc.External)})
 			if err != nil {
 				fail(fmt.Errorf("volume %s: %w", name, err))
@@ -495,7 +512,7 @@ func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service
 	b := s.Config.Build
 	id, err := d.eng.ImageID(ctx, ref)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("inspect image %s of service %s: %w", ref, s.Name, err)
 	}
 	if id != "" && !(d.o.Build && b != nil) {
 		d.emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageReady, Duration: time.Since(t0), Attrs: map[string]any{"image": ref, "built": false, "cached": true}})
@@ -523,7 +540,7 @@ func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service
 	}
 	id, err = d.eng.ImageID(ctx, ref)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("inspect image %s of service %s after build/pull: %w", ref, s.Name, err)
 	}
 	if id == "" {
 		return "", fmt.Errorf("image %s of service %s is still missing after build/pull", ref, s.Name)
@@ -543,7 +560,7 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 			// skipped, even when that failure also stopped the deploy (a core
 			// failure cancels ctx at once, racing with waitDeps).
 			if failed := d.failedDeps(s.Name); len(failed) > 0 {
-				d.skip(r, "dependency "+strings.Join(failed, ", ")+" did not meet its condition", failed)
+				d.skip(r, d.depFailure(failed), failed)
 				return
 			}
 			// stopped before reaching a final state
@@ -575,7 +592,7 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 	spec, err := engine.Spec(s.Config, engine.BuildOptions{Project: d.st.Project, ImageID: imageID, Class: string(s.Class),
 		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.EnvFile})
 	if err != nil {
-		d.fail(ctx, r, &Diagnosis{Reason: err.Error()}, "")
+		d.fail(ctx, r, &Diagnosis{Reason: "container configuration: " + err.Error(), Hint: "fix the service's settings in the compose file"}, "")
 		return
 	}
 	for _, w := range spec.Warnings {
@@ -621,7 +638,7 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 	} else {
 		if hasOld {
 			if err := d.replaceOld(ctx, r, old); err != nil {
-				d.fail(ctx, r, &Diagnosis{Reason: fmt.Sprintf("remove the old container %s: %v", old.Name, err)}, "")
+				d.fail(ctx, r, &Diagnosis{Reason: fmt.Sprintf("replace the old container %s (stop, then remove): %v", old.Name, err)}, "")
 				return
 			}
 		}
@@ -726,7 +743,9 @@ func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.Container
 	for try := 1; ; try++ {
 		// Not cancelled half-way either (see ensureResources): a create
 		// takes a fraction of a second and its result is always known.
-		id, err := d.eng.Create(context.WithoutCancel(ctx), spec)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedOpTimeout)
+		id, err := d.eng.Create(cctx, spec)
+		cancel()
 		if err == nil {
 			d.svcEvent(r, events.ServiceCreated, events.PhaseCreate, map[string]any{"container": spec.Name, "container_id": short(id), "duration_ms": time.Since(t0).Milliseconds()})
 			return id, nil
@@ -788,7 +807,7 @@ func (d *deployer) waitDeps(ctx context.Context, r *svcRun) bool {
 	}
 	if len(failed) > 0 {
 		sort.Strings(failed)
-		d.skip(r, "dependency "+strings.Join(failed, ", ")+" did not meet its condition", failed)
+		d.skip(r, d.depFailure(failed), failed)
 		return false
 	}
 	return true
@@ -967,4 +986,18 @@ func inferOOM(diag *Diagnosis, peakMem float64) {
 		diag.OOMKilled = true
 		diag.Reason += fmt.Sprintf(" — almost certainly out of memory: its memory peaked at %.0f MiB of its %.0f MiB limit (the engine did not flag the OOM kill)", peakMem/(1<<20), float64(diag.memLimit)/(1<<20))
 	}
+}
+
+// depFailure says which dependencies failed and why. Their results are
+// final before their signals fail, so reading them here is safe.
+func (d *deployer) depFailure(failed []string) string {
+	parts := make([]string, 0, len(failed))
+	for _, n := range failed {
+		why := d.svcs[n].res.Reason
+		if why == "" {
+			why = string(d.svcs[n].res.State)
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", n, why))
+	}
+	return "dependency did not meet its condition: " + strings.Join(parts, "; ")
 }
