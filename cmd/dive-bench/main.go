@@ -884,6 +884,12 @@ func collectDown(ss []*sample) stat {
 // medianSample is the successful sample whose fresh wall is the median (the
 // lower middle one for an even count).
 func medianSample(ss []*sample) *sample {
+	return medianBy(ss, func(s *sample) time.Duration { return s.fresh })
+}
+
+// medianBy is the successful sample whose key is the median (the lower
+// middle one for an even count).
+func medianBy(ss []*sample, key func(*sample) time.Duration) *sample {
 	var ok []*sample
 	for _, s := range ss {
 		if s.err == nil {
@@ -893,7 +899,7 @@ func medianSample(ss []*sample) *sample {
 	if len(ok) == 0 {
 		return nil
 	}
-	sort.Slice(ok, func(i, j int) bool { return ok[i].fresh < ok[j].fresh })
+	sort.Slice(ok, func(i, j int) bool { return key(ok[i]) < key(ok[j]) })
 	return ok[(len(ok)-1)/2]
 }
 
@@ -1725,17 +1731,7 @@ func demoSamples(d *demoResult) []*sample {
 }
 
 func medianNoop(ss []*sample) *sample {
-	var ok []*sample
-	for _, s := range ss {
-		if s.err == nil {
-			ok = append(ok, s)
-		}
-	}
-	if len(ok) == 0 {
-		return nil
-	}
-	sort.Slice(ok, func(i, j int) bool { return ok[i].noop < ok[j].noop })
-	return ok[(len(ok)-1)/2]
+	return medianBy(ss, func(s *sample) time.Duration { return s.noop })
 }
 
 // reading is a short, number-backed reading of one stack's row.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -298,12 +297,6 @@ func lastN(s []string, n int) []string {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-// sortedContainers orders containers by reverse dependency order for down.
-func sortedContainers(cs []engine.Container) []engine.Container {
-	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
-	return cs
 }
 
 // maskedError shows a message with secrets masked while keeping the

@@ -554,7 +554,7 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 	s := r.svc
 	defer d.issued(s.Name) // whatever happened, it no longer competes
 	defer func() {
-		r.decided.setIfUnset(false, nil)
+		r.decided.set(false, nil) // no-op when already decided
 		if !r.ready.isFinal() {
 			// A required dependency failed or was skipped: this service is
 			// skipped, even when that failure also stopped the deploy (a core

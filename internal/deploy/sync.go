@@ -52,8 +52,6 @@ func (f *future[T]) set(v T, err error) {
 	f.once.Do(func() { f.v, f.err = v, err; close(f.done) })
 }
 
-func (f *future[T]) setIfUnset(v T, err error) { f.set(v, err) }
-
 func (f *future[T]) wait(ctx context.Context) (T, error) {
 	select {
 	case <-f.done:

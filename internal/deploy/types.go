@@ -6,7 +6,6 @@ package deploy
 
 import (
 	"context"
-	"io"
 	"time"
 
 	"github.com/dive-hub/dive/internal/engine"
@@ -97,6 +96,3 @@ type Result struct {
 	Services map[string]*ServiceResult `json:"services"`
 	Err      error                     `json:"-"`
 }
-
-// Writer for human lines; used only by callers, not by the scheduler.
-type Writer = io.Writer

@@ -520,22 +520,6 @@ type Stats struct {
 	MemBytes   float64
 }
 
-// Stats takes one non-streamed sample of a container's CPU and memory.
-func (e *Engine) Stats(ctx context.Context, id string) (Stats, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
-	defer cancel()
-	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{Stream: false, IncludePreviousSample: true})
-	if err != nil {
-		return Stats{}, err
-	}
-	defer res.Body.Close()
-	var s container.StatsResponse
-	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
-		return Stats{}, err
-	}
-	return statsOf(&s), nil
-}
-
 // NetworkInfo describes an existing network.
 type NetworkInfo struct {
 	ID, Name string
