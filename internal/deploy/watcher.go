@@ -22,8 +22,8 @@ const (
 	denseProbeCeiling    = 250 * time.Millisecond
 
 	// settleWindow: a service without a healthcheck (or TCP check) counts
-	// as ready once it has been seen running for this long after its start
-	// without dying or restarting. A start call that returns is no proof:
+	// as ready once it has been seen running for this long (from dive's
+	// first look after the start) without dying or restarting. A start call that returns is no proof:
 	// a command that exits 100 ms later would pass for ready.
 	settleWindow = time.Second
 )
@@ -57,6 +57,7 @@ type watcher struct {
 	policy         container.RestartPolicyMode
 	allowed        int // restarts tolerated
 	restarts       int
+	lastExit       int // the exit code of the last death
 	oom            bool
 	stoppedOutside bool         // a kill or stop event dive did not ask for
 	base           containerObs // the first look after the start
@@ -168,6 +169,7 @@ func (w *watcher) onDie(code int) verdict {
 
 // onRestartPolicy decides on a death the restart policy may undo.
 func (w *watcher) onRestartPolicy(code int) verdict {
+	w.lastExit = code
 	if w.restarts <= w.allowed {
 		w.d.emitWarning(events.PhaseReady, w.r.svc.Name, fmt.Sprintf("%s exited with code %d; restart policy %s restarts it (%d of %d tolerated)", w.r.svc.Name, code, w.policy, w.restarts, w.allowed))
 		return undecided
@@ -292,10 +294,18 @@ func (w *watcher) onBudget(budgetCtx context.Context) verdict {
 	}
 	s := w.r.svc
 	reason := fmt.Sprintf("did not become ready within its budget of %s (%s)", s.Budget, budgetSource(s))
+	var code *int
+	if w.restarts > 0 {
+		// The evidence is the restarts: a crash loop the budget cut short
+		// (on a slow engine each restart takes seconds).
+		c := w.lastExit
+		code = &c
+		reason = fmt.Sprintf("crash loop: exited %d times (last exit code %d; restart policy %s) and %s", w.restarts, c, w.policy, reason)
+	}
 	if slow := w.d.cost.slowness(); slow != "" {
 		reason += "; " + slow
 	}
-	return w.fail(&Diagnosis{Reason: reason, OOMKilled: w.oom})
+	return w.fail(&Diagnosis{Reason: reason, ExitCode: code, OOMKilled: w.oom})
 }
 
 func (w *watcher) ready(i readyInfo) verdict {
@@ -342,7 +352,10 @@ func (w *watcher) watch(evCh <-chan engine.Event, ins container.InspectResponse)
 	}
 	var settled <-chan time.Time
 	if !s.OneShot && !s.HasHealthcheck() && s.TCPPort == 0 {
-		t := time.NewTimer(max(0, settleWindow-d.now().Sub(w.r.res.StartedAt)))
+		// From the first look that saw it running, not from the start
+		// call: on a saturated engine a start takes seconds, and the
+		// process may not have run at all yet when the call returns.
+		t := time.NewTimer(settleWindow)
 		defer t.Stop()
 		settled = t.C
 		w.settle = t
