@@ -43,7 +43,7 @@ func (b *bench) command(ctx context.Context, env []string, name string, args ...
 
 func (b *bench) deploy(ctx context.Context, p *project) (time.Duration, time.Time, []byte, error) {
 	switch p.tool {
-	case "dive":
+	case "dive", "dive-noprobe":
 		return b.command(ctx, p.env, b.dive, "hub", "deploy", "-f", p.file, "-p", p.name, "--state-dir", p.stateDir,
 			"--wait-all", "--timeout", b.o.cmdTimeout.String())
 	case "demo":

@@ -170,8 +170,12 @@ func (b *bench) main() int {
 			defs = append(defs, fanoutStack(50, o.fanoutRoot, o.fanoutLeaf, o.interval))
 		case "":
 		default:
-			fmt.Fprintf(os.Stderr, "dive-bench: unknown stack %q (hub-shaped, chain-20, fanout-50)\n", k)
-			return 2
+			d, ok := cadenceStack(strings.TrimSpace(k))
+			if !ok {
+				fmt.Fprintf(os.Stderr, "dive-bench: unknown stack %q (hub-shaped, chain-20, fanout-50, chain-N@INTERVAL, fanout-N@INTERVAL)\n", k)
+				return 2
+			}
+			defs = append(defs, d)
 		}
 	}
 
@@ -179,8 +183,12 @@ func (b *bench) main() int {
 	failures := 0
 	for _, d := range defs {
 		sr := &stackResult{def: d, file: filepath.Join(b.tmp, d.key, "docker-compose.yml")}
+		sr.noprobeFile = filepath.Join(b.tmp, d.key, "docker-compose.noprobe.yml")
 		if err := os.MkdirAll(filepath.Dir(sr.file), 0o755); err == nil {
 			err = os.WriteFile(sr.file, []byte(composeFile(d)), 0o644)
+			if err == nil {
+				err = os.WriteFile(sr.noprobeFile, []byte(composeFileProbes(d, false)), 0o644)
+			}
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "dive-bench: %v\n", err)
@@ -190,21 +198,25 @@ func (b *bench) main() int {
 		fmt.Printf("\n== %s: %s\n   application critical path %.2fs: %s\n", d.key, d.about, cp.total.Seconds(), pathString(cp.path))
 		results = append(results, sr)
 		for run := 1; run <= o.runs && b.ctx.Err() == nil; run++ {
-			tools := []string{"dive", "compose"}
-			if run%2 == 0 {
-				tools = []string{"compose", "dive"}
+			tools := []string{"dive", "compose", "dive-noprobe"}
+			// alternating order: each tool goes first in turn
+			for i := 1; i < run; i++ {
+				tools = append(tools[1:], tools[0])
 			}
 			for _, t := range tools {
-				if t == "compose" && !b.compose || b.ctx.Err() != nil {
+				if t == "compose" && !b.compose || t == "dive-noprobe" && !o.noprobe || b.ctx.Err() != nil {
 					continue
 				}
 				s := b.measure(sr, t, run)
 				if s.err != nil || s.downErr != nil {
 					failures++
 				}
-				if t == "dive" {
+				switch t {
+				case "dive":
 					sr.dive = append(sr.dive, s)
-				} else {
+				case "dive-noprobe":
+					sr.noprobe = append(sr.noprobe, s)
+				default:
 					sr.compose = append(sr.compose, s)
 				}
 			}

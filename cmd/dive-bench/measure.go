@@ -25,6 +25,10 @@ type stackResult struct {
 	file    string
 	dive    []*sample
 	compose []*sample
+	// noprobe: dive with its own probe off (the engine's health events
+	// alone), from noprobeFile.
+	noprobe     []*sample
+	noprobeFile string
 }
 
 type stat struct {
@@ -90,9 +94,9 @@ func medianBy(ss []*sample, key func(*sample) time.Duration) *sample {
 }
 
 func (b *bench) newProject(tool, slug string, run int, file string) *project {
-	short := map[string]string{"dive": "d", "compose": "c", "demo": "x"}[tool]
+	short := map[string]string{"dive": "d", "compose": "c", "demo": "x", "dive-noprobe": "n"}[tool]
 	p := &project{name: fmt.Sprintf("bench-%s-%s-%s%d", slug, b.rnd, short, run), tool: tool, file: file, env: b.env}
-	if tool == "dive" {
+	if tool == "dive" || tool == "dive-noprobe" {
 		p.stateDir = filepath.Join(b.tmp, "state")
 	}
 	return p
@@ -100,10 +104,14 @@ func (b *bench) newProject(tool, slug string, run int, file string) *project {
 
 // measure runs one tool once on a stack: fresh deploy, no-op deploy, down -v.
 func (b *bench) measure(sr *stackResult, tool string, run int) *sample {
-	p := b.newProject(tool, sr.def.slug, run, sr.file)
+	file := sr.file
+	if tool == "dive-noprobe" {
+		file = sr.noprobeFile
+	}
+	p := b.newProject(tool, sr.def.slug, run, file)
 	s := &sample{}
 	b.tr.add(p)
-	label := fmt.Sprintf("[%s run %d/%d] %-7s", sr.def.key, run, b.o.runs, tool)
+	label := fmt.Sprintf("[%s run %d/%d] %-12s", sr.def.key, run, b.o.runs, tool)
 	seen := map[string]bool{}
 	s.label = fmt.Sprintf("%s run %d, %s", sr.def.key, run, tool)
 	fail := func(what string, out []byte, err error) {
@@ -149,8 +157,11 @@ func (b *bench) measure(sr *stackResult, tool string, run int) *sample {
 	if s.err == nil {
 		extra := ""
 		if s.bd != nil {
-			extra = fmt.Sprintf("  (start call median %s, starting→started median %s, readiness lag median %s)",
-				ms(durStat(s.bd.startCosts).med), ms(durStat(s.bd.startSpans).med), ms(durStat(s.bd.lags).med))
+			cost := durStat(s.bd.startCosts).med
+			limit := sr.def.criticalPath(appDelay, cost).total
+			extra = fmt.Sprintf("  limit %.2fs = readiness path %.2fs + start cost %s per link (%.2f× the limit; start call median %s, starting→started median %s, readiness lag median %s)",
+				limit.Seconds(), sr.def.criticalPath(appDelay, 0).total.Seconds(), ms(cost), s.fresh.Seconds()/max(limit.Seconds(), 0.001),
+				ms(cost), ms(durStat(s.bd.startSpans).med), ms(durStat(s.bd.lags).med))
 		}
 		fmt.Printf("%s fresh %6.2fs  no-op %5.2fs  down %s%s\n", label, s.fresh.Seconds(), s.noop.Seconds(), downText(s), extra)
 	}

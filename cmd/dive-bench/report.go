@@ -20,6 +20,7 @@ type row struct {
 	diveDown              stat
 	cmp, cmpNoop, cmpDown stat
 	ratioCP, ratioCmp     float64
+	noprobe               stat // dive with its own probe off
 }
 
 func sec2(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
@@ -75,6 +76,7 @@ func (b *bench) report(m machine, results []*stackResult, demo *demoResult) repo
 		r.cmp = collect(sr.compose, func(s *sample) time.Duration { return s.fresh })
 		r.cmpNoop = collect(sr.compose, func(s *sample) time.Duration { return s.noop })
 		r.cmpDown = collectDown(sr.compose)
+		r.noprobe = collect(sr.noprobe, func(s *sample) time.Duration { return s.fresh })
 		if r.dive.n > 0 && r.cpStart.total > 0 && r.startCost > 0 {
 			r.ratioCP = r.dive.med.Seconds() / r.cpStart.total.Seconds()
 		}
@@ -129,18 +131,18 @@ func (b *bench) report(m machine, results []*stackResult, demo *demoResult) repo
 	// ---- terminal
 	fmt.Fprintf(&t, "Results (median of %d run(s); min–max in brackets)\n\n", b.o.runs)
 	tw := func(cols ...string) {
-		fmt.Fprintf(&t, "%-11s %-9s %-9s %-25s %-8s %-25s %-25s %-25s %-8s\n", toAny(cols)...)
+		fmt.Fprintf(&t, "%-14s %-9s %-9s %-25s %-8s %-25s %-25s %-25s %-8s %-25s\n", toAny(cols)...)
 	}
-	tw("stack", "CP (ii)", "CP (i)", "dive wall", "dive/CP", "dive no-op", "compose wall", "compose no-op", "dive/cmp")
+	tw("stack", "CP (ii)", "CP (i)", "dive wall", "dive/CP", "dive no-op", "compose wall", "compose no-op", "dive/cmp", "dive, probing off")
 	for _, r := range rows {
 		cpii := "—"
 		if r.startCost > 0 {
 			cpii = sec2(r.cpStart.total)
 		}
-		tw(r.sr.def.key, cpii, sec2(r.cpApp.total), cell(r.dive), ratio(r.ratioCP), cell(r.diveNoop), cell(r.cmp), cell(r.cmpNoop), ratio(r.ratioCmp))
+		tw(r.sr.def.key, cpii, sec2(r.cpApp.total), cell(r.dive), ratio(r.ratioCP), cell(r.diveNoop), cell(r.cmp), cell(r.cmpNoop), ratio(r.ratioCmp), cell(r.noprobe))
 	}
 	if dfresh.n > 0 {
-		tw("demo hub", "", "", cell(dfresh), "", cell(dnoop), "", "", "")
+		tw("demo hub", "", "", cell(dfresh), "", cell(dnoop), "", "", "", "")
 	}
 	fmt.Fprintln(&t)
 	for _, r := range rows {
@@ -191,17 +193,17 @@ func (b *bench) report(m machine, results []*stackResult, demo *demoResult) repo
 		m.cpus, orDash(m.cpuModel), orDash(m.memory), orDash(m.os), orDash(m.kernel), orDash(m.dockerServer), orDash(m.apiVersion), orDash(m.compose), orDash(m.diveVersion), m.goVersion, m.loadStart, m.loadEnd)
 
 	w("## Results\n\n")
-	w("| stack | critical path (ii) | critical path (i) | dive wall | dive / CP (ii) | dive no-op | compose wall | compose no-op | dive / compose |\n")
-	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("| stack | critical path (ii) | critical path (i) | dive wall | dive / CP (ii) | dive no-op | compose wall | compose no-op | dive / compose | dive, probing off |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		cpii := "—"
 		if r.startCost > 0 {
 			cpii = sec2(r.cpStart.total)
 		}
-		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.sr.def.key, cpii, sec2(r.cpApp.total), cell(r.dive), ratio(r.ratioCP), cell(r.diveNoop), cell(r.cmp), cell(r.cmpNoop), ratio(r.ratioCmp))
+		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.sr.def.key, cpii, sec2(r.cpApp.total), cell(r.dive), ratio(r.ratioCP), cell(r.diveNoop), cell(r.cmp), cell(r.cmpNoop), ratio(r.ratioCmp), cell(r.noprobe))
 	}
 	if dfresh.n > 0 {
-		w("| demo hub (`--demo`) | | | %s | | %s | | | |\n", cell(dfresh), cell(dnoop))
+		w("| demo hub (`--demo`) | | | %s | | %s | | | | |\n", cell(dfresh), cell(dnoop))
 	}
 	w("\n")
 	if demo != nil && demo.skipped != "" {
@@ -227,7 +229,7 @@ func (b *bench) report(m machine, results []*stackResult, demo *demoResult) repo
 	var failed, downFailed []*sample
 	all := demoSamples(demo)
 	for _, r := range rows {
-		all = append(append(all, r.sr.dive...), r.sr.compose...)
+		all = append(append(append(all, r.sr.dive...), r.sr.compose...), r.sr.noprobe...)
 	}
 	for _, s := range all {
 		if s.err != nil {

@@ -130,7 +130,12 @@ func secs(d time.Duration) string {
 // (and restart "no" keeps it dead: the run fails instead of hiding it).
 // service_started (list form) dependencies are not required: the condition
 // only promises a start, and the graph's critical path counts it that way.
-func composeFile(s *stackDef) string {
+func composeFile(s *stackDef) string { return composeFileProbes(s, true) }
+
+// composeFileProbes renders the stack; probes false turns dive's own probe
+// off on every service (label dive.health.probe-interval: "off"): dive then
+// relies on the engine's health events alone, the "probing off" column.
+func composeFileProbes(s *stackDef, probes bool) string {
 	var w strings.Builder
 	fmt.Fprintf(&w, "# dive-bench: %s\n# %s\n# Generated; every service is the stand-in (dive standin) from ${DIVE_STANDIN_IMAGE}.\n", s.key, s.about)
 	w.WriteString("services:\n")
@@ -174,9 +179,56 @@ func composeFile(s *stackDef) string {
 			fmt.Fprintf(&w, "    healthcheck:\n      test: %s\n      interval: %s\n      timeout: %s\n      retries: %d\n      start_period: %s\n",
 				healthcheckTest, secs(v.hc.interval), secs(v.hc.timeout), v.hc.retries, secs(v.hc.startPeriod))
 		}
+		if v.class != "" || !probes {
+			w.WriteString("    labels:\n")
+		}
 		if v.class != "" {
-			fmt.Fprintf(&w, "    labels:\n      dive.service.class: %s\n", v.class)
+			fmt.Fprintf(&w, "      dive.service.class: %s\n", v.class)
+		}
+		if !probes {
+			w.WriteString("      dive.health.probe-interval: \"off\"\n")
 		}
 	}
 	return w.String()
+}
+
+// cadenceStack parses the shapes of issues 10 and 16, "chain-N@I" and
+// "fanout-N@I": N services, healthcheck interval I. At a 1 s interval (the
+// engine's own checks saturate the CPUs) every app is ready 0.25 s after
+// its start (a chain) or the leaves 0.5 s (a fan-out, root 1 s); at the DIVE
+// hub file's cadence (5–10 s) the apps are ready 1–3 s after their start,
+// spread evenly, as real services are.
+func cadenceStack(key string) (*stackDef, bool) {
+	shape, at, ok := strings.Cut(key, "@")
+	if !ok {
+		return nil, false
+	}
+	interval, err := time.ParseDuration(at)
+	kind, num, ok2 := strings.Cut(shape, "-")
+	n, nerr := strconv.Atoi(num)
+	if err != nil || !ok2 || nerr != nil || n < 1 || interval <= 0 {
+		return nil, false
+	}
+	slow := interval >= 5*time.Second
+	spread := func(i int) time.Duration { return time.Second + time.Duration(i%5)*500*time.Millisecond }
+	var s *stackDef
+	switch kind {
+	case "chain":
+		s = chainStack(n, 250*time.Millisecond, interval)
+	case "fanout":
+		s = fanoutStack(n, time.Second, 500*time.Millisecond, interval)
+	default:
+		return nil, false
+	}
+	if slow {
+		for i, v := range s.services {
+			v.readyAfter = spread(i)
+			v.hc.timeout = 2 * time.Second
+		}
+		s.about += "; apps ready 1–3 s after their start (spread), healthcheck timeout 2 s"
+		s.about = strings.Replace(s.about, "each ready 250ms after start, ", "", 1)
+	}
+	s.key = key
+	s.slug = strings.ReplaceAll(strings.ReplaceAll(shape, "-", ""), ".", "") + "i" + strings.TrimSuffix(strings.ReplaceAll(at, ".", ""), "s")
+	return s, true
 }
