@@ -338,13 +338,25 @@ func (d *deployer) conclude(parent, deployCtx context.Context, res *Result, name
 	return d.finish(res, outcome, firstErr)
 }
 
+// aliveChecker is an engine that can tell whether it still accepts new
+// connections (*engine.Engine does: a dockerd shutting down closes its
+// listener before it stops the containers).
+type aliveChecker interface {
+	Alive(ctx context.Context) error
+}
+
 // engineLost says whether the engine went away during the deploy (its event
-// stream broke, or it does not answer now): then the services' failures
+// stream broke, it accepts no new connection, or it does not answer now): then the services' failures
 // around that moment are its consequence, and the deploy says so.
 func (d *deployer) engineLost() error {
 	d.lostMu.Lock()
 	err := d.streamErr
 	d.lostMu.Unlock()
+	if a, ok := d.eng.(aliveChecker); ok && err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err = a.Alive(ctx)
+		cancel()
+	}
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
