@@ -12,6 +12,9 @@ const (
 	// actReuse: unchanged, running and ready (healthy, or without a
 	// healthcheck): left alone, no probe.
 	actReuse
+	// actReuseReady: unchanged, running, not checked by the engine yet,
+	// but seen ready by an earlier deploy in its current run.
+	actReuseReady
 	// actReuseCompleted: an unchanged one-shot job that already exited 0.
 	actReuseCompleted
 	// actKeep: unchanged but not ready yet (starting) or stopped: keep the
@@ -23,7 +26,7 @@ const (
 )
 
 func (a action) String() string {
-	return [...]string{"create", "reuse", "reuse-completed", "keep", "recreate"}[a]
+	return [...]string{"create", "reuse", "reuse-ready", "reuse-completed", "keep", "recreate"}[a]
 }
 
 // observed is what the engine shows of a service's container.
@@ -32,6 +35,9 @@ type observed struct {
 	c      engine.Container
 	// exitedOK: the container exited with code 0 (read for one-shot jobs).
 	exitedOK bool
+	// readyBefore: an earlier deploy saw this container ready, and it has
+	// run without a restart since.
+	readyBefore bool
 }
 
 // desired is what the compose file asks for.
@@ -61,6 +67,9 @@ func decide(o observed, want desired) action {
 	}
 	if state == "running" && (health == "healthy" || (health == "" && !want.hasHealthcheck)) {
 		return actReuse
+	}
+	if state == "running" && health == "starting" && o.readyBefore {
+		return actReuseReady
 	}
 	if (state == "running" || state == "created" || state == "exited") && health != "unhealthy" {
 		return actKeep

@@ -358,6 +358,9 @@ func (f *fakeEngine) Inspect(ctx context.Context, id string) (container.InspectR
 		return container.InspectResponse{}, fmt.Errorf("fake: no such container: %s: %w", id, cerrdefs.ErrNotFound)
 	}
 	st := &container.State{Status: container.ContainerState(c.state), Running: c.state == "running", ExitCode: c.exitCode}
+	if !c.startedAt.IsZero() {
+		st.StartedAt = c.startedAt.UTC().Format(time.RFC3339Nano)
+	}
 	if c.health != "" {
 		st.Health = &container.Health{Status: container.HealthStatus(c.health)}
 	}

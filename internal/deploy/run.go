@@ -45,10 +45,24 @@ type Options struct {
 	// OpConcurrency bounds container creates/starts/removes in flight
 	// (default 64; negative: unbounded). Within it, operations go by rank.
 	OpConcurrency int
+	// ReadyBefore: the containers an earlier deploy of the project saw
+	// ready, by service. An unchanged one still in the same run is reused
+	// without a probe, even before the engine's own check has run.
+	ReadyBefore map[string]ReadyRecord
 	// Announced says the caller emitted deploy_started (with Announce) and
 	// will emit deploy_finished (with Finish).
 	Announced bool
 }
+
+// ReadyRecord is a container an earlier deploy saw ready, and when.
+type ReadyRecord struct {
+	ContainerID string // short (12 characters) or full
+	At          time.Time
+}
+
+// SignalReadyBefore is the signal of a container reused because an earlier
+// deploy saw it ready in its current run (the engine had not checked it yet).
+const SignalReadyBefore = "ready-before"
 
 // Run deploys the stack. The returned Result is complete even on failure;
 // Result.Err says why a deploy failed.

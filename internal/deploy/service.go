@@ -34,11 +34,12 @@ func (d *deployer) runService(sc scope, r *svcRun, old engine.Container, hasOld 
 			obs.exitedOK = true
 		}
 	}
+	obs.readyBefore = d.readyBefore(sc.deploy, s.Name, old)
 	want := desired{hash: spec.Hash, forceRecreate: d.o.ForceRecreate, depRecreated: d.depRecreated(sc.deploy, s),
 		hasHealthcheck: s.HasHealthcheck(), oneShot: s.OneShot}
 	act := decide(obs, want)
 	switch act {
-	case actReuse, actReuseCompleted:
+	case actReuse, actReuseReady, actReuseCompleted:
 		d.reuse(sc, r, old, act)
 		return
 	}
@@ -75,6 +76,22 @@ func (d *deployer) settleUnfinished(sc scope, r *svcRun) {
 	r.res.State, r.res.Reason = state, reason
 	r.ready.fail(&stoppedError{reason})
 	r.started.fail(&stoppedError{reason})
+}
+
+// readyBefore says whether an earlier deploy saw this very container ready
+// and it has not restarted since (one inspect: the same run started before
+// that readiness).
+func (d *deployer) readyBefore(ctx context.Context, name string, old engine.Container) bool {
+	rec, ok := d.o.ReadyBefore[name]
+	if !ok || rec.ContainerID == "" || old.State != "running" || old.Health != "starting" || !strings.HasPrefix(old.ID, rec.ContainerID) {
+		return false
+	}
+	ins, err := d.eng.Inspect(ctx, old.ID)
+	if err != nil || ins.State == nil || !ins.State.Running || ins.State.Restarting {
+		return false
+	}
+	started, err := time.Parse(time.RFC3339Nano, ins.State.StartedAt)
+	return err == nil && started.Before(rec.At)
 }
 
 // prepare waits for the image, networks and volumes (all prepared up front,
@@ -122,13 +139,15 @@ func (d *deployer) reuse(sc scope, r *svcRun, old engine.Container, act action) 
 	r.recreated.set(false, nil)
 	r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "reused"
 	note := ""
-	if act == actReuseCompleted {
+	switch act {
+	case actReuseCompleted:
 		r.res.Signal, note = "completed-before", "one-shot job already completed with exit 0"
-	} else {
-		d.offCriticalPath(r.svc.Name)
+	case actReuseReady:
+		r.res.Signal, note = SignalReadyBefore, "seen ready by an earlier deploy in its current run; the engine has not run its own check yet"
 	}
+	d.offCriticalPath(r.svc.Name)
 	var evCh chan engine.Event
-	if act == actReuse {
+	if act != actReuseCompleted {
 		evCh = d.subscribe(old.ID)
 		defer d.unsubscribe(old.ID)
 	}

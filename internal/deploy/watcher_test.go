@@ -74,6 +74,7 @@ func TestDecide(t *testing.T) {
 		{"unchanged, running, no healthcheck", c("running", ""), noHC, actReuse},
 		{"unchanged, running, healthcheck not run yet", c("running", ""), want, actKeep},
 		{"unchanged, starting", c("running", "starting"), want, actKeep},
+		{"unchanged, starting, seen ready before in this run", observed{exists: true, c: engine.Container{Hash: "h1", State: "running", Health: "starting"}, readyBefore: true}, want, actReuseReady},
 		{"unchanged, stopped", c("exited", ""), want, actKeep},
 		{"unchanged, created", c("created", ""), want, actKeep},
 		{"unchanged but unhealthy", c("running", "unhealthy"), want, actRecreate},
@@ -406,4 +407,30 @@ services:
 	assert.Equal(t, Failed, r.res.Outcome)
 	require.Error(t, r.res.Err)
 	assert.Contains(t, r.res.Err.Error(), "the engine was lost")
+}
+
+// A no-op redeploy confirms an unchanged container that an earlier deploy
+// saw ready, in the same run, from the records and one inspect: no probe,
+// even before the engine's own check ran.
+func TestNoOpReadyBeforeNeedsNoProbe(t *testing.T) {
+	t.Parallel()
+	st, g := loadStack(t, redeployCompose)
+	fake := redeployFake()
+	first := deployWith(t, fake, st, g)
+	require.Equal(t, Success, first.res.Outcome, "%v", first.res.Err)
+	fake.setHealth("db", "starting", false) // the engine has not checked it; probes would fail
+	before := fake.execCount("db")
+	rb := map[string]ReadyRecord{"db": {ContainerID: short(first.res.Services["db"].ContainerID), At: time.Now()}}
+	r := deployWith(t, fake, st, g, func(o *Options) { o.ReadyBefore = rb })
+	require.Equal(t, Success, r.res.Outcome, "%v", r.res.Err)
+	assert.Equal(t, StateReused, r.res.Services["db"].State)
+	assert.Equal(t, SignalReadyBefore, r.res.Services["db"].Signal)
+	assert.Equal(t, before, fake.execCount("db"), "no probe")
+
+	// Seen ready before its current run started: not evidence; probed.
+	rb["db"] = ReadyRecord{ContainerID: rb["db"].ContainerID, At: time.Now().Add(-time.Hour)}
+	fake.setHealth("db", "starting", true)
+	r = deployWith(t, fake, st, g, func(o *Options) { o.ReadyBefore = rb })
+	require.Equal(t, Success, r.res.Outcome, "%v", r.res.Err)
+	assert.Equal(t, "probe", r.res.Services["db"].Signal)
 }
