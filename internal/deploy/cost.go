@@ -90,6 +90,17 @@ func (c *engineCost) median(kind string) (time.Duration, int) {
 	return s[len(s)/2], len(s)
 }
 
+// max of the recent samples of kind, and how many there are.
+func (c *engineCost) max(kind string) (time.Duration, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.samples[kind]
+	if len(s) == 0 {
+		return 0, 0
+	}
+	return slices.Max(s), len(s)
+}
+
 // slowness says why a deploy is slow when dive's own operations show the
 // engine saturated; "" when they do not.
 func (c *engineCost) slowness() string {

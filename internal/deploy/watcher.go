@@ -23,7 +23,8 @@ const (
 
 	// settleWindow: a service without a healthcheck (or TCP check) counts
 	// as ready once it has been seen running for this long (from dive's
-	// first look after the start) without dying or restarting. A start call that returns is no proof:
+	// first look after the start; longer on a slow engine, see settleFor)
+	// without dying or restarting. A start call that returns is no proof:
 	// a command that exits 100 ms later would pass for ready.
 	settleWindow = time.Second
 )
@@ -286,6 +287,16 @@ func (w *watcher) onSettled() verdict {
 	return undecided
 }
 
+// settleFor is how long a service without a check must be seen running:
+// settleWindow from the first look that saw it running, or as long as the
+// engine took for the slowest start of this deploy, when longer. An engine
+// that needs seconds to start a container also needs seconds to notice and
+// report its exit: a shorter window would take its silence for health.
+func (w *watcher) settleFor() time.Duration {
+	slowest, _ := w.d.cost.max(costStart)
+	return max(settleWindow, slowest)
+}
+
 // onBudget: the service's budget ran out, or the wait was cut short.
 func (w *watcher) onBudget(budgetCtx context.Context) verdict {
 	waitCtx := w.sc.waitFor(w.r.svc)
@@ -352,10 +363,7 @@ func (w *watcher) watch(evCh <-chan engine.Event, ins container.InspectResponse)
 	}
 	var settled <-chan time.Time
 	if !s.OneShot && !s.HasHealthcheck() && s.TCPPort == 0 {
-		// From the first look that saw it running, not from the start
-		// call: on a saturated engine a start takes seconds, and the
-		// process may not have run at all yet when the call returns.
-		t := time.NewTimer(settleWindow)
+		t := time.NewTimer(w.settleFor())
 		defer t.Stop()
 		settled = t.C
 		w.settle = t
@@ -372,7 +380,7 @@ func (w *watcher) watch(evCh <-chan engine.Event, ins container.InspectResponse)
 			v = w.onProbe(p)
 		case <-settled:
 			if v = w.onSettled(); !v.done {
-				w.settle.Reset(settleWindow) // restarted: settle this run
+				w.settle.Reset(w.settleFor()) // restarted: settle this run
 			}
 		case ev, ok := <-evCh:
 			if !ok {
