@@ -83,14 +83,50 @@ type demoResult struct {
 }
 
 func (b *bench) main() int {
-	o := b.o
 	m := machineInfo()
 	fmt.Printf("dive-bench: %d CPUs (%s), %s memory, %s, kernel %s\n", m.cpus, m.cpuModel, m.memory, m.os, m.kernel)
 	fmt.Printf("load average at start: %s\n", m.loadStart)
 	if m.load1Start > loadWarn {
 		fmt.Printf("WARNING: load average %.2f > %.1f: other work on this machine skews the numbers; re-run on a quiet machine\n", m.load1Start, loadWarn)
 	}
+	if code := b.setup(&m); code != 0 {
+		return code
+	}
+	defs, code := b.stackDefs()
+	if code != 0 {
+		return code
+	}
+	results, failures, code := b.runStacks(defs)
+	if code != 0 {
+		return code
+	}
+	demo, demoFailures := b.runDemo()
+	failures += demoFailures
+	if b.ctx.Err() != nil {
+		return 130
+	}
+	m.loadEnd, _ = loadavg()
 
+	rep := b.report(m, results, demo)
+	fmt.Print("\n" + rep.text)
+	if b.o.write != "" {
+		if err := os.WriteFile(b.o.write, []byte(rep.markdown), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "dive-bench: write %s: %v\n", b.o.write, err)
+			return 1
+		}
+		fmt.Printf("wrote %s\n", b.o.write)
+	}
+	if failures > 0 {
+		fmt.Printf("%d measurement(s) failed (see above): the numbers are incomplete\n", failures)
+		return 1
+	}
+	return 0
+}
+
+// setup snapshots the dive binary, ensures the stand-in image and detects
+// docker compose; a non-zero result is the exit code.
+func (b *bench) setup(m *machine) int {
+	o := b.o
 	var err error
 	if b.tmp, err = os.MkdirTemp("", "dive-bench-"); err != nil {
 		fmt.Fprintf(os.Stderr, "dive-bench: %v\n", err)
@@ -113,18 +149,24 @@ func (b *bench) main() int {
 	if out, err := exec.Command(b.dive, "version").Output(); err == nil {
 		m.diveVersion = strings.TrimSpace(string(out))
 	}
+	if code := b.standinImage(m, src); code != 0 {
+		return code
+	}
+	return b.detectCompose(m)
+}
 
+// standinImage ensures the stand-in image built from the dive binary.
+func (b *bench) standinImage(m *machine, src string) int {
 	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Minute)
+	defer cancel()
 	eng, err := engine.New(ctx, engine.Options{})
 	if err != nil {
-		cancel()
 		fmt.Fprintf(os.Stderr, "dive-bench: %v\n", err)
 		return 1
 	}
 	m.dockerServer, m.apiVersion = eng.ServerVersion(), eng.APIVersion()
 	ref, built, err := standin.EnsureImage(ctx, eng.Client(), b.dive)
 	eng.Close()
-	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dive-bench: %v\n", err)
 		return 1
@@ -136,14 +178,18 @@ func (b *bench) main() int {
 	fmt.Printf("docker server %s (API %s), stand-in image %s\n", m.dockerServer, m.apiVersion, ref)
 	b.env = withEnv(os.Environ(), "DIVE_STANDIN_IMAGE="+ref)
 	b.env = withoutEnv(b.env, "COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "COMPOSE_PROFILES", "DIVE_STATE_DIR")
+	return 0
+}
 
-	switch o.compose {
+// detectCompose decides whether the compose columns run (-compose).
+func (b *bench) detectCompose(m *machine) int {
+	switch b.o.compose {
 	case "off":
 	case "auto", "on":
 		out, err := exec.Command("docker", "compose", "version", "--short").Output()
 		if err == nil {
 			b.compose, b.composeV = true, strings.TrimSpace(string(out))
-		} else if o.compose == "on" {
+		} else if b.o.compose == "on" {
 			fmt.Fprintln(os.Stderr, "dive-bench: -compose on, but `docker compose version` fails (scripts/install-compose.sh installs it)")
 			return 1
 		}
@@ -158,7 +204,12 @@ func (b *bench) main() int {
 		m.compose = "not available (compose columns skipped)"
 		fmt.Println("docker compose: not available; compose columns are skipped")
 	}
+	return 0
+}
 
+// stackDefs parses -stacks.
+func (b *bench) stackDefs() ([]*stackDef, int) {
+	o := b.o
 	var defs []*stackDef
 	for _, k := range strings.Split(o.stacks, ",") {
 		switch strings.TrimSpace(k) {
@@ -173,90 +224,91 @@ func (b *bench) main() int {
 			d, ok := cadenceStack(strings.TrimSpace(k))
 			if !ok {
 				fmt.Fprintf(os.Stderr, "dive-bench: unknown stack %q (hub-shaped, chain-20, fanout-50, chain-N@INTERVAL, fanout-N@INTERVAL)\n", k)
-				return 2
+				return nil, 2
 			}
 			defs = append(defs, d)
 		}
 	}
+	return defs, 0
+}
 
+// runStacks measures every stack with every tool, rotating which goes first.
+func (b *bench) runStacks(defs []*stackDef) ([]*stackResult, int, int) {
 	var results []*stackResult
 	failures := 0
 	for _, d := range defs {
 		sr := &stackResult{def: d, file: filepath.Join(b.tmp, d.key, "docker-compose.yml")}
 		sr.noprobeFile = filepath.Join(b.tmp, d.key, "docker-compose.noprobe.yml")
-		if err := os.MkdirAll(filepath.Dir(sr.file), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(sr.file), 0o755)
+		if err == nil {
 			err = os.WriteFile(sr.file, []byte(composeFile(d)), 0o644)
-			if err == nil {
-				err = os.WriteFile(sr.noprobeFile, []byte(composeFileProbes(d, false)), 0o644)
-			}
+		}
+		if err == nil {
+			err = os.WriteFile(sr.noprobeFile, []byte(composeFileProbes(d, false)), 0o644)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "dive-bench: %v\n", err)
-			return 1
+			return nil, 0, 1
 		}
 		cp := d.criticalPath(appDelay, 0)
 		fmt.Printf("\n== %s: %s\n   application critical path %.2fs: %s\n", d.key, d.about, cp.total.Seconds(), pathString(cp.path))
 		results = append(results, sr)
-		for run := 1; run <= o.runs && b.ctx.Err() == nil; run++ {
-			tools := []string{"dive", "compose", "dive-noprobe"}
-			// alternating order: each tool goes first in turn
-			for i := 1; i < run; i++ {
-				tools = append(tools[1:], tools[0])
-			}
-			for _, t := range tools {
-				if t == "compose" && !b.compose || t == "dive-noprobe" && !o.noprobe || b.ctx.Err() != nil {
-					continue
-				}
-				s := b.measure(sr, t, run)
-				if s.err != nil || s.downErr != nil {
-					failures++
-				}
-				switch t {
-				case "dive":
-					sr.dive = append(sr.dive, s)
-				case "dive-noprobe":
-					sr.noprobe = append(sr.noprobe, s)
-				default:
-					sr.compose = append(sr.compose, s)
-				}
-			}
+		for run := 1; run <= b.o.runs && b.ctx.Err() == nil; run++ {
+			failures += b.runTools(sr, run)
 		}
 	}
+	return results, failures, 0
+}
 
+// runTools measures one run of a stack with each tool; it returns the
+// number of failed measurements.
+func (b *bench) runTools(sr *stackResult, run int) int {
+	failures := 0
+	tools := []string{"dive", "compose", "dive-noprobe"}
+	// rotating order: each tool goes first in turn
+	for i := 1; i < run; i++ {
+		tools = append(tools[1:], tools[0])
+	}
+	for _, t := range tools {
+		if t == "compose" && !b.compose || t == "dive-noprobe" && !b.o.noprobe || b.ctx.Err() != nil {
+			continue
+		}
+		s := b.measure(sr, t, run)
+		if s.err != nil || s.downErr != nil {
+			failures++
+		}
+		switch t {
+		case "dive":
+			sr.dive = append(sr.dive, s)
+		case "dive-noprobe":
+			sr.noprobe = append(sr.noprobe, s)
+		default:
+			sr.compose = append(sr.compose, s)
+		}
+	}
+	return failures
+}
+
+// runDemo measures the embedded demo hub (-demo).
+func (b *bench) runDemo() (*demoResult, int) {
 	demo := &demoResult{}
-	if o.demo && b.ctx.Err() == nil {
-		fmt.Printf("\n== demo hub: dive hub deploy --demo (fresh, then no-op)\n")
-		for run := 1; run <= o.runs && b.ctx.Err() == nil; run++ {
-			s, err := b.measureDemo(run)
-			if err != nil {
-				demo.skipped = err.Error()
-				break
-			}
-			if s.err != nil || s.downErr != nil {
-				failures++
-			}
-			demo.samples = append(demo.samples, s)
+	failures := 0
+	if !b.o.demo || b.ctx.Err() != nil {
+		return demo, 0
+	}
+	fmt.Printf("\n== demo hub: dive hub deploy --demo (fresh, then no-op)\n")
+	for run := 1; run <= b.o.runs && b.ctx.Err() == nil; run++ {
+		s, err := b.measureDemo(run)
+		if err != nil {
+			demo.skipped = err.Error()
+			break
 		}
-	}
-	if b.ctx.Err() != nil {
-		return 130
-	}
-	m.loadEnd, _ = loadavg()
-
-	rep := b.report(m, results, demo)
-	fmt.Print("\n" + rep.text)
-	if o.write != "" {
-		if err := os.WriteFile(o.write, []byte(rep.markdown), 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "dive-bench: write %s: %v\n", o.write, err)
-			return 1
+		if s.err != nil || s.downErr != nil {
+			failures++
 		}
-		fmt.Printf("wrote %s\n", o.write)
+		demo.samples = append(demo.samples, s)
 	}
-	if failures > 0 {
-		fmt.Printf("%d measurement(s) failed (see above): the numbers are incomplete\n", failures)
-		return 1
-	}
-	return 0
+	return demo, failures
 }
 
 // measureDemo runs the embedded demo hub: fresh deploy, no-op deploy, down -v.
