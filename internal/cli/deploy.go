@@ -178,7 +178,8 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	}
 	res := deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
 		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true,
-		Expected: expected, OpConcurrency: f.opConcurrency, ProbeConcurrency: probeConcurrency()})
+		Expected: expected, OpConcurrency: f.opConcurrency, ProbeConcurrency: probeConcurrency(),
+		ReadyBefore: readyBefore(l.stateDir, st.Project.Name, deployID)})
 	if prog != nil {
 		prog.Close()
 	}
@@ -190,7 +191,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	if !f.noValidate && res.Outcome != deploy.Failed && res.Outcome != deploy.Interrupted {
 		confirmed := map[string]bool{}
 		for n, r := range res.Services {
-			confirmed[n] = r.Signal == "probe"
+			confirmed[n] = r.Signal == "probe" || r.Signal == deploy.SignalReadyBefore
 		}
 		validation = a.validateAfterDeploy(ctx, eng, l, bus, confirmed)
 	}

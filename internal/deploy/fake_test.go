@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/moby/moby/api/types/container"
 )
@@ -26,6 +27,9 @@ type script struct {
 	Exit      bool
 	ExitAfter time.Duration
 	ExitCode  int
+	// ExitAfterReady: with Exit and a healthcheck, it turns healthy at
+	// HealthyAfter first, then dies at ExitAfter.
+	ExitAfterReady bool
 	// ProbeExit, when set, is the exit code of every exec probe, with ProbeOutput.
 	ProbeExit   *int
 	ProbeOutput string
@@ -275,7 +279,7 @@ func (f *fakeEngine) Start(ctx context.Context, id string) error {
 		f.ready[c.service] = now
 	}
 	f.emit(engine.Event{ContainerID: id, Service: c.service, Action: "start"})
-	if c.hasHealthcheck() && !sc.NeverReady && !sc.Exit {
+	if c.hasHealthcheck() && !sc.NeverReady && (!sc.Exit || sc.ExitAfterReady) {
 		c.timers = append(c.timers, time.AfterFunc(sc.HealthyAfter, func() {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -351,9 +355,12 @@ func (f *fakeEngine) Inspect(ctx context.Context, id string) (container.InspectR
 		}
 	}
 	if !ok {
-		return container.InspectResponse{}, fmt.Errorf("fake: no such container: %s", id)
+		return container.InspectResponse{}, fmt.Errorf("fake: no such container: %s: %w", id, cerrdefs.ErrNotFound)
 	}
 	st := &container.State{Status: container.ContainerState(c.state), Running: c.state == "running", ExitCode: c.exitCode}
+	if !c.startedAt.IsZero() {
+		st.StartedAt = c.startedAt.UTC().Format(time.RFC3339Nano)
+	}
 	if c.health != "" {
 		st.Health = &container.Health{Status: container.HealthStatus(c.health)}
 	}
@@ -411,6 +418,27 @@ func (f *fakeEngine) StatsStream(ctx context.Context, id string, each func(engin
 	each(engine.Stats{CPUPercent: 12.5, MemBytes: 64 << 20})
 	<-ctx.Done()
 	return nil
+}
+
+// forceRemove is docker rm -f of a service's container: kill, die 137,
+// destroy, and the container is gone.
+func (f *fakeEngine) forceRemove(service string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, c := range f.containers {
+		if c.service != service {
+			continue
+		}
+		for _, t := range c.timers {
+			t.Stop()
+		}
+		delete(f.containers, id)
+		f.emit(engine.Event{ContainerID: id, Service: service, Action: "kill"})
+		f.emit(engine.Event{ContainerID: id, Service: service, Action: "die", ExitCode: 137})
+		f.emit(engine.Event{ContainerID: id, Service: service, Action: "destroy"})
+		return true
+	}
+	return false
 }
 
 // subscribers is how many Watch subscriptions are live.

@@ -9,26 +9,37 @@ import (
 	"github.com/dive-hub/dive/internal/graph"
 )
 
-// gate orders container operations (create, start, remove) and dive's
-// probes. The engine does much of a container start under its own locks:
-// six starts at once each take several times longer than one alone. So the
-// operations of the services on the critical path (the highest rank among
-// the services not started yet) go at once, and other operations wait while
-// a critical one is in flight or waiting; every other operation goes in
-// parallel, as the engine handles them best, up to the capacity. Waiters are
-// served by rank. A probe gate is a plain semaphore served by rank.
+// gate is the one CPU-aware budget that container operations (create,
+// start, remove) and dive's exec probes share. The engine does much of a
+// container start under its own locks: six starts at once each take several
+// times longer than one alone. So the operations of the services on the
+// critical path (the highest rank among the services not started yet) go at
+// once, and other operations wait while a critical one is in flight or
+// waiting; every other operation goes in parallel, up to opCap. Probes come
+// last: one is admitted only while no operation waits and no critical one
+// is in flight, up to probeCap in flight, and no sooner than spacing()
+// after the previous one (the cost model: probes keep within a share of the
+// CPUs). Waiters of each kind are served by rank.
 type gate struct {
 	mu       sync.Mutex
-	capacity int
-	inflight int
+	opCap    int
+	probeCap int
+	ops      int // operations in flight
 	critical int // critical operations in flight
+	probes   int // probes in flight
 	seq      int
 	waiters  []*waiter
+	// spacing is the least time between two probe admissions (nil: none).
+	spacing   func() time.Duration
+	now       func() time.Time
+	nextProbe time.Time
+	wake      *time.Timer
 }
 
 type waiter struct {
-	prio     float64
+	probe    bool
 	critical bool
+	prio     float64
 	seq      int
 	ready    chan struct{}
 }
@@ -36,36 +47,47 @@ type waiter struct {
 // rankEpsilon: ranks closer than this count as equal.
 const rankEpsilon = 0.25
 
-func newGate(capacity int) *gate {
-	if capacity <= 0 {
-		return nil
+// newGate: opCap <= 0 means unbounded operations; probeCap <= 0 one probe.
+func newGate(opCap, probeCap int, spacing func() time.Duration, now func() time.Time) *gate {
+	if opCap <= 0 {
+		opCap = 1 << 30
 	}
-	return &gate{capacity: capacity}
+	return &gate{opCap: opCap, probeCap: max(1, probeCap), spacing: spacing, now: now}
 }
 
-// acquire waits for its turn. A nil gate never waits. release must be
+// acquireOp waits for a container operation's turn. releaseOp must be
 // called with the same critical flag.
-func (g *gate) acquire(ctx context.Context, prio float64, critical bool) error {
+func (g *gate) acquireOp(ctx context.Context, prio float64, critical bool) error {
+	return g.acquire(ctx, &waiter{prio: prio, critical: critical})
+}
+
+func (g *gate) releaseOp(critical bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.releaseLocked(&waiter{critical: critical})
+}
+
+// acquireProbe waits for a probe's turn; releaseProbe gives it back.
+func (g *gate) acquireProbe(ctx context.Context, prio float64) error {
+	return g.acquire(ctx, &waiter{probe: true, prio: prio})
+}
+
+func (g *gate) releaseProbe() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.releaseLocked(&waiter{probe: true})
+}
+
+func (g *gate) acquire(ctx context.Context, w *waiter) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if g == nil {
-		return nil
-	}
+	w.ready = make(chan struct{})
 	g.mu.Lock()
 	g.seq++
-	w := &waiter{prio: prio, critical: critical, seq: g.seq, ready: make(chan struct{})}
+	w.seq = g.seq
 	g.waiters = append(g.waiters, w)
-	sort.SliceStable(g.waiters, func(i, j int) bool {
-		a, b := g.waiters[i], g.waiters[j]
-		if a.critical != b.critical {
-			return a.critical
-		}
-		if a.prio != b.prio {
-			return a.prio > b.prio
-		}
-		return a.seq < b.seq
-	})
+	sort.SliceStable(g.waiters, func(i, j int) bool { return before(g.waiters[i], g.waiters[j]) })
 	g.admitLocked()
 	g.mu.Unlock()
 	select {
@@ -82,41 +104,79 @@ func (g *gate) acquire(ctx context.Context, prio float64, critical bool) error {
 			}
 		}
 		// admitted while cancelled: give the slot back
-		g.releaseLocked(critical)
+		g.releaseLocked(w)
 		return ctx.Err()
 	}
 }
 
-// admitLocked lets waiters in: critical ones while there is capacity, the
-// others only when no critical operation is in flight or waiting.
+// before orders waiters: operations before probes, critical operations
+// first, then by rank, then first come.
+func before(a, b *waiter) bool {
+	if a.probe != b.probe {
+		return !a.probe
+	}
+	if a.critical != b.critical {
+		return a.critical
+	}
+	if a.prio != b.prio {
+		return a.prio > b.prio
+	}
+	return a.seq < b.seq
+}
+
+// admitLocked lets waiters in, in order, while the rules allow.
 func (g *gate) admitLocked() {
-	for len(g.waiters) > 0 && g.inflight < g.capacity {
-		w := g.waiters[0] // critical first, then by rank
-		if !w.critical && g.critical > 0 {
-			return
+	for len(g.waiters) > 0 {
+		w := g.waiters[0]
+		if !w.probe {
+			if g.ops >= g.opCap || (!w.critical && g.critical > 0) {
+				return
+			}
+			g.ops++
+			if w.critical {
+				g.critical++
+			}
+		} else {
+			// No operation waits (they sort first).
+			if g.probes >= g.probeCap || g.critical > 0 {
+				return
+			}
+			if g.spacing != nil {
+				now := g.now()
+				if wait := g.nextProbe.Sub(now); wait > 0 {
+					g.wakeLocked(wait)
+					return
+				}
+				g.nextProbe = now.Add(g.spacing())
+			}
+			g.probes++
 		}
 		g.waiters = g.waiters[1:]
-		g.inflight++
-		if w.critical {
-			g.critical++
-		}
 		close(w.ready)
 	}
 }
 
-func (g *gate) release(critical bool) {
-	if g == nil {
+// wakeLocked admits again after wait (a probe held back by the spacing).
+func (g *gate) wakeLocked(wait time.Duration) {
+	if g.wake != nil {
 		return
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.releaseLocked(critical)
+	g.wake = time.AfterFunc(wait, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.wake = nil
+		g.admitLocked()
+	})
 }
 
-func (g *gate) releaseLocked(critical bool) {
-	g.inflight--
-	if critical {
-		g.critical--
+func (g *gate) releaseLocked(w *waiter) {
+	if w.probe {
+		g.probes--
+	} else {
+		g.ops--
+		if w.critical {
+			g.critical--
+		}
 	}
 	g.admitLocked()
 }

@@ -4,16 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
-	"sort"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/types"
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/events"
 	"github.com/dive-hub/dive/internal/graph"
@@ -36,9 +31,13 @@ type Options struct {
 	// Skip maps services to skip to the reason (the per-service breaker).
 	Skip        map[string]string
 	DiveVersion string
-	// ProbeConcurrency bounds dive's own exec probes in flight (default max(4, 2×CPUs)).
+	// ProbeConcurrency bounds dive's own exec probes in flight (default
+	// max(1, CPUs/2)); the probes' rate is bounded by the cost model too.
 	ProbeConcurrency int
-	// Now is the clock (tests).
+	// CPUs the engine's machine has (default runtime.NumCPU()): the probing
+	// budget is a share of them.
+	CPUs int
+	// Now is the clock (tests). Every time the scheduler reads comes from it.
 	Now func() time.Time
 	// Expected is each service's expected start-to-ready time (history's
 	// p50): it ranks container operations and shapes probing.
@@ -46,30 +45,24 @@ type Options struct {
 	// OpConcurrency bounds container creates/starts/removes in flight
 	// (default 64; negative: unbounded). Within it, operations go by rank.
 	OpConcurrency int
+	// ReadyBefore: the containers an earlier deploy of the project saw
+	// ready, by service. An unchanged one still in the same run is reused
+	// without a probe, even before the engine's own check has run.
+	ReadyBefore map[string]ReadyRecord
 	// Announced says the caller emitted deploy_started (with Announce) and
 	// will emit deploy_finished (with Finish).
 	Announced bool
 }
 
-// Announce emits deploy_started and the stack's warnings: the first events of
-// a deploy. Callers that run phases before the scheduler (lock, preflight)
-// announce first, then set Options.Announced.
-func Announce(bus *events.Bus, st *stack.Stack, g *graph.Graph, timeout time.Duration, apiVersion string) {
-	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployStarted, Attrs: map[string]any{
-		"project": st.Project.Name, "services": g.Order(), "timeout_ms": timeout.Milliseconds(),
-		"engine_api": apiVersion,
-	}})
-	for _, w := range st.Warnings {
-		bus.Emit(events.Event{Phase: events.PhaseLoad, Kind: events.Warning, Level: events.LevelWarn, Attrs: map[string]any{"message": w}})
-	}
+// ReadyRecord is a container an earlier deploy saw ready, and when.
+type ReadyRecord struct {
+	ContainerID string // short (12 characters) or full
+	At          time.Time
 }
 
-// Abort emits deploy_finished for a deploy stopped before the scheduler ran
-// (the lock was held, preflight failed).
-func Abort(bus *events.Bus, started time.Time, err error) {
-	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployFinished, Level: events.LevelError, Duration: time.Since(started),
-		Attrs: map[string]any{"outcome": string(Failed), "error": err.Error()}})
-}
+// SignalReadyBefore is the signal of a container reused because an earlier
+// deploy saw it ready in its current run (the engine had not checked it yet).
+const SignalReadyBefore = "ready-before"
 
 // Run deploys the stack. The returned Result is complete even on failure;
 // Result.Err says why a deploy failed.
@@ -77,8 +70,11 @@ func Run(ctx context.Context, eng Engine, o Options) *Result {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.CPUs <= 0 {
+		o.CPUs = runtime.NumCPU()
+	}
 	if o.ProbeConcurrency <= 0 {
-		o.ProbeConcurrency = max(4, 2*runtime.NumCPU())
+		o.ProbeConcurrency = max(1, o.CPUs/2)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
@@ -86,8 +82,11 @@ func Run(ctx context.Context, eng Engine, o Options) *Result {
 	if o.OpConcurrency == 0 {
 		o.OpConcurrency = 64
 	}
-	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(), ops: newGate(o.OpConcurrency), rank: ranks(o.Graph, o.Expected), startIssued: map[string]bool{},
-		svcs: map[string]*svcRun{}, probes: newGate(o.ProbeConcurrency), images: map[string]*future[string]{}}
+	cost := newEngineCost(o.CPUs)
+	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(), cost: cost,
+		gate: newGate(o.OpConcurrency, o.ProbeConcurrency, cost.probeSpacing, o.Now),
+		rank: ranks(o.Graph, o.Expected), offPath: map[string]bool{},
+		svcs: map[string]*svcRun{}, images: map[string]*future[string]{}, routes: map[string]chan engine.Event{}}
 	return d.run(ctx)
 }
 
@@ -99,8 +98,11 @@ type deployer struct {
 	bus   *events.Bus
 	start time.Time
 
-	svcs   map[string]*svcRun
-	probes *gate // dive's own probes in flight, served by rank
+	svcs map[string]*svcRun
+	// gate is the one budget container operations and probes share.
+	gate *gate
+	cost *engineCost
+	rank map[string]float64 // longest chain behind each service
 
 	imagesMu sync.Mutex
 	images   map[string]*future[string] // image ref -> image ID
@@ -113,38 +115,36 @@ type deployer struct {
 	failCore context.CancelCauseFunc
 	statsWG  sync.WaitGroup
 
-	ops  *gate              // container operations in flight
-	rank map[string]float64 // longest chain behind each service
+	offPathMu sync.Mutex
+	offPath   map[string]bool // services past their start (or never to start)
 
-	startedMu   sync.Mutex
-	startIssued map[string]bool // services past their start (or never to start)
+	lostMu    sync.Mutex
+	streamErr error // the engine's event stream broke
 }
 
-// opPrio is the priority of a container operation for a service, and
-// whether it is critical: the service is among the highest-ranked of those
-// not started yet (its create counts only when it has no dependencies to
-// wait for: a dependent's create has seconds of slack).
-func (d *deployer) opPrio(name string, start bool) (float64, bool) {
-	if !start && len(d.g.Deps(name)) > 0 {
-		return -1e6, false
-	}
-	d.startedMu.Lock()
-	top := 0.0
-	for n, r := range d.rank {
-		if !d.startIssued[n] && r > top {
-			top = r
-		}
-	}
-	d.startedMu.Unlock()
-	return d.rank[name], d.rank[name] >= top-rankEpsilon
+// now is the scheduler's clock.
+func (d *deployer) now() time.Time { return d.o.Now() }
+
+// scope holds the contexts a service's work runs under, named for what they
+// bound.
+type scope struct {
+	// deploy ends when the deploy fails (a core service), times out or is
+	// interrupted.
+	deploy context.Context
+	// untilDeployEnd also ends when every core service is ready (every
+	// service with WaitAll): the deploy's end. Non-core waits stop then.
+	untilDeployEnd context.Context
+	// stats bounds resource sampling.
+	stats context.Context
 }
 
-// issued records that a service no longer competes for the critical path's
-// start: started, reused, failed or skipped.
-func (d *deployer) issued(name string) {
-	d.startedMu.Lock()
-	d.startIssued[name] = true
-	d.startedMu.Unlock()
+// waitFor is the context a service's waits run under: a core service's
+// until the deploy stops, the others' until the deploy ends.
+func (sc scope) waitFor(s *stack.Service) context.Context {
+	if s.Class == stack.Core {
+		return sc.deploy
+	}
+	return sc.untilDeployEnd
 }
 
 // svcRun is one service's state machine.
@@ -152,191 +152,18 @@ type svcRun struct {
 	svc     *stack.Service
 	started *signal // the container was started (or is running, reused)
 	ready   *signal // healthy / running / completed: the service is ready
-	decided *future[bool]
-	res     *ServiceResult
-	mu      sync.Mutex
-	peakCPU float64
-	peakMem float64
+	// recreated says whether the service's container was (re)created by
+	// this deploy, as opposed to reused or kept: a dependent with
+	// restart: true is recreated too.
+	recreated *future[bool]
+	res       *ServiceResult
+	mu        sync.Mutex
+	peakCPU   float64
+	peakMem   float64
 }
 
-func (d *deployer) emit(e events.Event) {
-	d.bus.Emit(e)
-}
-
-func (d *deployer) svcEvent(s *svcRun, kind events.Kind, phase events.Phase, attrs map[string]any) {
-	lvl := events.LevelInfo
-	switch kind {
-	case events.ServiceFailed:
-		lvl = events.LevelError
-		if s.svc.Class != stack.Core {
-			lvl = events.LevelWarn
-		}
-	case events.ServiceSkipped, events.ServiceRetry:
-		lvl = events.LevelWarn
-	}
-	if attrs == nil {
-		attrs = map[string]any{}
-	}
-	attrs["class"] = string(s.svc.Class)
-	d.emit(events.Event{Phase: phase, Service: s.svc.Name, Kind: kind, Level: lvl, Attrs: attrs})
-}
-
-func (d *deployer) run(parent context.Context) *Result {
-	st := d.st
-	res := &Result{Services: map[string]*ServiceResult{}}
-	names := d.g.Order()
-	if !d.o.Announced {
-		Announce(d.bus, st, d.g, d.o.Timeout, d.eng.APIVersion())
-	}
-
-	ctx, cancel := context.WithTimeoutCause(parent, d.o.Timeout, fmt.Errorf("the deploy's deadline (--timeout %s) passed", d.o.Timeout))
-	defer cancel()
-	// coreCtx ends when a core service fails: everything stops at once.
-	coreCtx, failCore := context.WithCancelCause(ctx)
-	defer failCore(nil)
-	d.failCore = failCore
-
-	for _, n := range names {
-		s := st.Services[n]
-		r := &svcRun{svc: s, started: newSignal(), ready: newSignal(), decided: newFuture[bool](),
-			res: &ServiceResult{Name: n, Class: string(s.Class), State: StatePending}}
-		d.svcs[n] = r
-		res.Services[n] = r.res
-	}
-
-	// Subscribe first, then look: no event between the two can be missed.
-	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWatch()
-	evs, evErrs := d.eng.Watch(watchCtx, st.Project.Name)
-	d.routes = map[string]chan engine.Event{}
-	go d.route(evs)
-	go func() {
-		if err := <-evErrs; err != nil {
-			failCore(fmt.Errorf("%w: the engine was lost during the deploy", err))
-		}
-	}()
-
-	existing, err := d.eng.ListContainers(coreCtx, st.Project.Name)
-	if err != nil {
-		return d.finish(res, Failed, fmt.Errorf("list containers of project %s: %w", st.Project.Name, err))
-	}
-	byService := map[string]engine.Container{}
-	for _, c := range existing {
-		if c.Labels[engine.LabelOneOff] == "True" {
-			continue
-		}
-		byService[c.Service] = c
-	}
-
-	d.resources = newFuture[struct{}]()
-	go d.ensureResources(coreCtx)
-
-	// Stats are sampled for every container this deploy starts.
-	statsCtx, stopStats := context.WithCancel(coreCtx)
-	defer stopStats()
-	// readyCtx also ends when the core is ready: optional and stretch
-	// services are not waited on past that point.
-	readyCtx, coreReady := context.WithCancelCause(coreCtx)
-	defer coreReady(nil)
-
-	// Services skipped up front (the breaker) are skipped before any
-	// service runs, so that their dependents always see it.
-	for _, n := range names {
-		if why, ok := d.o.Skip[n]; ok {
-			d.svcs[n].decided.set(false, nil)
-			d.skip(d.svcs[n], why, nil)
-		}
-	}
-
-	var wg sync.WaitGroup
-	for _, n := range names {
-		r := d.svcs[n]
-		old, hasOld := byService[n]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.runService(coreCtx, readyCtx, statsCtx, r, old, hasOld)
-		}()
-	}
-
-	// The deploy is over when every core service is settled (and every
-	// service when WaitAll), or when the core fails.
-	allDone := make(chan struct{})
-	go func() { wg.Wait(); close(allDone) }()
-	coreDone := make(chan struct{})
-	go func() {
-		for _, n := range names {
-			r := d.svcs[n]
-			if r.svc.Class == stack.Core || d.o.WaitAll {
-				<-r.decidedFinal()
-			}
-		}
-		close(coreDone)
-	}()
-	select {
-	case <-coreDone:
-	case <-coreCtx.Done():
-	}
-	if coreCtx.Err() == nil {
-		// The core is ready: non-core services still starting are left to
-		// finish on their own and reported as pending.
-		coreReady(errCoreReady)
-	}
-	// Every service goroutine ends promptly once its context is cancelled.
-	select {
-	case <-allDone:
-	case <-time.After(detachedOpTimeout + 15*time.Second):
-		// every engine call has its own deadline; this only guards a bug
-	}
-	// Networks and volumes are never abandoned half-way: wait for them.
-	rctxWait, cancelWait := context.WithTimeout(context.Background(), detachedOpTimeout)
-	_, _ = d.resources.wait(rctxWait)
-	cancelWait()
-	stopStats()
-	statsDone := make(chan struct{})
-	go func() { d.statsWG.Wait(); close(statsDone) }()
-	select {
-	case <-statsDone:
-	case <-time.After(3 * time.Second):
-	}
-
-	outcome := Success
-	var firstErr error
-	for _, n := range names {
-		r := d.svcs[n].res
-		switch r.State {
-		case StateFailed, StateSkipped, StateCancelled:
-			if d.svcs[n].svc.Class == stack.Core {
-				outcome = Failed
-				if firstErr == nil && r.State == StateFailed {
-					firstErr = fmt.Errorf("core service %s failed: %s", n, r.Reason)
-				}
-			} else if outcome == Success {
-				outcome = Degraded
-			}
-		case StatePending:
-			if d.svcs[n].svc.Class == stack.Core {
-				outcome = Failed
-				if firstErr == nil {
-					firstErr = fmt.Errorf("core service %s did not become ready: %s", n, r.Reason)
-				}
-			} else if outcome == Success {
-				outcome = Degraded
-			}
-		}
-	}
-	if parent.Err() != nil {
-		return d.finish(res, Interrupted, errors.New("interrupted"))
-	}
-	if outcome == Failed && firstErr == nil {
-		cause := context.Cause(coreCtx)
-		if cause == nil || errors.Is(cause, errCoreReady) {
-			cause = errors.New("a core service did not become ready")
-		}
-		firstErr = cause
-	}
-	return d.finish(res, outcome, firstErr)
-}
+// settled closes when the service reached a final state (ready or not).
+func (r *svcRun) settled() <-chan struct{} { return r.ready.final }
 
 var errCoreReady = errors.New("every core service is ready")
 
@@ -345,36 +172,229 @@ var errCoreReady = errors.New("every core service is ready")
 // cancellation, but not this.
 const detachedOpTimeout = 30 * time.Second
 
+func (d *deployer) run(parent context.Context) *Result {
+	res := &Result{Services: map[string]*ServiceResult{}}
+	names := d.g.Order()
+	if !d.o.Announced {
+		Announce(d.bus, d.st, d.g, d.o.Timeout, d.eng.APIVersion())
+	}
+	deadline, cancel := context.WithTimeoutCause(parent, d.o.Timeout, fmt.Errorf("the deploy's deadline (--timeout %s) passed", d.o.Timeout))
+	defer cancel()
+	// deployCtx ends when a core service fails: everything stops at once.
+	deployCtx, failCore := context.WithCancelCause(deadline)
+	defer failCore(nil)
+	d.failCore = failCore
+	for _, n := range names {
+		s := d.st.Services[n]
+		r := &svcRun{svc: s, started: newSignal(), ready: newSignal(), recreated: newFuture[bool](),
+			res: &ServiceResult{Name: n, Class: string(s.Class), State: StatePending}}
+		d.svcs[n] = r
+		res.Services[n] = r.res
+	}
+	stopWatch := d.watchEngine(deployCtx)
+	defer stopWatch()
+	byService, err := d.observeProject(deployCtx)
+	if err != nil {
+		return d.finish(res, Failed, err)
+	}
+	d.resources = newFuture[struct{}]()
+	go d.ensureResources(deployCtx)
+
+	statsCtx, stopStats := context.WithCancel(deployCtx)
+	defer stopStats()
+	untilEnd, endDeploy := context.WithCancelCause(deployCtx)
+	defer endDeploy(nil)
+	sc := scope{deploy: deployCtx, untilDeployEnd: untilEnd, stats: statsCtx}
+
+	// Services skipped up front (the breaker) are skipped before any
+	// service runs, so that their dependents always see it.
+	for _, n := range names {
+		if why, ok := d.o.Skip[n]; ok {
+			d.svcs[n].recreated.set(false, nil)
+			d.skip(d.svcs[n], why, nil)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, n := range names {
+		old, hasOld := byService[n]
+		wg.Go(func() { d.runService(sc, d.svcs[n], old, hasOld) })
+	}
+	d.waitSettled(deployCtx, names)
+	if deployCtx.Err() == nil {
+		// The core is ready: non-core services still starting are left to
+		// finish on their own and reported as pending.
+		endDeploy(errCoreReady)
+	}
+	d.drain(&wg, stopStats)
+	return d.conclude(parent, deployCtx, res, names)
+}
+
+// watchEngine subscribes to the project's container events and routes them
+// to the services. It comes before the first look (the list), so no event
+// between the two is missed.
+func (d *deployer) watchEngine(deployCtx context.Context) (stop func()) {
+	watchCtx, stop := context.WithCancel(context.WithoutCancel(deployCtx))
+	evs, evErrs := d.eng.Watch(watchCtx, d.st.Project.Name)
+	go d.route(evs)
+	go func() {
+		if err := <-evErrs; err != nil {
+			d.lostMu.Lock()
+			d.streamErr = err
+			d.lostMu.Unlock()
+			d.failCore(fmt.Errorf("%w: the engine was lost during the deploy", err))
+		}
+	}()
+	return stop
+}
+
+// observeProject lists the project's containers, by service (one-off
+// containers aside).
+func (d *deployer) observeProject(ctx context.Context) (map[string]engine.Container, error) {
+	existing, err := d.eng.ListContainers(ctx, d.st.Project.Name)
+	if err != nil {
+		return nil, fmt.Errorf("list containers of project %s: %w", d.st.Project.Name, err)
+	}
+	byService := map[string]engine.Container{}
+	for _, c := range existing {
+		if c.Labels[engine.LabelOneOff] == "True" {
+			continue
+		}
+		byService[c.Service] = c
+	}
+	return byService, nil
+}
+
+// waitSettled returns when every core service is settled (every service
+// with WaitAll), or when the deploy stops.
+func (d *deployer) waitSettled(deployCtx context.Context, names []string) {
+	for _, n := range names {
+		r := d.svcs[n]
+		if r.svc.Class != stack.Core && !d.o.WaitAll {
+			continue
+		}
+		select {
+		case <-r.settled():
+		case <-deployCtx.Done():
+			return
+		}
+	}
+}
+
+// drain waits for the service goroutines (they end promptly once their
+// contexts end), the networks and volumes (never abandoned half-way) and
+// the stats samplers.
+func (d *deployer) drain(wg *sync.WaitGroup, stopStats func()) {
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	guard := time.NewTimer(detachedOpTimeout + 15*time.Second)
+	defer guard.Stop()
+	select {
+	case <-allDone:
+	case <-guard.C: // every engine call has its own deadline; this only guards a bug
+	}
+	waitCtx, cancelWait := context.WithTimeout(context.Background(), detachedOpTimeout)
+	_, _ = d.resources.wait(waitCtx)
+	cancelWait()
+	stopStats()
+	statsDone := make(chan struct{})
+	go func() { d.statsWG.Wait(); close(statsDone) }()
+	statsGuard := time.NewTimer(3 * time.Second)
+	defer statsGuard.Stop()
+	select {
+	case <-statsDone:
+	case <-statsGuard.C:
+	}
+}
+
+// conclude computes the outcome from the services' states.
+func (d *deployer) conclude(parent, deployCtx context.Context, res *Result, names []string) *Result {
+	outcome, firstErr := Success, error(nil)
+	for _, n := range names {
+		r, core := d.svcs[n].res, d.svcs[n].svc.Class == stack.Core
+		switch r.State {
+		case StateFailed, StateSkipped, StateCancelled, StatePending:
+		default:
+			continue
+		}
+		if !core {
+			if outcome == Success {
+				outcome = Degraded
+			}
+			continue
+		}
+		outcome = Failed
+		if firstErr == nil && r.State == StateFailed {
+			firstErr = fmt.Errorf("core service %s failed: %s", n, r.Reason)
+		}
+		if firstErr == nil && r.State == StatePending {
+			firstErr = fmt.Errorf("core service %s did not become ready: %s", n, r.Reason)
+		}
+	}
+	if parent.Err() != nil {
+		return d.finish(res, Interrupted, errors.New("interrupted"))
+	}
+	if outcome != Failed {
+		return d.finish(res, outcome, firstErr)
+	}
+	if lost := d.engineLost(); lost != nil {
+		return d.finish(res, outcome, lost)
+	}
+	if firstErr == nil {
+		cause := context.Cause(deployCtx)
+		if cause == nil || errors.Is(cause, errCoreReady) {
+			cause = errors.New("a core service did not become ready")
+		}
+		if slow := d.cost.slowness(); slow != "" {
+			cause = fmt.Errorf("%w; %s", cause, slow)
+		}
+		firstErr = cause
+	}
+	return d.finish(res, outcome, firstErr)
+}
+
+// aliveChecker is an engine that can tell whether it still accepts new
+// connections (*engine.Engine does: a dockerd shutting down closes its
+// listener before it stops the containers).
+type aliveChecker interface {
+	Alive(ctx context.Context) error
+}
+
+// engineLost says whether the engine went away during the deploy (its event
+// stream broke, it accepts no new connection, or it does not answer now): then the services' failures
+// around that moment are its consequence, and the deploy says so.
+func (d *deployer) engineLost() error {
+	d.lostMu.Lock()
+	err := d.streamErr
+	d.lostMu.Unlock()
+	if a, ok := d.eng.(aliveChecker); ok && err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err = a.Alive(ctx)
+		cancel()
+	}
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, lerr := d.eng.ListContainers(ctx, d.st.Project.Name)
+		var unreachable *engine.UnreachableError
+		if errors.As(lerr, &unreachable) || errors.Is(lerr, engine.ErrBreakerOpen) || errors.Is(lerr, syscall.ECONNREFUSED) || errors.Is(lerr, syscall.ENOENT) {
+			err = lerr
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("the engine was lost during the deploy (%w); the services' failures around that moment are its consequence: check the engine (docker info) and deploy again", err)
+}
+
 func (d *deployer) finish(res *Result, o Outcome, err error) *Result {
 	res.Outcome = o
 	res.Err = err
-	res.Duration = d.o.Now().Sub(d.start)
+	res.Duration = d.now().Sub(d.start)
 	if !d.o.Announced {
 		Finish(d.bus, res)
 	}
 	return res
 }
-
-// Finish emits deploy_finished for a result: the last event of a deploy.
-// Run emits it itself unless the caller announced the deploy (and so owns
-// its end, after its own closing phases such as validation).
-func Finish(bus *events.Bus, res *Result) {
-	o, err := res.Outcome, res.Err
-	attrs := map[string]any{"outcome": string(o)}
-	if err != nil {
-		attrs["error"] = err.Error()
-	}
-	lvl := events.LevelInfo
-	if o == Failed || o == Interrupted {
-		lvl = events.LevelError
-	} else if o == Degraded {
-		lvl = events.LevelWarn
-	}
-	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployFinished, Level: lvl, Duration: res.Duration, Attrs: attrs})
-}
-
-// decidedFinal closes when the service reached a final state.
-func (r *svcRun) decidedFinal() <-chan struct{} { return r.ready.final }
 
 // route dispatches engine events to the service that owns the container.
 func (d *deployer) route(evs <-chan engine.Event) {
@@ -405,291 +425,31 @@ func (d *deployer) unsubscribe(id string) {
 	d.routeMu.Unlock()
 }
 
-// ensureResources creates the project's networks and volumes, all at once.
-func (d *deployer) ensureResources(ctx context.Context) {
-	p := d.st.Project
-	used := map[string]bool{}
-	usedVol := map[string]bool{}
-	for _, n := range d.st.Names {
-		for k := range d.st.Services[n].Config.Networks {
-			used[k] = true
+// opPrio is the priority of a container operation for a service, and
+// whether it is critical: the service is among the highest-ranked of those
+// not started yet (its create counts only when it has no dependencies to
+// wait for: a dependent's create has seconds of slack).
+func (d *deployer) opPrio(name string, start bool) (float64, bool) {
+	if !start && len(d.g.Deps(name)) > 0 {
+		return -1e6, false
+	}
+	d.offPathMu.Lock()
+	top := 0.0
+	for n, r := range d.rank {
+		if !d.offPath[n] && r > top {
+			top = r
 		}
-		for _, v := range d.st.Services[n].Config.Volumes {
-			if v.Type == types.VolumeTypeVolume && v.Source != "" {
-				usedVol[v.Source] = true
-			}
-		}
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []string
-	fail := func(err error) {
-		mu.Lock()
-		errs = append(errs, err.Error())
-		mu.Unlock()
-	}
-	for key, nc := range p.Networks {
-		if !used[key] {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t0 := time.Now()
-			name := nc.Name
-			if name == "" {
-				name = key
-			}
-			spec := engine.NetworkSpec{Name: name, Key: key, Project: p.Name, Driver: nc.Driver, Options: map[string]string(nc.DriverOpts),
-				Labels: map[string]string(nc.Labels), Internal: nc.Internal, External: bool(nc.External), Attach: nc.Attachable}
-			// Never abandoned half-way: the daemon would finish it anyway,
-			// leaving an object nobody reported. Each call has its own deadline.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedOpTimeout)
-			defer cancel()
-			created, err := d.eng.EnsureNetwork(cctx, spec)
-			if err != nil {
-				fail(fmt.Errorf("network %s: %w", name, err))
-				return
-			}
-			attrs := map[string]any{"network": name, "created": created}
-			if created && bool(nc.External) {
-				attrs["note"] = "external network was missing and has been created"
-			}
-			d.emit(events.Event{Phase: events.PhaseResources, Kind: events.NetworkReady, Duration: time.Since(t0), Attrs: attrs})
-		}()
-	}
-	for key, vc := range p.Volumes {
-		if !usedVol[key] {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t0 := time.Now()
-			name := vc.Name
-			if name == "" {
-				name = p.Name + "_" + key
-			}
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedOpTimeout)
-			defer cancel()
-			created, err := d.eng.EnsureVolume(cctx, engine.VolumeSpec{Name: name, Key: key, Project: p.Name, Driver: vc.Driver,
-				DriverOpts: map[string]string(vc.DriverOpts), Labels: map[string]string(vc.Labels), External: bool(vc.External)})
-			if err != nil {
-				fail(fmt.Errorf("volume %s: %w", name, err))
-				return
-			}
-			d.emit(events.Event{Phase: events.PhaseResources, Kind: events.VolumeReady, Duration: time.Since(t0), Attrs: map[string]any{"volume": name, "created": created}})
-		}()
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		sort.Strings(errs)
-		d.resources.set(struct{}{}, errors.New(strings.Join(errs, "; ")))
-		return
-	}
-	d.resources.set(struct{}{}, nil)
+	d.offPathMu.Unlock()
+	return d.rank[name], d.rank[name] >= top-rankEpsilon
 }
 
-// image returns the image ID for a service, building or pulling it once per
-// image no matter how many services share it.
-func (d *deployer) image(ctx context.Context, s *stack.Service) (string, error) {
-	ref := engine.ImageName(d.st.Project.Name, s.Config)
-	d.imagesMu.Lock()
-	f, ok := d.images[ref]
-	if !ok {
-		f = newFuture[string]()
-		d.images[ref] = f
-	}
-	d.imagesMu.Unlock()
-	if !ok {
-		go func() { f.set(d.ensureImage(ctx, ref, s)) }()
-	}
-	return f.wait(ctx)
-}
-
-func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service) (string, error) {
-	t0 := time.Now()
-	b := s.Config.Build
-	id, err := d.eng.ImageID(ctx, ref)
-	if err != nil {
-		return "", fmt.Errorf("inspect image %s of service %s: %w", ref, s.Name, err)
-	}
-	if id != "" && !(d.o.Build && b != nil) {
-		d.emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageReady, Duration: time.Since(t0), Attrs: map[string]any{"image": ref, "built": false, "cached": true}})
-		return id, nil
-	}
-	switch {
-	case b != nil:
-		d.emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageBuilding, Attrs: map[string]any{"image": ref}})
-		args := map[string]*string{}
-		for k, v := range b.Args {
-			args[k] = v
-		}
-		err = d.eng.Build(ctx, engine.BuildSpec{Tag: ref, Context: b.Context, Dockerfile: b.Dockerfile, Args: args, Target: b.Target,
-			Labels: map[string]string(b.Labels)}, nil)
-		if err != nil {
-			return "", fmt.Errorf("build image %s for service %s (context %s): %w", ref, s.Name, b.Context, err)
-		}
-	case s.Config.PullPolicy == types.PullPolicyNever:
-		return "", fmt.Errorf("image %s of service %s is not present and pull_policy is never; build or load it first (docker load / docker build -t %s)", ref, s.Name, ref)
-	default:
-		perr := d.eng.Pull(ctx, ref)
-		if perr != nil {
-			return "", fmt.Errorf("image %s of service %s is not present locally and could not be pulled (%v); load it (docker load), build it, or add a build: section", ref, s.Name, perr)
-		}
-	}
-	id, err = d.eng.ImageID(ctx, ref)
-	if err != nil {
-		return "", fmt.Errorf("inspect image %s of service %s after build/pull: %w", ref, s.Name, err)
-	}
-	if id == "" {
-		return "", fmt.Errorf("image %s of service %s is still missing after build/pull", ref, s.Name)
-	}
-	d.emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageReady, Duration: time.Since(t0), Attrs: map[string]any{"image": ref, "built": b != nil, "cached": false}})
-	return id, nil
-}
-
-// runService drives one service from image to ready.
-func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, old engine.Container, hasOld bool) {
-	s := r.svc
-	defer d.issued(s.Name) // whatever happened, it no longer competes
-	defer func() {
-		r.decided.set(false, nil) // no-op when already decided
-		if !r.ready.isFinal() {
-			// A required dependency failed or was skipped: this service is
-			// skipped, even when that failure also stopped the deploy (a core
-			// failure cancels ctx at once, racing with waitDeps).
-			if failed := d.failedDeps(s.Name); len(failed) > 0 {
-				d.skip(r, d.depFailure(failed), failed)
-				return
-			}
-			// stopped before reaching a final state
-			state, reason := StatePending, "still starting when the core was ready; not waited on"
-			if r.res.StartedAt.IsZero() {
-				reason = "not started: still waiting on its dependencies when the core was ready"
-			}
-			if cause := context.Cause(ctx); cause != nil {
-				state, reason = StateCancelled, "the deploy stopped first: "+cause.Error()
-			}
-			r.res.State, r.res.Reason = state, reason
-			r.ready.fail(&stoppedError{reason})
-			r.started.fail(&stoppedError{reason})
-		}
-	}()
-	if _, ok := d.o.Skip[s.Name]; ok {
-		return // skipped by run before any service started
-	}
-	// 1. image, networks and volumes: all prepared up front, in parallel.
-	imageID, err := d.image(ctx, s)
-	if err != nil {
-		d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: "check the image name, or build it; dive image names for build: services are <project>-<service>"}, "")
-		return
-	}
-	if _, err := d.resources.wait(ctx); err != nil {
-		d.fail(ctx, r, &Diagnosis{Reason: "networks/volumes: " + err.Error(), Hint: "check 'docker network ls' and 'docker volume ls'"}, "")
-		return
-	}
-	spec, err := engine.Spec(s.Config, engine.BuildOptions{Project: d.st.Project, ImageID: imageID, Class: string(s.Class),
-		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.EnvFile})
-	if err != nil {
-		d.fail(ctx, r, &Diagnosis{Reason: "container configuration: " + err.Error(), Hint: "fix the service's settings in the compose file"}, "")
-		return
-	}
-	for _, w := range spec.Warnings {
-		d.emit(events.Event{Phase: events.PhaseCreate, Service: s.Name, Kind: events.Warning, Level: events.LevelWarn, Attrs: map[string]any{"message": w}})
-	}
-	r.res.Container = spec.Name
-
-	// 2. decide: reuse, restart or recreate. A dependency recreated with
-	// restart: true forces a recreate.
-	depRecreated := false
-	for _, e := range d.g.Deps(s.Name) {
-		if e.Restart {
-			if rec, _ := d.svcs[e.To].decided.wait(ctx); rec {
-				depRecreated = true
-			}
-		}
-	}
-	same := hasOld && old.Hash == spec.Hash && !d.o.ForceRecreate && !depRecreated
-	if same && old.State == "running" && (old.Health == "healthy" || (old.Health == "" && !s.HasHealthcheck())) && !s.OneShot {
-		r.decided.set(false, nil)
-		d.issued(s.Name)
-		r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "reused"
-		d.svcEvent(r, events.ServiceReused, events.PhaseReady, map[string]any{"container": old.Name, "container_id": short(old.ID)})
-		r.started.ok()
-		r.ready.ok()
-		return
-	}
-	if same && s.OneShot && old.State == "exited" {
-		if ins, err := d.eng.Inspect(ctx, old.ID); err == nil && ins.State != nil && ins.State.ExitCode == 0 {
-			r.decided.set(false, nil)
-			r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "completed-before"
-			d.svcEvent(r, events.ServiceReused, events.PhaseReady, map[string]any{"container": old.Name, "container_id": short(old.ID), "note": "one-shot job already completed with exit 0"})
-			r.started.ok()
-			r.ready.ok()
-			return
-		}
-	}
-	var id string
-	if same && (old.State == "running" || old.State == "created" || old.State == "exited") && !s.OneShot && old.Health != "unhealthy" {
-		// Unchanged but not ready yet (starting) or stopped: keep the container.
-		id = old.ID
-		r.decided.set(false, nil)
-	} else {
-		if hasOld {
-			if err := d.replaceOld(ctx, r, old); err != nil {
-				d.fail(ctx, r, &Diagnosis{Reason: fmt.Sprintf("replace the old container %s (stop, then remove): %v", old.Name, err)}, "")
-				return
-			}
-		}
-		r.decided.set(true, nil)
-		id, err = d.create(ctx, r, spec)
-		if err != nil {
-			d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: createHint(err)}, "")
-			return
-		}
-	}
-	r.res.ContainerID = id
-	evCh := d.subscribe(id)
-	defer func() { d.unsubscribe(id) }() // id changes when a failed start is retried
-
-	// 3. wait for the dependencies' conditions, and only for them.
-	wctx := rctx
-	if s.Class == stack.Core {
-		wctx = ctx
-	}
-	// An unchanged container that is already running does not wait for its
-	// dependencies: it started long ago; only its readiness is confirmed.
-	if !(id == old.ID && old.State == "running") && !d.waitDeps(wctx, r) {
-		return
-	}
-
-	// 4. start and wait for readiness, recreating on a failed start.
-	for attempt := 1; ; attempt++ {
-		r.res.Attempts = attempt
-		running := old.State == "running" && id == old.ID
-		ok, retry := d.startAndWait(ctx, rctx, statsCtx, r, id, running, evCh, attempt)
-		if ok || !retry || attempt > s.Retries || ctx.Err() != nil {
-			return
-		}
-		backoffWait := time.Duration(200*attempt) * time.Millisecond
-		d.svcEvent(r, events.ServiceRetry, events.PhaseStart, map[string]any{"attempt": attempt + 1, "reason": r.res.Reason, "backoff_ms": backoffWait.Milliseconds()})
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoffWait):
-		}
-		d.unsubscribe(id)
-		_ = d.eng.Remove(ctx, id, false)
-		r.res.State, r.res.Reason, r.res.Diagnosis = StatePending, "", nil
-		id, err = d.create(ctx, r, spec)
-		if err != nil {
-			d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: createHint(err)}, "")
-			return
-		}
-		r.res.ContainerID = id
-		evCh = d.subscribe(id)
-	}
+// offCriticalPath records that a service no longer competes for the
+// critical path's start: started, reused, failed or skipped.
+func (d *deployer) offCriticalPath(name string) {
+	d.offPathMu.Lock()
+	d.offPath[name] = true
+	d.offPathMu.Unlock()
 }
 
 func short(id string) string {
@@ -697,307 +457,4 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
-}
-
-func createHint(err error) string {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "is already in use by container"):
-		return "a container of that name belongs to something else; remove or rename it (docker rm), or change container_name"
-	case strings.Contains(msg, "bind source path does not exist"):
-		return "create the host folder of the bind mount, or fix its path"
-	}
-	return ""
-}
-
-// replaceOld stops the container being replaced within its grace period
-// (a database must get its SIGTERM), then removes it.
-func (d *deployer) replaceOld(ctx context.Context, r *svcRun, old engine.Container) error {
-	prio, crit := d.opPrio(r.svc.Name, false)
-	if err := d.ops.acquire(ctx, prio, crit); err != nil {
-		return err
-	}
-	defer d.ops.release(crit)
-	if old.State == "running" || old.State == "restarting" {
-		grace := 10 * time.Second
-		if sg := r.svc.Config.StopGracePeriod; sg != nil {
-			grace = time.Duration(*sg)
-		}
-		if err := d.eng.Stop(ctx, old.ID, grace); err != nil {
-			return err
-		}
-	}
-	return d.eng.Remove(ctx, old.ID, false)
-}
-
-// create creates the container. A name conflict with a leftover container
-// of this project (a half-finished earlier run) is cleared and retried.
-func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.ContainerSpec) (string, error) {
-	t0 := time.Now()
-	d.svcEvent(r, events.ServiceCreating, events.PhaseCreate, nil)
-	prio, crit := d.opPrio(r.svc.Name, false)
-	if err := d.ops.acquire(ctx, prio, crit); err != nil {
-		return "", err
-	}
-	defer d.ops.release(crit)
-	for try := 1; ; try++ {
-		// Not cancelled half-way either (see ensureResources): a create
-		// takes a fraction of a second and its result is always known.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedOpTimeout)
-		id, err := d.eng.Create(cctx, spec)
-		cancel()
-		if err == nil {
-			d.svcEvent(r, events.ServiceCreated, events.PhaseCreate, map[string]any{"container": spec.Name, "container_id": short(id), "duration_ms": time.Since(t0).Milliseconds()})
-			return id, nil
-		}
-		if id != "" {
-			_ = d.eng.Remove(ctx, id, false)
-		}
-		if !cerrdefs.IsConflict(err) || try > 2 {
-			return "", fmt.Errorf("create container %s: %w", spec.Name, err)
-		}
-		ins, ierr := d.eng.Inspect(ctx, spec.Name)
-		if ierr != nil || ins.Config == nil || ins.Config.Labels[engine.LabelProject] != d.st.Project.Name {
-			return "", fmt.Errorf("create container %s: the name is taken by a container that is not part of project %s; dive leaves it alone: remove it yourself (docker rm -f %s) or change container_name", spec.Name, d.st.Project.Name, spec.Name)
-		}
-		d.emit(events.Event{Phase: events.PhaseCreate, Service: r.svc.Name, Kind: events.EngineRetry, Level: events.LevelWarn,
-			Attrs: map[string]any{"op": "container create", "attempt": try + 1, "reason": "name conflict with a leftover container of this project; removing it"}})
-		if err := d.eng.Remove(ctx, ins.ID, false); err != nil {
-			return "", fmt.Errorf("remove leftover container %s: %w", spec.Name, err)
-		}
-	}
-}
-
-// waitDeps waits until every dependency meets its condition. It returns
-// false when the service was skipped or the deploy stopped.
-func (d *deployer) waitDeps(ctx context.Context, r *svcRun) bool {
-	deps := d.g.Deps(r.svc.Name)
-	if len(deps) == 0 {
-		return true
-	}
-	var on []string
-	for _, e := range deps {
-		on = append(on, e.To+" ("+string(e.Condition)+")")
-	}
-	d.svcEvent(r, events.ServiceWaiting, events.PhaseWait, map[string]any{"on": on})
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failed []string
-	for _, e := range deps {
-		dep := d.svcs[e.To]
-		sig := dep.ready
-		if e.Condition == graph.Started {
-			sig = dep.started
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := sig.wait(ctx); err != nil && ctx.Err() == nil {
-				if e.Required {
-					mu.Lock()
-					failed = append(failed, e.To)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return false
-	}
-	if len(failed) > 0 {
-		sort.Strings(failed)
-		d.skip(r, d.depFailure(failed), failed)
-		return false
-	}
-	return true
-}
-
-// stoppedError fails the signals of a service the deploy stopped (pending
-// or cancelled): its dependents are stopped too, not skipped.
-type stoppedError struct{ reason string }
-
-func (e *stoppedError) Error() string { return e.reason }
-
-// failedDeps lists the required dependencies of name whose condition can
-// no longer be met: they failed or were skipped, or they will be skipped
-// because one of their own required dependencies did (their goroutine may
-// not have recorded it yet when the deploy stops).
-func (d *deployer) failedDeps(name string) []string {
-	var out []string
-	for _, e := range d.g.Deps(name) {
-		if !e.Required {
-			continue
-		}
-		dep := d.svcs[e.To]
-		sig := dep.ready
-		if e.Condition == graph.Started {
-			sig = dep.started
-		}
-		if sig.isFinal() {
-			var stopped *stoppedError
-			if sig.err != nil && !errors.As(sig.err, &stopped) { // err is set before final closes
-				out = append(out, e.To)
-			}
-		} else if len(d.failedDeps(e.To)) > 0 {
-			out = append(out, e.To)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (d *deployer) skip(r *svcRun, why string, because []string) {
-	r.res.State, r.res.Reason = StateSkipped, why
-	attrs := map[string]any{"reason": why}
-	if because != nil {
-		attrs["because"] = because
-	}
-	d.svcEvent(r, events.ServiceSkipped, events.PhaseWait, attrs)
-	r.ready.fail(errors.New(why))
-	r.started.fail(errors.New(why))
-	if r.svc.Class == stack.Core {
-		d.failCore(fmt.Errorf("core service %s was skipped: %s", r.svc.Name, why))
-	}
-}
-
-// fail records a failure with its evidence. A core failure stops the deploy.
-func (d *deployer) fail(ctx context.Context, r *svcRun, diag *Diagnosis, id string) {
-	if ctx.Err() != nil && id == "" && r.res.ContainerID == "" {
-		return // the deploy is stopping; not this service's fault
-	}
-	diag.Service, diag.Class = r.svc.Name, string(r.svc.Class)
-	if id != "" {
-		d.collectEvidence(diag, id)
-		r.mu.Lock()
-		peak := r.peakMem
-		r.mu.Unlock()
-		inferOOM(diag, peak)
-	}
-	if diag.Hint == "" {
-		diag.Hint = hintFor(r.svc, diag)
-	}
-	r.res.State, r.res.Reason, r.res.Diagnosis = StateFailed, diag.Reason, diag
-	attrs := map[string]any{"reason": diag.Reason, "oom": diag.OOMKilled, "hint": diag.Hint}
-	if diag.ExitCode != nil {
-		attrs["exit_code"] = *diag.ExitCode
-	}
-	if len(diag.HealthOutputs) > 0 {
-		attrs["health_output"] = diag.HealthOutputs
-	}
-	if len(diag.Logs) > 0 {
-		attrs["logs"] = diag.Logs
-	}
-	if diag.State != "" {
-		attrs["state"] = diag.State
-	}
-	if !r.res.StartedAt.IsZero() {
-		d.emit(events.Event{Phase: events.PhaseReady, Service: r.svc.Name, Kind: events.ServiceFailed, Level: levelFor(r.svc), Duration: d.o.Now().Sub(r.res.StartedAt), Attrs: withClass(attrs, r.svc)})
-	} else {
-		d.svcEvent(r, events.ServiceFailed, events.PhaseReady, attrs)
-	}
-	r.ready.fail(errors.New(diag.Reason))
-	r.started.fail(errors.New(diag.Reason))
-	if r.svc.Class == stack.Core {
-		d.failCore(fmt.Errorf("core service %s failed: %s", r.svc.Name, diag.Reason))
-	}
-}
-
-func levelFor(s *stack.Service) events.Level {
-	if s.Class == stack.Core {
-		return events.LevelError
-	}
-	return events.LevelWarn
-}
-
-func withClass(m map[string]any, s *stack.Service) map[string]any {
-	m["class"] = string(s.Class)
-	return m
-}
-
-// collectEvidence fills the diagnosis from the container: state, exit code,
-// OOM flag, health-check outputs and the last log lines. It has its own
-// short deadline: it runs while the deploy is being stopped.
-func (d *deployer) collectEvidence(diag *Diagnosis, id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if ins, err := d.eng.Inspect(ctx, id); err == nil && ins.State != nil {
-		st := ins.State
-		diag.State = string(st.Status)
-		if !st.Running && st.Status != "created" && diag.ExitCode == nil {
-			code := st.ExitCode
-			diag.ExitCode = &code
-		}
-		diag.OOMKilled = diag.OOMKilled || st.OOMKilled
-		diag.RestartCount = ins.RestartCount
-		if ins.HostConfig != nil {
-			diag.memLimit = ins.HostConfig.Memory
-		}
-		if st.Health != nil {
-			for _, l := range st.Health.Log {
-				if l == nil {
-					continue
-				}
-				out := strings.TrimSpace(l.Output)
-				if len(out) > 300 {
-					out = out[:300] + "…"
-				}
-				diag.HealthOutputs = append(diag.HealthOutputs, fmt.Sprintf("exit %d: %s", l.ExitCode, out))
-			}
-		}
-	}
-	if lines, err := d.eng.Logs(ctx, id, 20); err == nil {
-		diag.Logs = lines
-	}
-}
-
-func hintFor(s *stack.Service, diag *Diagnosis) string {
-	switch {
-	case diag.OOMKilled:
-		return "the container ran out of memory: raise its memory limit (deploy.resources.limits.memory) or reduce its use"
-	case strings.Contains(diag.Reason, "not found in the image") || strings.Contains(diag.Reason, "cannot be executed"):
-		return "the healthcheck's command is not in the image: fix healthcheck.test (scratch and distroless images have no shell: use the exec form with a binary the image has)"
-	case strings.Contains(diag.Reason, "port is already allocated") || strings.Contains(diag.Reason, "address already in use"):
-		return "a published host port is taken by another process: free it (ss -ltnp) or change the ports: mapping"
-	case strings.Contains(diag.Reason, "within its budget"):
-		return fmt.Sprintf("it never became ready: read the health output and logs above; if it is just slow, raise the label %s (now %s)", stack.LabelTimeout, s.Budget)
-	case strings.Contains(diag.Reason, "unhealthy"):
-		return "its healthcheck failed repeatedly: read the health output and logs above"
-	case diag.ExitCode != nil:
-		return fmt.Sprintf("it exited with code %d: read its logs (dive hub logs %s), fix the cause, and deploy again", *diag.ExitCode, s.Name)
-	}
-	return fmt.Sprintf("see 'dive hub logs %s' and 'docker inspect'", s.Name)
-}
-
-// fileExists is used by the TCP readiness check.
-func fileExists(p string) bool {
-	_, err := os.Stat(filepath.Clean(p))
-	return err == nil
-}
-
-// inferOOM covers the engine not flagging an OOM kill (it misses some under
-// load, moby/moby#15621): exit 137 with the memory sampled at 90 % or more of
-// the container's limit is an OOM kill in all but name.
-func inferOOM(diag *Diagnosis, peakMem float64) {
-	if diag.OOMKilled || diag.ExitCode == nil || *diag.ExitCode != 137 || diag.memLimit <= 0 {
-		return
-	}
-	if peakMem >= 0.9*float64(diag.memLimit) {
-		diag.OOMKilled = true
-		diag.Reason += fmt.Sprintf(" — almost certainly out of memory: its memory peaked at %.0f MiB of its %.0f MiB limit (the engine did not flag the OOM kill)", peakMem/(1<<20), float64(diag.memLimit)/(1<<20))
-	}
-}
-
-// depFailure says which dependencies failed and why. Their results are
-// final before their signals fail, so reading them here is safe.
-func (d *deployer) depFailure(failed []string) string {
-	parts := make([]string, 0, len(failed))
-	for _, n := range failed {
-		why := d.svcs[n].res.Reason
-		if why == "" {
-			why = string(d.svcs[n].res.State)
-		}
-		parts = append(parts, fmt.Sprintf("%s (%s)", n, why))
-	}
-	return "dependency did not meet its condition: " + strings.Join(parts, "; ")
 }

@@ -19,9 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// hc is a fast healthcheck for fake services. The budget comes from the
-// dive.service.timeout label so it never depends on these numbers.
-const hc = `healthcheck: {test: [CMD, /probe], interval: 20ms, timeout: 1s, retries: 3}`
+// hc is the healthcheck of fake services. The fake engine's own checks are
+// simulated by the script (HealthyAfter), not by this interval; a long
+// interval keeps dive's probes at work (the engine's next check is far
+// away). The budget comes from the dive.service.timeout label so it never
+// depends on these numbers.
+const hc = `healthcheck: {test: [CMD, /probe], interval: 10s, timeout: 1s, retries: 3}`
 
 func loadStack(t *testing.T, compose string) (*stack.Stack, *graph.Graph) {
 	t.Helper()
@@ -245,6 +248,7 @@ services:
     labels: {dive.service.timeout: 10s}
   cache:
     image: fake/cache
+    `+hc+`
   api:
     image: fake/api
     `+hc+`

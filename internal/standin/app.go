@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,7 +93,7 @@ func (a *app) serve(ctx context.Context) int {
 		a.readyAt.Store(t0.Add(a.cfg.readyAfter).UnixNano())
 		readyC = timerC(a.cfg.readyAfter)
 	}
-	if a.cfg.mode == ModeCrash {
+	if a.cfg.mode == ModeCrash && a.crashThisRun() {
 		crashC = timerC(a.cfg.crashAfter)
 	}
 	if a.cfg.logEvery > 0 {
@@ -319,4 +321,25 @@ func (a *app) eatMemory(ctx context.Context) {
 	a.log.printf("oom: reached the %s cap of %d MiB without being killed; holding it", EnvOOMMaxMiB, a.cfg.oomMaxBytes>>20)
 	<-ctx.Done()
 	runtime.KeepAlive(held)
+}
+
+// runsFile counts the container's runs for STANDIN_CRASH_RUNS: it lives in
+// the container's own filesystem, which a restart keeps.
+const runsFile = "/.standin-runs"
+
+// crashThisRun says whether crash mode crashes in this run: always without
+// STANDIN_CRASH_RUNS, else only in the first N runs.
+func (a *app) crashThisRun() bool {
+	if a.cfg.crashRuns <= 0 {
+		return true
+	}
+	b, _ := os.ReadFile(runsFile)
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	n++
+	if err := os.WriteFile(runsFile, []byte(strconv.Itoa(n)), 0o644); err != nil {
+		a.log.printf("cannot count runs in %s: %v; crashing every run", runsFile, err)
+		return true
+	}
+	a.log.printf("run %d (crashes in the first %d)", n, a.cfg.crashRuns)
+	return n <= a.cfg.crashRuns
 }

@@ -32,6 +32,7 @@ const (
 	EnvReadyAfter       = "STANDIN_READY_AFTER"      // /healthz turns 200 this long after t0; default 0
 	EnvExitCode         = "STANDIN_EXIT_CODE"        // exit code of job (default 0) and crash (default 1)
 	EnvCrashAfter       = "STANDIN_CRASH_AFTER"      // crash: exit this long after t0; default 0
+	EnvCrashRuns        = "STANDIN_CRASH_RUNS"       // crash: crash only in the first N runs of the container (a restart keeps the count); default every run
 	EnvUnhealthyAfter   = "STANDIN_UNHEALTHY_AFTER"  // flap: /healthz turns 503 this long after READY; default 1s
 	EnvStopDelay        = "STANDIN_STOP_DELAY"       // slow-stop: keep running this long after SIGTERM; default 30s
 	EnvRequires         = "STANDIN_REQUIRES"         // comma-separated host:port whose /healthz must answer 200 at start
@@ -72,6 +73,7 @@ type config struct {
 	mode            Mode
 	readyAfter      time.Duration
 	crashAfter      time.Duration
+	crashRuns       int
 	unhealthyAfter  time.Duration
 	stopDelay       time.Duration
 	requires        []string
@@ -200,6 +202,13 @@ func parseConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("invalid %s: want an integer 0-255", EnvExitCode)
 		}
 		cfg.exitCode = c
+	}
+	if v := strings.TrimSpace(getenv(EnvCrashRuns)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return cfg, fmt.Errorf("invalid %s: want a non-negative integer", EnvCrashRuns)
+		}
+		cfg.crashRuns = n
 	}
 	if v := strings.TrimSpace(getenv(EnvOOMMaxMiB)); v != "" {
 		m, err := strconv.ParseInt(v, 10, 64)

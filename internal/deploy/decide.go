@@ -1,0 +1,78 @@
+package deploy
+
+import "github.com/dive-hub/dive/internal/engine"
+
+// action is what the scheduler does with a service's container, decided
+// from what the engine shows and what the compose file asks for.
+type action int
+
+const (
+	// actCreate: no container yet; create one.
+	actCreate action = iota
+	// actReuse: unchanged, running and ready (healthy, or without a
+	// healthcheck): left alone, no probe.
+	actReuse
+	// actReuseReady: unchanged, running, not checked by the engine yet,
+	// but seen ready by an earlier deploy in its current run.
+	actReuseReady
+	// actReuseCompleted: an unchanged one-shot job that already exited 0.
+	actReuseCompleted
+	// actKeep: unchanged but not ready yet (starting) or stopped: keep the
+	// container; start it if it is not running, then confirm readiness.
+	actKeep
+	// actRecreate: changed (config hash, --force-recreate, a dependency
+	// recreated with restart: true) or broken: replace it.
+	actRecreate
+)
+
+func (a action) String() string {
+	return [...]string{"create", "reuse", "reuse-ready", "reuse-completed", "keep", "recreate"}[a]
+}
+
+// observed is what the engine shows of a service's container.
+type observed struct {
+	exists bool
+	c      engine.Container
+	// exitedOK: the container exited with code 0 (read for one-shot jobs).
+	exitedOK bool
+	// readyBefore: an earlier deploy saw this container ready, and it has
+	// run without a restart since.
+	readyBefore bool
+}
+
+// desired is what the compose file asks for.
+type desired struct {
+	hash           string
+	forceRecreate  bool
+	depRecreated   bool // a dependency with restart: true was recreated
+	hasHealthcheck bool
+	oneShot        bool
+}
+
+// decide is the pure decision step: observed container + config hash →
+// create / reuse / keep / recreate. No engine call, no clock.
+func decide(o observed, want desired) action {
+	if !o.exists {
+		return actCreate
+	}
+	if o.c.Hash != want.hash || want.forceRecreate || want.depRecreated {
+		return actRecreate
+	}
+	state, health := o.c.State, o.c.Health
+	if want.oneShot {
+		if state == "exited" && o.exitedOK {
+			return actReuseCompleted
+		}
+		return actRecreate
+	}
+	if state == "running" && (health == "healthy" || (health == "" && !want.hasHealthcheck)) {
+		return actReuse
+	}
+	if state == "running" && health == "starting" && o.readyBefore {
+		return actReuseReady
+	}
+	if (state == "running" || state == "created" || state == "exited") && health != "unhealthy" {
+		return actKeep
+	}
+	return actRecreate
+}

@@ -1,0 +1,417 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/dive-hub/dive/internal/engine"
+	"github.com/dive-hub/dive/internal/events"
+	"github.com/dive-hub/dive/internal/graph"
+	"github.com/dive-hub/dive/internal/stack"
+)
+
+// runService drives one service from image to ready, then guards it until
+// the deploy ends.
+func (d *deployer) runService(sc scope, r *svcRun, old engine.Container, hasOld bool) {
+	s := r.svc
+	defer d.offCriticalPath(s.Name) // whatever happened, it no longer competes
+	defer d.settleUnfinished(sc, r)
+	if _, ok := d.o.Skip[s.Name]; ok {
+		return // skipped by run before any service started
+	}
+	spec, ok := d.prepare(sc.deploy, r)
+	if !ok {
+		return
+	}
+	obs := observed{exists: hasOld, c: old}
+	if hasOld && s.OneShot && old.State == "exited" {
+		if ins, err := d.eng.Inspect(sc.deploy, old.ID); err == nil && ins.State != nil && ins.State.ExitCode == 0 {
+			obs.exitedOK = true
+		}
+	}
+	obs.readyBefore = d.readyBefore(sc.deploy, s.Name, old)
+	want := desired{hash: spec.Hash, forceRecreate: d.o.ForceRecreate, depRecreated: d.depRecreated(sc.deploy, s),
+		hasHealthcheck: s.HasHealthcheck(), oneShot: s.OneShot}
+	act := decide(obs, want)
+	switch act {
+	case actReuse, actReuseReady, actReuseCompleted:
+		d.reuse(sc, r, old, act)
+		return
+	}
+	id, ok := d.applyDecision(sc.deploy, r, act, old, spec)
+	if !ok {
+		return
+	}
+	running := act == actKeep && old.State == "running"
+	d.startUntilReady(sc, r, spec, id, running)
+}
+
+// settleUnfinished gives a service that ends without a final state one: it
+// is skipped (a required dependency failed), pending (the core was ready
+// first) or cancelled (the deploy stopped).
+func (d *deployer) settleUnfinished(sc scope, r *svcRun) {
+	r.recreated.set(false, nil) // no-op when already set
+	if r.ready.isFinal() {
+		return
+	}
+	// A required dependency failed or was skipped: this service is
+	// skipped, even when that failure also stopped the deploy (a core
+	// failure cancels the deploy at once, racing with waitDeps).
+	if failed := d.failedDeps(r.svc.Name); len(failed) > 0 {
+		d.skip(r, d.depFailure(failed), failed)
+		return
+	}
+	state, reason := StatePending, "still starting when the core was ready; not waited on"
+	if r.res.StartedAt.IsZero() {
+		reason = "not started: still waiting on its dependencies when the core was ready"
+	}
+	if cause := context.Cause(sc.deploy); cause != nil {
+		state, reason = StateCancelled, "the deploy stopped first: "+cause.Error()
+	}
+	r.res.State, r.res.Reason = state, reason
+	r.ready.fail(&stoppedError{reason})
+	r.started.fail(&stoppedError{reason})
+}
+
+// readyBefore says whether an earlier deploy saw this very container ready
+// and it has not restarted since (one inspect: the same run started before
+// that readiness).
+func (d *deployer) readyBefore(ctx context.Context, name string, old engine.Container) bool {
+	rec, ok := d.o.ReadyBefore[name]
+	if !ok || rec.ContainerID == "" || old.State != "running" || old.Health != "starting" || !strings.HasPrefix(old.ID, rec.ContainerID) {
+		return false
+	}
+	ins, err := d.eng.Inspect(ctx, old.ID)
+	if err != nil || ins.State == nil || !ins.State.Running || ins.State.Restarting {
+		return false
+	}
+	started, err := time.Parse(time.RFC3339Nano, ins.State.StartedAt)
+	return err == nil && started.Before(rec.At)
+}
+
+// prepare waits for the image, networks and volumes (all prepared up front,
+// in parallel) and computes the container spec.
+func (d *deployer) prepare(ctx context.Context, r *svcRun) (*engine.ContainerSpec, bool) {
+	s := r.svc
+	imageID, err := d.image(ctx, s)
+	if err != nil {
+		d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: "check the image name, or build it; dive image names for build: services are <project>-<service>"}, "")
+		return nil, false
+	}
+	if _, err := d.resources.wait(ctx); err != nil {
+		d.fail(ctx, r, &Diagnosis{Reason: "networks/volumes: " + err.Error(), Hint: "check 'docker network ls' and 'docker volume ls'"}, "")
+		return nil, false
+	}
+	spec, err := engine.Spec(s.Config, engine.BuildOptions{Project: d.st.Project, ImageID: imageID, Class: string(s.Class),
+		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.EnvFile})
+	if err != nil {
+		d.fail(ctx, r, &Diagnosis{Reason: "container configuration: " + err.Error(), Hint: "fix the service's settings in the compose file"}, "")
+		return nil, false
+	}
+	for _, w := range spec.Warnings {
+		d.emitWarning(events.PhaseCreate, s.Name, w)
+	}
+	r.res.Container = spec.Name
+	return spec, true
+}
+
+// depRecreated: a dependency with restart: true was recreated, so this
+// service is recreated too.
+func (d *deployer) depRecreated(ctx context.Context, s *stack.Service) bool {
+	for _, e := range d.g.Deps(s.Name) {
+		if e.Restart {
+			if rec, _ := d.svcs[e.To].recreated.wait(ctx); rec {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reuse leaves an unchanged, ready container alone (no probe), and guards
+// it until the deploy ends.
+func (d *deployer) reuse(sc scope, r *svcRun, old engine.Container, act action) {
+	r.recreated.set(false, nil)
+	r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "reused"
+	note := ""
+	switch act {
+	case actReuseCompleted:
+		r.res.Signal, note = "completed-before", "one-shot job already completed with exit 0"
+	case actReuseReady:
+		r.res.Signal, note = SignalReadyBefore, "seen ready by an earlier deploy in its current run; the engine has not run its own check yet"
+	}
+	d.offCriticalPath(r.svc.Name)
+	var evCh chan engine.Event
+	if act != actReuseCompleted {
+		evCh = d.subscribe(old.ID)
+		defer d.unsubscribe(old.ID)
+	}
+	d.emitReused(r, old.Name, old.ID, note)
+	r.started.ok()
+	r.ready.ok()
+	if evCh != nil {
+		d.guard(sc, r, old.ID, evCh)
+	}
+}
+
+// applyDecision keeps, recreates or creates the container; it returns its ID.
+func (d *deployer) applyDecision(ctx context.Context, r *svcRun, act action, old engine.Container, spec *engine.ContainerSpec) (string, bool) {
+	if act == actKeep {
+		r.recreated.set(false, nil)
+		return old.ID, true
+	}
+	if act == actRecreate {
+		if err := d.replaceOld(ctx, r, old); err != nil {
+			d.fail(ctx, r, &Diagnosis{Reason: fmt.Sprintf("replace the old container %s (stop, then remove): %v", old.Name, err)}, "")
+			return "", false
+		}
+	}
+	r.recreated.set(true, nil)
+	id, err := d.create(ctx, r, spec)
+	if err != nil {
+		d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: createHint(err)}, "")
+		return "", false
+	}
+	return id, true
+}
+
+// startUntilReady waits for the dependencies, then starts the container and
+// waits for its readiness, recreating it on a failed start while retries
+// last; a ready container is guarded until the deploy ends.
+func (d *deployer) startUntilReady(sc scope, r *svcRun, spec *engine.ContainerSpec, id string, running bool) {
+	s := r.svc
+	r.res.ContainerID = id
+	evCh := d.subscribe(id)
+	defer func() { d.unsubscribe(id) }() // id changes when a failed start is retried
+	// An unchanged container that is already running does not wait for its
+	// dependencies: it started long ago; only its readiness is confirmed.
+	if !running && !d.waitDeps(sc.waitFor(s), r) {
+		return
+	}
+	for attempt := 1; ; attempt++ {
+		r.res.Attempts = attempt
+		v := d.startAndWait(sc, r, id, running, evCh, attempt)
+		if v.ok {
+			if !s.OneShot {
+				d.guard(sc, r, id, evCh)
+			}
+			return
+		}
+		if !v.retry || attempt > s.Retries || sc.deploy.Err() != nil {
+			return
+		}
+		var ok bool
+		if id, ok = d.retryStart(sc.deploy, r, spec, id, attempt); !ok {
+			return
+		}
+		r.res.ContainerID = id
+		evCh = d.subscribe(id)
+		running = false
+	}
+}
+
+// retryStart removes the container whose start failed and creates it again
+// after a short backoff.
+func (d *deployer) retryStart(ctx context.Context, r *svcRun, spec *engine.ContainerSpec, id string, attempt int) (string, bool) {
+	backoffWait := time.Duration(200*attempt) * time.Millisecond
+	d.emitRetry(r, attempt+1, r.res.Reason, backoffWait)
+	t := time.NewTimer(backoffWait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return "", false
+	case <-t.C:
+	}
+	d.unsubscribe(id)
+	_ = d.eng.Remove(ctx, id, false)
+	r.res.State, r.res.Reason, r.res.Diagnosis = StatePending, "", nil
+	newID, err := d.create(ctx, r, spec)
+	if err != nil {
+		d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: createHint(err)}, "")
+		return "", false
+	}
+	return newID, true
+}
+
+// startAndWait starts the container (unless it is already running) and
+// watches it until it is ready, fails, or its budget runs out.
+func (d *deployer) startAndWait(sc scope, r *svcRun, id string, running bool, evCh chan engine.Event, attempt int) verdict {
+	if running {
+		r.res.StartedAt = d.now()
+	} else if v := d.startContainer(sc.deploy, r, id, attempt); v.done {
+		return v
+	}
+	r.started.ok()
+	if !running {
+		d.statsWG.Add(1)
+		go func() {
+			defer d.statsWG.Done()
+			d.sampleStats(sc.stats, r, id)
+		}()
+	}
+	// The subscription is live (it came first); now look once.
+	ins, err := d.eng.Inspect(sc.deploy, id)
+	if err != nil {
+		if sc.deploy.Err() != nil {
+			return stoppedHere
+		}
+		d.fail(sc.deploy, r, &Diagnosis{Reason: "inspect after start: " + err.Error()}, id)
+		return hasFailed
+	}
+	return d.newWatcher(sc, r, id, running, attempt).watch(evCh, ins)
+}
+
+// startContainer starts it through the gate (by rank). A verdict that is
+// done means it did not start: failed, stopped, or worth a retry.
+func (d *deployer) startContainer(ctx context.Context, r *svcRun, id string, attempt int) verdict {
+	s := r.svc
+	prio, crit := d.opPrio(s.Name, true)
+	queued := d.now()
+	if err := d.gate.acquireOp(ctx, prio, crit); err != nil {
+		return stoppedHere
+	}
+	d.emitStarting(r, attempt, d.now().Sub(queued))
+	t0 := d.now()
+	err := d.eng.Start(ctx, id)
+	d.gate.releaseOp(crit)
+	d.offCriticalPath(s.Name)
+	if err != nil {
+		if ctx.Err() != nil {
+			return stoppedHere
+		}
+		reason := "start failed: " + err.Error()
+		if !engine.Definite(err) && attempt <= s.Retries {
+			// Not final yet: the caller recreates the container and tries
+			// again. Failing now would end the service (and, for a core
+			// service, cancel the deploy before the retry).
+			r.res.Reason = reason
+			return verdict{done: true, retry: true}
+		}
+		d.fail(ctx, r, &Diagnosis{Reason: reason}, id)
+		return hasFailed
+	}
+	d.cost.record(costStart, d.now().Sub(t0))
+	r.res.StartedAt = t0
+	d.emitStarted(r, attempt, id)
+	return undecided
+}
+
+func createHint(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "is already in use by container"):
+		return "a container of that name belongs to something else; remove or rename it (docker rm), or change container_name"
+	case strings.Contains(msg, "bind source path does not exist"):
+		return "create the host folder of the bind mount, or fix its path"
+	}
+	return ""
+}
+
+// replaceOld stops the container being replaced within its grace period
+// (a database must get its SIGTERM), then removes it.
+func (d *deployer) replaceOld(ctx context.Context, r *svcRun, old engine.Container) error {
+	prio, crit := d.opPrio(r.svc.Name, false)
+	if err := d.gate.acquireOp(ctx, prio, crit); err != nil {
+		return err
+	}
+	defer d.gate.releaseOp(crit)
+	if old.State == "running" || old.State == "restarting" {
+		grace := 10 * time.Second
+		if sg := r.svc.Config.StopGracePeriod; sg != nil {
+			grace = time.Duration(*sg)
+		}
+		if err := d.eng.Stop(ctx, old.ID, grace); err != nil {
+			return err
+		}
+	}
+	return d.eng.Remove(ctx, old.ID, false)
+}
+
+// create creates the container. A name conflict with a leftover container
+// of this project (a half-finished earlier run) is cleared and retried.
+func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.ContainerSpec) (string, error) {
+	t0 := d.now()
+	d.emitCreating(r)
+	prio, crit := d.opPrio(r.svc.Name, false)
+	if err := d.gate.acquireOp(ctx, prio, crit); err != nil {
+		return "", err
+	}
+	defer d.gate.releaseOp(crit)
+	for try := 1; ; try++ {
+		// Not cancelled half-way either (see ensureResources): a create
+		// takes a fraction of a second and its result is always known.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedOpTimeout)
+		c0 := d.now()
+		id, err := d.eng.Create(cctx, spec)
+		cancel()
+		if err == nil {
+			d.cost.record(costCreate, d.now().Sub(c0))
+			d.emitCreated(r, spec.Name, id, d.now().Sub(t0))
+			return id, nil
+		}
+		if id != "" {
+			_ = d.eng.Remove(ctx, id, false)
+		}
+		if !cerrdefs.IsConflict(err) || try > 2 {
+			return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+		}
+		ins, ierr := d.eng.Inspect(ctx, spec.Name)
+		if ierr != nil || ins.Config == nil || ins.Config.Labels[engine.LabelProject] != d.st.Project.Name {
+			return "", fmt.Errorf("create container %s: the name is taken by a container that is not part of project %s; dive leaves it alone: remove it yourself (docker rm -f %s) or change container_name", spec.Name, d.st.Project.Name, spec.Name)
+		}
+		d.emitEngineRetry(r, "container create", try+1, "name conflict with a leftover container of this project; removing it")
+		if err := d.eng.Remove(ctx, ins.ID, false); err != nil {
+			return "", fmt.Errorf("remove leftover container %s: %w", spec.Name, err)
+		}
+	}
+}
+
+// waitDeps waits until every dependency meets its condition. It returns
+// false when the service was skipped or the deploy stopped.
+func (d *deployer) waitDeps(ctx context.Context, r *svcRun) bool {
+	deps := d.g.Deps(r.svc.Name)
+	if len(deps) == 0 {
+		return true
+	}
+	var on []string
+	for _, e := range deps {
+		on = append(on, e.To+" ("+string(e.Condition)+")")
+	}
+	d.emitWaiting(r, on)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	for _, e := range deps {
+		dep := d.svcs[e.To]
+		sig := dep.ready
+		if e.Condition == graph.Started {
+			sig = dep.started
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sig.wait(ctx); err != nil && ctx.Err() == nil {
+				if e.Required {
+					mu.Lock()
+					failed = append(failed, e.To)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return false
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		d.skip(r, d.depFailure(failed), failed)
+		return false
+	}
+	return true
+}
