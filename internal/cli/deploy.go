@@ -74,8 +74,8 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	var collected []events.Event
 	bus.Subscribe(events.SinkFunc(func(e events.Event) { collected = append(collected, e) }))
 	onRetry := func(op string, attempt int, err error, wait time.Duration) {
-		bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.EngineRetry, Level: events.LevelWarn,
-			Attrs: map[string]any{"op": op, "attempt": attempt + 1, "reason": err.Error(), "backoff_ms": wait.Milliseconds()}})
+		bus.Emit(events.Event{Phase: events.PhaseDeploy, Level: events.LevelWarn,
+			Attrs: events.EngineRetryAttrs{Op: op, Attempt: attempt + 1, Reason: err.Error(), BackoffMS: events.MS(wait)}})
 	}
 	var l *loaded
 	var eng *engine.Engine
@@ -190,7 +190,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	if !f.noValidate && res.Outcome != deploy.Failed && res.Outcome != deploy.Interrupted {
 		confirmed := map[string]bool{}
 		for n, r := range res.Services {
-			confirmed[n] = r.Signal == "probe"
+			confirmed[n] = r.Signal == events.SignalProbe
 		}
 		validation = a.validateAfterDeploy(ctx, eng, l, bus, confirmed)
 	}

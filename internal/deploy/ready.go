@@ -42,11 +42,11 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 		if err := d.ops.acquire(ctx, prio, crit); err != nil {
 			return false, false
 		}
-		attrs := map[string]any{"attempt": attempt}
+		attrs := events.ServiceStartingAttrs{Class: string(s.Class), Attempt: attempt}
 		if q := d.o.Now().Sub(queued); q > time.Millisecond {
-			attrs["queued_ms"] = q.Milliseconds() // behind higher-ranked starts
+			attrs.QueuedMS = events.MS(q) // behind higher-ranked starts
 		}
-		d.svcEvent(r, events.ServiceStarting, events.PhaseStart, attrs)
+		d.svcEvent(r, events.PhaseStart, attrs)
 		t0 := d.o.Now()
 		err := d.eng.Start(ctx, id)
 		d.ops.release(crit)
@@ -71,7 +71,7 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 		r.res.StartedAt = d.o.Now()
 	}
 	if !running {
-		d.emit(events.Event{Phase: events.PhaseStart, Service: s.Name, Kind: events.ServiceStarted, Attrs: map[string]any{"attempt": attempt, "class": string(s.Class), "container_id": short(id)}})
+		d.emit(events.Event{Phase: events.PhaseStart, Service: s.Name, Attrs: events.ServiceStartedAttrs{Attempt: attempt, Class: string(s.Class), ContainerID: short(id)}})
 	}
 	r.started.ok()
 	if !running {
@@ -116,23 +116,19 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 
 	// The probes' cost is part of the record: how many ran and their time.
 	probesRun, probeTime := 0, time.Duration(0)
-	readyWith := func(signal string, extra map[string]any) (bool, bool) {
+	readyWith := func(signal events.Signal, how events.Readiness) (bool, bool) {
 		now := d.o.Now()
 		r.res.ReadyAt, r.res.Signal, r.res.State = now, signal, StateReady
 		r.res.StartToReady = now.Sub(r.res.StartedAt)
-		attrs := map[string]any{"signal": signal, "class": string(s.Class), "attempt": attempt, "probes": probesRun, "probe_ms": probeTime.Milliseconds()}
-		for k, v := range extra {
-			attrs[k] = v
-		}
+		how.Signal, how.Attempt, how.Probes, how.ProbeMS = signal, attempt, probesRun, events.MS(probeTime)
 		if running {
 			// An unchanged container that was already running: confirmed
 			// ready (docker's own check had not run yet), not started.
 			r.res.State = StateReused
-			attrs["container_id"] = short(id)
-			attrs["note"] = "unchanged and running; readiness confirmed by " + signal
-			d.emit(events.Event{Phase: events.PhaseReady, Service: s.Name, Kind: events.ServiceReused, Attrs: attrs})
+			d.emit(events.Event{Phase: events.PhaseReady, Service: s.Name, Attrs: events.ServiceReusedAttrs{Class: string(s.Class), ContainerID: short(id),
+				Note: "unchanged and running; readiness confirmed by " + string(signal), Readiness: how}})
 		} else {
-			d.emit(events.Event{Phase: events.PhaseReady, Service: s.Name, Kind: events.ServiceReady, Duration: r.res.StartToReady, Attrs: attrs})
+			d.emit(events.Event{Phase: events.PhaseReady, Service: s.Name, Duration: r.res.StartToReady, Attrs: events.ServiceReadyAttrs{Class: string(s.Class), Readiness: how}})
 		}
 		r.ready.ok()
 		return true, false
@@ -149,18 +145,18 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 		switch {
 		case s.OneShot && !st.Running && st.Status == "exited":
 			if st.ExitCode == 0 {
-				return readyWith("exited0", nil)
+				return readyWith(events.SignalExited0, events.Readiness{})
 			}
 			return exitFail(st.ExitCode, fmt.Sprintf("one-shot job exited with code %d", st.ExitCode))
 		case !st.Running && st.Status == "exited" && allowed == 0:
 			return exitFail(st.ExitCode, exitReason(st.ExitCode, st.OOMKilled))
 		case st.Health != nil && st.Health.Status == container.Healthy && s.HasHealthcheck() && s.TCPPort == 0:
-			return readyWith("engine", nil)
+			return readyWith(events.SignalEngine, events.Readiness{})
 		}
 	}
 	noWaitReady := !s.OneShot && !s.HasHealthcheck() && s.TCPPort == 0
 	if noWaitReady && ins.State != nil && ins.State.Running {
-		return readyWith("running", nil)
+		return readyWith(events.SignalRunning, events.Readiness{})
 	}
 
 	probes := make(chan probeResult, 1)
@@ -184,7 +180,7 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 		case <-tcpReady:
 			tcpReady = nil
 			if !s.HasHealthcheck() {
-				return readyWith("tcp", map[string]any{"port": s.TCPPort})
+				return readyWith(events.SignalTCP, events.Readiness{Port: s.TCPPort})
 			}
 		case p := <-probes:
 			probesRun++
@@ -197,11 +193,11 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 				if s.TCPPort != 0 && tcpReady != nil {
 					continue
 				}
-				extra := map[string]any{"probe_output": trimOutput(p.output)}
+				how := events.Readiness{ProbeOutput: trimOutput(p.output)}
 				if !lastFail.IsZero() {
-					extra["lag_bound_ms"] = p.end.Sub(lastFail).Milliseconds()
+					how.LagMS = events.MSPtr(p.end.Sub(lastFail))
 				}
-				return readyWith("probe", extra)
+				return readyWith(events.SignalProbe, how)
 			case p.exitCode == 126 || p.exitCode == 127 || strings.Contains(p.output, "executable file not found") || strings.Contains(p.output, "no such file or directory"):
 				notExec++
 				if notExec >= 2 {
@@ -231,7 +227,7 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 					if s.TCPPort != 0 && tcpReady != nil {
 						continue
 					}
-					return readyWith("engine", nil)
+					return readyWith(events.SignalEngine, events.Readiness{})
 				case "unhealthy":
 					d.fail(ctx, r, &Diagnosis{Reason: "turned unhealthy: its healthcheck failed " + retriesText(s) + " in a row", OOMKilled: oom}, id)
 					return false, false
@@ -239,7 +235,7 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 			case "die":
 				if s.OneShot {
 					if ev.ExitCode == 0 {
-						return readyWith("exited0", nil)
+						return readyWith(events.SignalExited0, events.Readiness{})
 					}
 					return exitFail(ev.ExitCode, fmt.Sprintf("one-shot job exited with code %d", ev.ExitCode))
 				}
@@ -250,14 +246,14 @@ func (d *deployer) startAndWait(ctx, rctx, statsCtx context.Context, r *svcRun, 
 					}
 					return exitFail(ev.ExitCode, exitReason(ev.ExitCode, oom))
 				}
-				d.emit(events.Event{Phase: events.PhaseReady, Service: s.Name, Kind: events.Warning, Level: events.LevelWarn,
-					Attrs: map[string]any{"message": fmt.Sprintf("%s exited with code %d; restart policy %s restarts it (%d of %d tolerated)", s.Name, ev.ExitCode, policy, restarts, allowed)}})
+				d.emit(events.Event{Phase: events.PhaseReady, Service: s.Name, Level: events.LevelWarn,
+					Attrs: events.WarningAttrs{Note: events.Note{Message: fmt.Sprintf("%s exited with code %d; restart policy %s restarts it (%d of %d tolerated)", s.Name, ev.ExitCode, policy, restarts, allowed)}}})
 			case "destroy":
 				d.fail(ctx, r, &Diagnosis{Reason: "its container was removed during the deploy"}, "")
 				return false, false
 			case "start":
 				if noWaitReady {
-					return readyWith("running", nil)
+					return readyWith(events.SignalRunning, events.Readiness{})
 				}
 			}
 		}
@@ -398,8 +394,8 @@ func probeSchedule(elapsed, prev, first, ceiling, expected time.Duration) time.D
 // would succeed on docker-proxy before the app listens.
 func (d *deployer) waitTCP(ctx context.Context, r *svcRun, pid int, ready chan<- struct{}) {
 	if pid == 0 || !fileExists(fmt.Sprintf("/proc/%d/net/tcp", pid)) {
-		d.emit(events.Event{Phase: events.PhaseReady, Service: r.svc.Name, Kind: events.Warning, Level: events.LevelWarn,
-			Attrs: map[string]any{"message": fmt.Sprintf("%s: label %s needs the engine on this host (reading /proc/%d/net/tcp); counting the port as open", r.svc.Name, stack.LabelTCP, pid)}})
+		d.emit(events.Event{Phase: events.PhaseReady, Service: r.svc.Name, Level: events.LevelWarn,
+			Attrs: events.WarningAttrs{Note: events.Note{Message: fmt.Sprintf("%s: label %s needs the engine on this host (reading /proc/%d/net/tcp); counting the port as open", r.svc.Name, stack.LabelTCP, pid)}}})
 		close(ready)
 		return
 	}
@@ -454,7 +450,7 @@ func (d *deployer) sampleStats(ctx context.Context, r *svcRun, id string) {
 	cpu, mem := r.peakCPU, r.peakMem
 	r.mu.Unlock()
 	if mem > 0 || cpu > 0 {
-		d.emit(events.Event{Phase: events.PhaseReady, Service: r.svc.Name, Kind: events.ServiceStats, Level: events.LevelDebug,
-			Attrs: map[string]any{"cpu_percent": cpu, "mem_bytes": mem}})
+		d.emit(events.Event{Phase: events.PhaseReady, Service: r.svc.Name, Level: events.LevelDebug,
+			Attrs: events.ServiceStatsAttrs{CPUPercent: cpu, MemBytes: mem}})
 	}
 }

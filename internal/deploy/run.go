@@ -55,20 +55,19 @@ type Options struct {
 // a deploy. Callers that run phases before the scheduler (lock, preflight)
 // announce first, then set Options.Announced.
 func Announce(bus *events.Bus, st *stack.Stack, g *graph.Graph, timeout time.Duration, apiVersion string) {
-	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployStarted, Attrs: map[string]any{
-		"project": st.Project.Name, "services": g.Order(), "timeout_ms": timeout.Milliseconds(),
-		"engine_api": apiVersion,
+	bus.Emit(events.Event{Phase: events.PhaseDeploy, Attrs: events.DeployStartedAttrs{
+		Project: st.Project.Name, Services: g.Order(), TimeoutMS: events.MS(timeout), EngineAPI: apiVersion,
 	}})
 	for _, w := range st.Warnings {
-		bus.Emit(events.Event{Phase: events.PhaseLoad, Kind: events.Warning, Level: events.LevelWarn, Attrs: map[string]any{"message": w}})
+		bus.Emit(events.Event{Phase: events.PhaseLoad, Level: events.LevelWarn, Attrs: events.WarningAttrs{Note: events.Note{Message: w}}})
 	}
 }
 
 // Abort emits deploy_finished for a deploy stopped before the scheduler ran
 // (the lock was held, preflight failed).
 func Abort(bus *events.Bus, started time.Time, err error) {
-	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployFinished, Level: events.LevelError, Duration: time.Since(started),
-		Attrs: map[string]any{"outcome": string(Failed), "error": err.Error()}})
+	bus.Emit(events.Event{Phase: events.PhaseDeploy, Level: events.LevelError, Duration: time.Since(started),
+		Attrs: events.DeployFinishedAttrs{Outcome: string(Failed), Error: err.Error()}})
 }
 
 // Run deploys the stack. The returned Result is complete even on failure;
@@ -163,9 +162,9 @@ func (d *deployer) emit(e events.Event) {
 	d.bus.Emit(e)
 }
 
-func (d *deployer) svcEvent(s *svcRun, kind events.Kind, phase events.Phase, attrs map[string]any) {
+func (d *deployer) svcEvent(s *svcRun, phase events.Phase, attrs events.Attributes) {
 	lvl := events.LevelInfo
-	switch kind {
+	switch attrs.Kind() {
 	case events.ServiceFailed:
 		lvl = events.LevelError
 		if s.svc.Class != stack.Core {
@@ -174,11 +173,7 @@ func (d *deployer) svcEvent(s *svcRun, kind events.Kind, phase events.Phase, att
 	case events.ServiceSkipped, events.ServiceRetry:
 		lvl = events.LevelWarn
 	}
-	if attrs == nil {
-		attrs = map[string]any{}
-	}
-	attrs["class"] = string(s.svc.Class)
-	d.emit(events.Event{Phase: phase, Service: s.svc.Name, Kind: kind, Level: lvl, Attrs: attrs})
+	d.emit(events.Event{Phase: phase, Service: s.svc.Name, Level: lvl, Attrs: attrs})
 }
 
 func (d *deployer) run(parent context.Context) *Result {
@@ -360,9 +355,9 @@ func (d *deployer) finish(res *Result, o Outcome, err error) *Result {
 // its end, after its own closing phases such as validation).
 func Finish(bus *events.Bus, res *Result) {
 	o, err := res.Outcome, res.Err
-	attrs := map[string]any{"outcome": string(o)}
+	attrs := events.DeployFinishedAttrs{Outcome: string(o)}
 	if err != nil {
-		attrs["error"] = err.Error()
+		attrs.Error = err.Error()
 	}
 	lvl := events.LevelInfo
 	if o == Failed || o == Interrupted {
@@ -370,7 +365,7 @@ func Finish(bus *events.Bus, res *Result) {
 	} else if o == Degraded {
 		lvl = events.LevelWarn
 	}
-	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployFinished, Level: lvl, Duration: res.Duration, Attrs: attrs})
+	bus.Emit(events.Event{Phase: events.PhaseDeploy, Level: lvl, Duration: res.Duration, Attrs: attrs})
 }
 
 // decidedFinal closes when the service reached a final state.
@@ -451,11 +446,11 @@ func (d *deployer) ensureResources(ctx context.Context) {
 				fail(fmt.Errorf("network %s: %w", name, err))
 				return
 			}
-			attrs := map[string]any{"network": name, "created": created}
+			attrs := events.NetworkReadyAttrs{Network: name, Created: created}
 			if created && bool(nc.External) {
-				attrs["note"] = "external network was missing and has been created"
+				attrs.Note = "external network was missing and has been created"
 			}
-			d.emit(events.Event{Phase: events.PhaseResources, Kind: events.NetworkReady, Duration: time.Since(t0), Attrs: attrs})
+			d.emit(events.Event{Phase: events.PhaseResources, Duration: time.Since(t0), Attrs: attrs})
 		}()
 	}
 	for key, vc := range p.Volumes {
@@ -478,7 +473,7 @@ func (d *deployer) ensureResources(ctx context.Context) {
 				fail(fmt.Errorf("volume %s: %w", name, err))
 				return
 			}
-			d.emit(events.Event{Phase: events.PhaseResources, Kind: events.VolumeReady, Duration: time.Since(t0), Attrs: map[string]any{"volume": name, "created": created}})
+			d.emit(events.Event{Phase: events.PhaseResources, Duration: time.Since(t0), Attrs: events.VolumeReadyAttrs{Volume: name, Created: created}})
 		}()
 	}
 	wg.Wait()
@@ -515,12 +510,12 @@ func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service
 		return "", fmt.Errorf("inspect image %s of service %s: %w", ref, s.Name, err)
 	}
 	if id != "" && !(d.o.Build && b != nil) {
-		d.emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageReady, Duration: time.Since(t0), Attrs: map[string]any{"image": ref, "built": false, "cached": true}})
+		d.emit(events.Event{Phase: events.PhaseImage, Duration: time.Since(t0), Attrs: events.ImageReadyAttrs{Image: ref, Built: false, Cached: true}})
 		return id, nil
 	}
 	switch {
 	case b != nil:
-		d.emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageBuilding, Attrs: map[string]any{"image": ref}})
+		d.emit(events.Event{Phase: events.PhaseImage, Attrs: events.ImageBuildingAttrs{Image: ref}})
 		args := map[string]*string{}
 		for k, v := range b.Args {
 			args[k] = v
@@ -545,7 +540,7 @@ func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service
 	if id == "" {
 		return "", fmt.Errorf("image %s of service %s is still missing after build/pull", ref, s.Name)
 	}
-	d.emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageReady, Duration: time.Since(t0), Attrs: map[string]any{"image": ref, "built": b != nil, "cached": false}})
+	d.emit(events.Event{Phase: events.PhaseImage, Duration: time.Since(t0), Attrs: events.ImageReadyAttrs{Image: ref, Built: b != nil, Cached: false}})
 	return id, nil
 }
 
@@ -596,7 +591,7 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 		return
 	}
 	for _, w := range spec.Warnings {
-		d.emit(events.Event{Phase: events.PhaseCreate, Service: s.Name, Kind: events.Warning, Level: events.LevelWarn, Attrs: map[string]any{"message": w}})
+		d.emit(events.Event{Phase: events.PhaseCreate, Service: s.Name, Level: events.LevelWarn, Attrs: events.WarningAttrs{Note: events.Note{Message: w}}})
 	}
 	r.res.Container = spec.Name
 
@@ -614,8 +609,9 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 	if same && old.State == "running" && (old.Health == "healthy" || (old.Health == "" && !s.HasHealthcheck())) && !s.OneShot {
 		r.decided.set(false, nil)
 		d.issued(s.Name)
-		r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "reused"
-		d.svcEvent(r, events.ServiceReused, events.PhaseReady, map[string]any{"container": old.Name, "container_id": short(old.ID)})
+		r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, events.SignalReused
+		d.svcEvent(r, events.PhaseReady, events.ServiceReusedAttrs{Class: string(s.Class), Container: old.Name, ContainerID: short(old.ID),
+			Readiness: events.Readiness{Signal: events.SignalReused}})
 		r.started.ok()
 		r.ready.ok()
 		return
@@ -623,8 +619,9 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 	if same && s.OneShot && old.State == "exited" {
 		if ins, err := d.eng.Inspect(ctx, old.ID); err == nil && ins.State != nil && ins.State.ExitCode == 0 {
 			r.decided.set(false, nil)
-			r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "completed-before"
-			d.svcEvent(r, events.ServiceReused, events.PhaseReady, map[string]any{"container": old.Name, "container_id": short(old.ID), "note": "one-shot job already completed with exit 0"})
+			r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, events.SignalCompletedBefore
+			d.svcEvent(r, events.PhaseReady, events.ServiceReusedAttrs{Class: string(s.Class), Container: old.Name, ContainerID: short(old.ID),
+				Note: "one-shot job already completed with exit 0", Readiness: events.Readiness{Signal: events.SignalCompletedBefore}})
 			r.started.ok()
 			r.ready.ok()
 			return
@@ -673,7 +670,7 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 			return
 		}
 		backoffWait := time.Duration(200*attempt) * time.Millisecond
-		d.svcEvent(r, events.ServiceRetry, events.PhaseStart, map[string]any{"attempt": attempt + 1, "reason": r.res.Reason, "backoff_ms": backoffWait.Milliseconds()})
+		d.svcEvent(r, events.PhaseStart, events.ServiceRetryAttrs{Class: string(s.Class), Attempt: attempt + 1, Reason: r.res.Reason, BackoffMS: events.MS(backoffWait)})
 		select {
 		case <-ctx.Done():
 			return
@@ -734,7 +731,7 @@ func (d *deployer) replaceOld(ctx context.Context, r *svcRun, old engine.Contain
 // of this project (a half-finished earlier run) is cleared and retried.
 func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.ContainerSpec) (string, error) {
 	t0 := time.Now()
-	d.svcEvent(r, events.ServiceCreating, events.PhaseCreate, nil)
+	d.svcEvent(r, events.PhaseCreate, events.ServiceCreatingAttrs{Class: string(r.svc.Class)})
 	prio, crit := d.opPrio(r.svc.Name, false)
 	if err := d.ops.acquire(ctx, prio, crit); err != nil {
 		return "", err
@@ -747,7 +744,8 @@ func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.Container
 		id, err := d.eng.Create(cctx, spec)
 		cancel()
 		if err == nil {
-			d.svcEvent(r, events.ServiceCreated, events.PhaseCreate, map[string]any{"container": spec.Name, "container_id": short(id), "duration_ms": time.Since(t0).Milliseconds()})
+			d.emit(events.Event{Phase: events.PhaseCreate, Service: r.svc.Name, Duration: time.Since(t0),
+				Attrs: events.ServiceCreatedAttrs{Class: string(r.svc.Class), Container: spec.Name, ContainerID: short(id)}})
 			return id, nil
 		}
 		if id != "" {
@@ -760,8 +758,8 @@ func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.Container
 		if ierr != nil || ins.Config == nil || ins.Config.Labels[engine.LabelProject] != d.st.Project.Name {
 			return "", fmt.Errorf("create container %s: the name is taken by a container that is not part of project %s; dive leaves it alone: remove it yourself (docker rm -f %s) or change container_name", spec.Name, d.st.Project.Name, spec.Name)
 		}
-		d.emit(events.Event{Phase: events.PhaseCreate, Service: r.svc.Name, Kind: events.EngineRetry, Level: events.LevelWarn,
-			Attrs: map[string]any{"op": "container create", "attempt": try + 1, "reason": "name conflict with a leftover container of this project; removing it"}})
+		d.emit(events.Event{Phase: events.PhaseCreate, Service: r.svc.Name, Level: events.LevelWarn,
+			Attrs: events.EngineRetryAttrs{Op: "container create", Attempt: try + 1, Reason: "name conflict with a leftover container of this project; removing it"}})
 		if err := d.eng.Remove(ctx, ins.ID, false); err != nil {
 			return "", fmt.Errorf("remove leftover container %s: %w", spec.Name, err)
 		}
@@ -779,7 +777,7 @@ func (d *deployer) waitDeps(ctx context.Context, r *svcRun) bool {
 	for _, e := range deps {
 		on = append(on, e.To+" ("+string(e.Condition)+")")
 	}
-	d.svcEvent(r, events.ServiceWaiting, events.PhaseWait, map[string]any{"on": on})
+	d.svcEvent(r, events.PhaseWait, events.ServiceWaitingAttrs{Class: string(r.svc.Class), On: on})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failed []string
@@ -849,11 +847,7 @@ func (d *deployer) failedDeps(name string) []string {
 
 func (d *deployer) skip(r *svcRun, why string, because []string) {
 	r.res.State, r.res.Reason = StateSkipped, why
-	attrs := map[string]any{"reason": why}
-	if because != nil {
-		attrs["because"] = because
-	}
-	d.svcEvent(r, events.ServiceSkipped, events.PhaseWait, attrs)
+	d.svcEvent(r, events.PhaseWait, events.ServiceSkippedAttrs{Class: string(r.svc.Class), Reason: why, Because: because})
 	r.ready.fail(errors.New(why))
 	r.started.fail(errors.New(why))
 	if r.svc.Class == stack.Core {
@@ -878,23 +872,12 @@ func (d *deployer) fail(ctx context.Context, r *svcRun, diag *Diagnosis, id stri
 		diag.Hint = hintFor(r.svc, diag)
 	}
 	r.res.State, r.res.Reason, r.res.Diagnosis = StateFailed, diag.Reason, diag
-	attrs := map[string]any{"reason": diag.Reason, "oom": diag.OOMKilled, "hint": diag.Hint}
-	if diag.ExitCode != nil {
-		attrs["exit_code"] = *diag.ExitCode
-	}
-	if len(diag.HealthOutputs) > 0 {
-		attrs["health_output"] = diag.HealthOutputs
-	}
-	if len(diag.Logs) > 0 {
-		attrs["logs"] = diag.Logs
-	}
-	if diag.State != "" {
-		attrs["state"] = diag.State
-	}
+	attrs := events.ServiceFailedAttrs{Class: string(r.svc.Class), Reason: diag.Reason, ExitCode: diag.ExitCode, OOM: diag.OOMKilled,
+		State: diag.State, HealthOutput: diag.HealthOutputs, Logs: diag.Logs, Hint: diag.Hint}
 	if !r.res.StartedAt.IsZero() {
-		d.emit(events.Event{Phase: events.PhaseReady, Service: r.svc.Name, Kind: events.ServiceFailed, Level: levelFor(r.svc), Duration: d.o.Now().Sub(r.res.StartedAt), Attrs: withClass(attrs, r.svc)})
+		d.emit(events.Event{Phase: events.PhaseReady, Service: r.svc.Name, Level: levelFor(r.svc), Duration: d.o.Now().Sub(r.res.StartedAt), Attrs: attrs})
 	} else {
-		d.svcEvent(r, events.ServiceFailed, events.PhaseReady, attrs)
+		d.svcEvent(r, events.PhaseReady, attrs)
 	}
 	r.ready.fail(errors.New(diag.Reason))
 	r.started.fail(errors.New(diag.Reason))
@@ -908,11 +891,6 @@ func levelFor(s *stack.Service) events.Level {
 		return events.LevelError
 	}
 	return events.LevelWarn
-}
-
-func withClass(m map[string]any, s *stack.Service) map[string]any {
-	m["class"] = string(s.Class)
-	return m
 }
 
 // collectEvidence fills the diagnosis from the container: state, exit code,

@@ -668,8 +668,9 @@ func TestInterrupt(t *testing.T) {
 	}
 	recs := f.lastDeployEvents()
 	last := recs[len(recs)-1]
-	if last.Event != events.DeployFinished || last.Attributes["outcome"] != "interrupted" {
-		t.Errorf("events.jsonl ends with %s %v; want deploy_finished outcome interrupted", last.Event, last.Attributes)
+	ev, _ := events.FromRecord(last)
+	if fin, ok := ev.Attrs.(events.DeployFinishedAttrs); !ok || fin.Outcome != "interrupted" {
+		t.Errorf("events.jsonl ends with %s %s; want deploy_finished outcome interrupted", last.Event, last.Attributes)
 	}
 }
 
