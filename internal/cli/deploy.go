@@ -121,7 +121,8 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 		return fmt.Errorf("events log: %w", err)
 	}
 	defer evFile.Close()
-	bus.Subscribe(events.NewJSONLSink(evFile))
+	evLog := events.NewJSONLSink(evFile)
+	bus.Subscribe(evLog)
 	out := redactor.Writer(a.stdout)
 	if lw, ok := out.(interface{ Flush() error }); ok {
 		defer lw.Flush()
@@ -152,7 +153,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 		if prog != nil {
 			prog.Close()
 		}
-		a.writeRecords(l, deployID, collected, nil, nil)
+		a.writeRecords(l, deployID, collected, nil, nil, evLog)
 		return err
 	}
 	release, err := a.acquireLock(ctx, eng, l, deployID, f.waitLock, f.timeout)
@@ -196,7 +197,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	}
 	res.Duration = time.Since(t0)
 	deploy.Finish(bus, res)
-	a.writeRecords(l, deployID, collected, res, validation)
+	a.writeRecords(l, deployID, collected, res, validation, evLog)
 	a.printSummary(out, st, res, runDir)
 	if rep, ok := validation.(validate.Report); ok && a.g.logFormat != "json" {
 		printValidationLine(out, rep)

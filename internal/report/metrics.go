@@ -55,6 +55,9 @@ type Deploy struct {
 	// CriticalPath is the planned critical path (from the graph), if known.
 	// It is reported next to the path observed in the events.
 	CriticalPath []string
+	// RecordsError says why the deploy's records are incomplete (events.jsonl
+	// could not be written), if they are.
+	RecordsError string
 }
 
 // Metrics is the content of metrics.json.
@@ -68,6 +71,8 @@ type Metrics struct {
 	TimeoutMS     float64   `json:"timeout_ms,omitempty"`
 	Outcome       string    `json:"outcome"`
 	Error         string    `json:"error,omitempty"`
+	// RecordsError says what of the deploy's records is missing or cut.
+	RecordsError  string    `json:"records_error,omitempty"`
 	Phases        []Phase   `json:"phases"`
 	Images        []Image   `json:"images"`
 	Services      []Service `json:"services"`
@@ -321,6 +326,7 @@ func Compute(d Deploy, evs []events.Event) Metrics {
 		Images:        []Image{},
 		Services:      []Service{},
 		Warnings:      []Note{},
+		RecordsError:  d.RecordsError,
 	}
 
 	var (
@@ -354,6 +360,9 @@ func Compute(d Deploy, evs []events.Event) Metrics {
 		}
 	}
 	if len(evs) == 0 {
+		if t, ok := StartFromID(m.DeployID); ok {
+			m.StartedAt, m.FinishedAt = t, t
+		}
 		m.Outcome = DeployIncomplete
 		m.CriticalPath = Path{Services: []string{}, Links: []Link{}}
 		return m
