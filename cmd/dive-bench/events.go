@@ -49,7 +49,9 @@ func readEvents(path string) (*deployEvents, error) {
 			de.begin = e.Time
 		case events.DeployFinished:
 			de.end = e.Time
-			de.outcome, _ = e.Attrs["outcome"].(string)
+			if at, ok := e.Attrs.(events.DeployFinishedAttrs); ok {
+				de.outcome = at.Outcome
+			}
 		case events.ServiceStarting:
 			get(e.Service).starting = e.Time
 		case events.ServiceStarted:
@@ -58,12 +60,14 @@ func readEvents(path string) (*deployEvents, error) {
 			st := get(e.Service)
 			st.ready = e.Time
 			st.readyDur = e.Duration
-			st.signal, _ = e.Attrs["signal"].(string)
+			if at, ok := e.Attrs.(events.ServiceReadyAttrs); ok {
+				st.signal = string(at.Signal)
+			}
 		case events.ServiceReused:
 			get(e.Service).reused = true
 		case events.Info, events.Warning:
 			// the summary line of the preflight and of the validation
-			if _, ok := e.Attrs["verdict"]; ok && e.Service == "" {
+			if n, _ := events.NoteOf(e.Attrs); n.Verdict != "" && e.Service == "" {
 				switch e.Phase {
 				case events.PhasePreflight:
 					de.preflight = e.Duration

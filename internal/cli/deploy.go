@@ -74,8 +74,8 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	var collected []events.Event
 	bus.Subscribe(events.SinkFunc(func(e events.Event) { collected = append(collected, e) }))
 	onRetry := func(op string, attempt int, err error, wait time.Duration) {
-		bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.EngineRetry, Level: events.LevelWarn,
-			Attrs: map[string]any{"op": op, "attempt": attempt + 1, "reason": err.Error(), "backoff_ms": wait.Milliseconds()}})
+		bus.Emit(events.Event{Phase: events.PhaseDeploy, Level: events.LevelWarn,
+			Attrs: events.EngineRetryAttrs{Op: op, Attempt: attempt + 1, Reason: err.Error(), BackoffMS: events.MS(wait)}})
 	}
 	var l *loaded
 	var eng *engine.Engine
@@ -121,7 +121,8 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 		return fmt.Errorf("events log: %w", err)
 	}
 	defer evFile.Close()
-	bus.Subscribe(events.NewJSONLSink(evFile))
+	evLog := events.NewJSONLSink(evFile)
+	bus.Subscribe(evLog)
 	out := redactor.Writer(a.stdout)
 	if lw, ok := out.(interface{ Flush() error }); ok {
 		defer lw.Flush()
@@ -152,7 +153,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 		if prog != nil {
 			prog.Close()
 		}
-		a.writeRecords(l, deployID, collected, nil, nil)
+		a.writeRecords(l, deployID, collected, nil, nil, evLog)
 		return err
 	}
 	release, err := a.acquireLock(ctx, eng, l, deployID, f.waitLock, f.timeout)
@@ -191,13 +192,13 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	if !f.noValidate && res.Outcome != deploy.Failed && res.Outcome != deploy.Interrupted {
 		confirmed := map[string]bool{}
 		for n, r := range res.Services {
-			confirmed[n] = r.Signal == "probe" || r.Signal == deploy.SignalReadyBefore
+			confirmed[n] = r.Signal == events.SignalProbe || r.Signal == events.SignalReadyBefore
 		}
 		validation = a.validateAfterDeploy(ctx, eng, l, bus, confirmed)
 	}
 	res.Duration = time.Since(t0)
 	deploy.Finish(bus, res)
-	a.writeRecords(l, deployID, collected, res, validation)
+	a.writeRecords(l, deployID, collected, res, validation, evLog)
 	a.printSummary(out, st, res, runDir)
 	if rep, ok := validation.(validate.Report); ok && a.g.logFormat != "json" {
 		printValidationLine(out, rep)

@@ -83,52 +83,56 @@ func (p *progress) Handle(e events.Event) {
 	defer p.mu.Unlock()
 	r := p.rows[e.Service]
 	line := ""
-	switch e.Kind {
-	case events.ServiceCreating:
+	switch at := e.Attrs.(type) {
+	case events.ServiceCreatingAttrs:
 		r.state, r.detail = "creating", ""
-	case events.ServiceCreated:
+	case events.ServiceCreatedAttrs:
 		r.state = "created"
-	case events.ServiceWaiting:
-		r.state, r.detail = "waiting", "on "+joinAny(e.Attrs["on"])
-	case events.ServiceStarting:
+	case events.ServiceWaitingAttrs:
+		r.state, r.detail = "waiting", "on "+strings.Join(at.On, ", ")
+	case events.ServiceStartingAttrs:
 		r.state, r.detail, r.since = "starting", "", e.Time
-	case events.ServiceStarted:
+	case events.ServiceStartedAttrs:
 		r.state, r.since = "starting", e.Time
-	case events.ServiceReady:
+	case events.ServiceReadyAttrs:
 		r.state, r.final, r.elapsed = "ready", true, e.Duration
-		r.detail = fmt.Sprintf("%.1fs (%v)", e.Duration.Seconds(), e.Attrs["signal"])
-		if e.Attrs["signal"] == "exited0" {
+		r.detail = fmt.Sprintf("%.1fs (%s)", e.Duration.Seconds(), at.Signal)
+		switch at.Signal {
+		case events.SignalExited0:
 			r.state = "completed"
-		} else if e.Attrs["signal"] == "probe" || e.Attrs["signal"] == "engine" {
+		case events.SignalProbe, events.SignalEngine:
 			r.state = "healthy"
-		} else {
+		default:
 			r.state = "running"
 		}
-	case events.ServiceReused:
+	case events.ServiceReusedAttrs:
 		r.state, r.final, r.detail = "unchanged", true, "running and healthy, left alone"
-	case events.ServiceFailed:
+		if at.Signal == events.SignalCompletedBefore {
+			r.detail = "completed before, left alone"
+		}
+	case events.ServiceFailedAttrs:
 		r.state, r.final = "failed", true
-		r.detail = fmt.Sprint(e.Attrs["reason"])
-	case events.ServiceSkipped:
+		r.detail = at.Reason
+	case events.ServiceSkippedAttrs:
 		r.state, r.final = "skipped", true
-		r.detail = fmt.Sprint(e.Attrs["reason"])
-	case events.ServiceRetry:
+		r.detail = at.Reason
+	case events.ServiceRetryAttrs:
 		r.state = "retrying"
-		r.detail = fmt.Sprintf("attempt %v: %v", e.Attrs["attempt"], e.Attrs["reason"])
-	case events.Warning:
-		line = "warning: " + fmt.Sprint(e.Attrs["message"])
-	case events.ImageBuilding:
-		line = fmt.Sprintf("building image %v", e.Attrs["image"])
-	case events.NetworkReady:
-		if e.Attrs["created"] == true {
-			line = fmt.Sprintf("network %v created", e.Attrs["network"])
+		r.detail = fmt.Sprintf("attempt %d: %s", at.Attempt, at.Reason)
+	case events.WarningAttrs:
+		line = "warning: " + at.Message
+	case events.ImageBuildingAttrs:
+		line = "building image " + at.Image
+	case events.NetworkReadyAttrs:
+		if at.Created {
+			line = "network " + at.Network + " created"
 		}
-	case events.VolumeReady:
-		if e.Attrs["created"] == true {
-			line = fmt.Sprintf("volume %v created", e.Attrs["volume"])
+	case events.VolumeReadyAttrs:
+		if at.Created {
+			line = "volume " + at.Volume + " created"
 		}
-	case events.EngineRetry:
-		line = fmt.Sprintf("retry %v (attempt %v): %v", e.Attrs["op"], e.Attrs["attempt"], e.Attrs["reason"])
+	case events.EngineRetryAttrs:
+		line = fmt.Sprintf("retry %s (attempt %d): %s", at.Op, at.Attempt, at.Reason)
 	}
 	if p.tty {
 		if line != "" {
@@ -195,20 +199,6 @@ func clip(s string, n int) string {
 		return s[:n-1] + "…"
 	}
 	return s
-}
-
-func joinAny(v any) string {
-	switch x := v.(type) {
-	case []string:
-		return strings.Join(x, ", ")
-	case []any:
-		parts := make([]string, len(x))
-		for i, s := range x {
-			parts[i] = fmt.Sprint(s)
-		}
-		return strings.Join(parts, ", ")
-	}
-	return fmt.Sprint(v)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -37,19 +37,19 @@ func readyIn(evs []events.Event) map[string]deploy.ReadyRecord {
 	ids := map[string]string{}
 	out := map[string]deploy.ReadyRecord{}
 	for _, e := range evs {
-		id, _ := e.Attrs["container_id"].(string)
-		switch e.Kind {
-		case events.ServiceStarted:
-			ids[e.Service] = id
-		case events.ServiceReady:
+		switch at := e.Attrs.(type) {
+		case events.ServiceStartedAttrs:
+			ids[e.Service] = at.ContainerID
+		case events.ServiceReadyAttrs:
 			if ids[e.Service] != "" {
 				out[e.Service] = deploy.ReadyRecord{ContainerID: ids[e.Service], At: e.Time}
 			}
-		case events.ServiceReused:
-			if id != "" {
-				out[e.Service] = deploy.ReadyRecord{ContainerID: id, At: e.Time}
+		case events.ServiceReusedAttrs:
+			if at.ContainerID != "" {
+				out[e.Service] = deploy.ReadyRecord{ContainerID: at.ContainerID, At: e.Time}
 			}
-		case events.ServiceFailed:
+		}
+		if e.Kind == events.ServiceFailed {
 			delete(out, e.Service)
 		}
 	}

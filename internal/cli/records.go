@@ -38,10 +38,18 @@ func newRedactor(st *stack.Stack) *redact.Redactor {
 
 // writeRecords writes metrics.json, report.{md,json,html}, validation.json,
 // the Prometheus textfile and (when configured) OTLP traces for a deploy.
-// Failures to write records are reported but never change the deploy's outcome.
-func (a *app) writeRecords(l *loaded, deployID string, evs []events.Event, res *deploy.Result, validation any) {
+// Failures to write records are reported but never change the deploy's
+// outcome. evLog is the events.jsonl sink: when it could not write every
+// event, the deploy says so, and metrics.json (computed from the events in
+// memory) records it.
+func (a *app) writeRecords(l *loaded, deployID string, evs []events.Event, res *deploy.Result, validation any, evLog *events.JSONLSink) {
 	st := l.st
 	d := report.Deploy{ID: deployID, Project: st.Project.Name}
+	if err := evLog.Err(); err != nil {
+		d.RecordsError = "events.jsonl is incomplete: " + err.Error()
+		fmt.Fprintf(a.stderr, "dive: warning: this deploy's records could not be written (%v); "+
+			"its history entry and reports are incomplete: free space in %s\n", err, l.stateDir)
+	}
 	for _, n := range l.g.Order() {
 		var deps []string
 		for _, e := range l.g.Deps(n) {
@@ -179,10 +187,7 @@ func (a *app) reportCmd() *cobra.Command {
 				return usageError{fmt.Errorf("no deploy %s of %s under %s (see 'dive hub history')", id, project, stateDir)}
 			}
 			hist, _ := report.LoadHistory(stateDir, project)
-			m, err := metricsFor(dir, id, project)
-			if err != nil {
-				return err
-			}
+			m := report.LoadDeploy(dir, id, project)
 			switch format {
 			case "md", "markdown":
 				return report.WriteMarkdown(a.stdout, m, hist)
@@ -197,26 +202,6 @@ func (a *app) reportCmd() *cobra.Command {
 	c.Flags().StringVar(&format, "format", "md", "md, json or html")
 	c.Flags().BoolVar(&lastFlag, "last", false, "the latest deploy")
 	return c
-}
-
-// metricsFor reads a deploy's metrics.json, or recomputes them from its events.
-func metricsFor(dir, id, project string) (report.Metrics, error) {
-	var m report.Metrics
-	if b, err := os.ReadFile(filepath.Join(dir, "metrics.json")); err == nil {
-		if err := json.Unmarshal(b, &m); err == nil {
-			return m, nil
-		}
-	}
-	f, err := os.Open(filepath.Join(dir, "events.jsonl"))
-	if err != nil {
-		return m, fmt.Errorf("deploy %s has neither metrics.json nor events.jsonl: %w", id, err)
-	}
-	defer f.Close()
-	evs, err := events.ReadJSONL(f)
-	if err != nil && len(evs) == 0 {
-		return m, fmt.Errorf("read %s/events.jsonl: %w", dir, err)
-	}
-	return report.Compute(report.Deploy{ID: id, Project: project}, evs), nil
 }
 
 func deployIDs(stateDir, project string) ([]string, error) {

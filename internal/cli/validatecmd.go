@@ -105,16 +105,11 @@ func emitChecks(bus *events.Bus, phase events.Phase, rep *validate.Report) {
 		return
 	}
 	for _, c := range rep.Checks {
-		e := events.Event{Phase: phase, Service: c.Service, Kind: events.Info, Level: events.LevelInfo,
-			Attrs: map[string]any{"check": c.Name, "status": string(c.Status), "detail": c.Detail, "message": fmt.Sprintf("%s %s: %s", rep.Kind, c.Name, c.Detail)}}
-		if c.Class != "" {
-			e.Attrs["class"] = string(c.Class)
-		}
-		if c.Fix != "" {
-			e.Attrs["fix"] = c.Fix
-		}
+		n := events.Note{Check: c.Name, Status: string(c.Status), Detail: c.Detail, Class: string(c.Class), Fix: c.Fix,
+			Message: fmt.Sprintf("%s %s: %s", rep.Kind, c.Name, c.Detail)}
+		e := events.Event{Phase: phase, Service: c.Service, Level: events.LevelInfo, Attrs: events.InfoAttrs{Note: n}}
 		if c.Status != validate.Pass {
-			e.Kind, e.Level = events.Warning, events.LevelWarn
+			e.Level = events.LevelWarn
 			if c.Status == validate.Fail {
 				e.Level = events.LevelError
 			}
@@ -122,15 +117,16 @@ func emitChecks(bus *events.Bus, phase events.Phase, rep *validate.Report) {
 			if c.Service != "" {
 				who += " " + c.Service
 			}
-			e.Attrs["message"] = fmt.Sprintf("%s %s %s: %s", rep.Kind, c.Status, who, c.Line())
+			n.Message = fmt.Sprintf("%s %s %s: %s", rep.Kind, c.Status, who, c.Line())
+			e.Attrs = events.WarningAttrs{Note: n}
 		}
 		bus.Emit(e)
 	}
-	s := events.Event{Phase: phase, Kind: events.Info, Level: events.LevelInfo, Duration: rep.Duration,
-		Attrs: map[string]any{"message": rep.Summary(), "verdict": string(rep.Verdict), "checks": len(rep.Checks),
-			"passed": rep.Counts.Pass, "warnings": rep.Counts.Warn, "failed": rep.Counts.Fail, "duration_ms": rep.DurationMS}}
+	n := events.Note{Message: rep.Summary(), Verdict: string(rep.Verdict), Checks: len(rep.Checks),
+		Passed: rep.Counts.Pass, Warnings: rep.Counts.Warn, Failed: rep.Counts.Fail}
+	s := events.Event{Phase: phase, Level: events.LevelInfo, Duration: rep.Duration, Attrs: events.InfoAttrs{Note: n}}
 	if rep.Verdict == validate.Fail {
-		s.Kind, s.Level = events.Warning, events.LevelError
+		s.Level, s.Attrs = events.LevelError, events.WarningAttrs{Note: n}
 	}
 	bus.Emit(s)
 }

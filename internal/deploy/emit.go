@@ -16,20 +16,19 @@ import (
 // a deploy. Callers that run phases before the scheduler (lock, preflight)
 // announce first, then set Options.Announced.
 func Announce(bus *events.Bus, st *stack.Stack, g *graph.Graph, timeout time.Duration, apiVersion string) {
-	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployStarted, Attrs: map[string]any{
-		"project": st.Project.Name, "services": g.Order(), "timeout_ms": timeout.Milliseconds(),
-		"engine_api": apiVersion,
+	bus.Emit(events.Event{Phase: events.PhaseDeploy, Attrs: events.DeployStartedAttrs{
+		Project: st.Project.Name, Services: g.Order(), TimeoutMS: events.MS(timeout), EngineAPI: apiVersion,
 	}})
 	for _, w := range st.Warnings {
-		bus.Emit(events.Event{Phase: events.PhaseLoad, Kind: events.Warning, Level: events.LevelWarn, Attrs: map[string]any{"message": w}})
+		bus.Emit(events.Event{Phase: events.PhaseLoad, Level: events.LevelWarn, Attrs: events.WarningAttrs{Note: events.Note{Message: w}}})
 	}
 }
 
 // Abort emits deploy_finished for a deploy stopped before the scheduler ran
 // (the lock was held, preflight failed). started is when the caller began.
 func Abort(bus *events.Bus, started time.Time, err error) {
-	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployFinished, Level: events.LevelError, Duration: time.Since(started),
-		Attrs: map[string]any{"outcome": string(Failed), "error": err.Error()}})
+	bus.Emit(events.Event{Phase: events.PhaseDeploy, Level: events.LevelError, Duration: time.Since(started),
+		Attrs: events.DeployFinishedAttrs{Outcome: string(Failed), Error: err.Error()}})
 }
 
 // Finish emits deploy_finished for a result: the last event of a deploy.
@@ -37,9 +36,9 @@ func Abort(bus *events.Bus, started time.Time, err error) {
 // its end, after its own closing phases such as validation).
 func Finish(bus *events.Bus, res *Result) {
 	o, err := res.Outcome, res.Err
-	attrs := map[string]any{"outcome": string(o)}
+	attrs := events.DeployFinishedAttrs{Outcome: string(o)}
 	if err != nil {
-		attrs["error"] = err.Error()
+		attrs.Error = err.Error()
 	}
 	lvl := events.LevelInfo
 	if o == Failed || o == Interrupted {
@@ -47,37 +46,34 @@ func Finish(bus *events.Bus, res *Result) {
 	} else if o == Degraded {
 		lvl = events.LevelWarn
 	}
-	bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.DeployFinished, Level: lvl, Duration: res.Duration, Attrs: attrs})
+	bus.Emit(events.Event{Phase: events.PhaseDeploy, Level: lvl, Duration: res.Duration, Attrs: attrs})
 }
 
 func (d *deployer) emitWarning(phase events.Phase, service, msg string) {
-	d.bus.Emit(events.Event{Phase: phase, Service: service, Kind: events.Warning, Level: events.LevelWarn, Attrs: map[string]any{"message": msg}})
+	d.bus.Emit(events.Event{Phase: phase, Service: service, Level: events.LevelWarn, Attrs: events.WarningAttrs{Note: events.Note{Message: msg}}})
 }
 
 func (d *deployer) emitNetwork(name string, created bool, note string, took time.Duration) {
-	attrs := map[string]any{"network": name, "created": created}
-	if note != "" {
-		attrs["note"] = note
-	}
-	d.bus.Emit(events.Event{Phase: events.PhaseResources, Kind: events.NetworkReady, Duration: took, Attrs: attrs})
+	d.bus.Emit(events.Event{Phase: events.PhaseResources, Duration: took, Attrs: events.NetworkReadyAttrs{Network: name, Created: created, Note: note}})
 }
 
 func (d *deployer) emitVolume(name string, created bool, took time.Duration) {
-	d.bus.Emit(events.Event{Phase: events.PhaseResources, Kind: events.VolumeReady, Duration: took, Attrs: map[string]any{"volume": name, "created": created}})
+	d.bus.Emit(events.Event{Phase: events.PhaseResources, Duration: took, Attrs: events.VolumeReadyAttrs{Volume: name, Created: created}})
 }
 
 func (d *deployer) emitImageBuilding(ref string) {
-	d.bus.Emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageBuilding, Attrs: map[string]any{"image": ref}})
+	d.bus.Emit(events.Event{Phase: events.PhaseImage, Attrs: events.ImageBuildingAttrs{Image: ref}})
 }
 
 func (d *deployer) emitImageReady(ref string, built, cached bool, took time.Duration) {
-	d.bus.Emit(events.Event{Phase: events.PhaseImage, Kind: events.ImageReady, Duration: took, Attrs: map[string]any{"image": ref, "built": built, "cached": cached}})
+	d.bus.Emit(events.Event{Phase: events.PhaseImage, Duration: took, Attrs: events.ImageReadyAttrs{Image: ref, Built: built, Cached: cached}})
 }
 
-// svcEvent emits a service's event with its class and the level its kind has.
-func (d *deployer) svcEvent(s *svcRun, kind events.Kind, phase events.Phase, took time.Duration, attrs map[string]any) {
+// svcEvent emits a service's event at the level its kind has. The payload
+// carries the class itself (each payload type has its own Class field).
+func (d *deployer) svcEvent(s *svcRun, phase events.Phase, took time.Duration, attrs events.Attributes) {
 	lvl := events.LevelInfo
-	switch kind {
+	switch attrs.Kind() {
 	case events.ServiceFailed:
 		lvl = levelFor(s.svc)
 	case events.ServiceSkipped, events.ServiceRetry:
@@ -85,11 +81,7 @@ func (d *deployer) svcEvent(s *svcRun, kind events.Kind, phase events.Phase, too
 	case events.ServiceStats:
 		lvl = events.LevelDebug
 	}
-	if attrs == nil {
-		attrs = map[string]any{}
-	}
-	attrs["class"] = string(s.svc.Class)
-	d.bus.Emit(events.Event{Phase: phase, Service: s.svc.Name, Kind: kind, Level: lvl, Duration: took, Attrs: attrs})
+	d.bus.Emit(events.Event{Phase: phase, Service: s.svc.Name, Level: lvl, Duration: took, Attrs: attrs})
 }
 
 func levelFor(s *stack.Service) events.Level {
@@ -99,50 +91,48 @@ func levelFor(s *stack.Service) events.Level {
 	return events.LevelWarn
 }
 
+func class(r *svcRun) string { return string(r.svc.Class) }
+
 func (d *deployer) emitCreating(r *svcRun) {
-	d.svcEvent(r, events.ServiceCreating, events.PhaseCreate, 0, nil)
+	d.svcEvent(r, events.PhaseCreate, 0, events.ServiceCreatingAttrs{Class: class(r)})
 }
 
 func (d *deployer) emitCreated(r *svcRun, name, id string, took time.Duration) {
-	d.svcEvent(r, events.ServiceCreated, events.PhaseCreate, 0, map[string]any{"container": name, "container_id": short(id), "duration_ms": took.Milliseconds()})
+	d.svcEvent(r, events.PhaseCreate, took, events.ServiceCreatedAttrs{Class: class(r), Container: name, ContainerID: short(id)})
 }
 
 func (d *deployer) emitEngineRetry(r *svcRun, op string, attempt int, reason string) {
-	d.bus.Emit(events.Event{Phase: events.PhaseCreate, Service: r.svc.Name, Kind: events.EngineRetry, Level: events.LevelWarn,
-		Attrs: map[string]any{"op": op, "attempt": attempt, "reason": reason}})
+	d.bus.Emit(events.Event{Phase: events.PhaseCreate, Service: r.svc.Name, Level: events.LevelWarn,
+		Attrs: events.EngineRetryAttrs{Op: op, Attempt: attempt, Reason: reason}})
 }
 
 func (d *deployer) emitWaiting(r *svcRun, on []string) {
-	d.svcEvent(r, events.ServiceWaiting, events.PhaseWait, 0, map[string]any{"on": on})
+	d.svcEvent(r, events.PhaseWait, 0, events.ServiceWaitingAttrs{Class: class(r), On: on})
 }
 
 func (d *deployer) emitSkipped(r *svcRun, why string, because []string) {
-	attrs := map[string]any{"reason": why}
-	if because != nil {
-		attrs["because"] = because
-	}
-	d.svcEvent(r, events.ServiceSkipped, events.PhaseWait, 0, attrs)
+	d.svcEvent(r, events.PhaseWait, 0, events.ServiceSkippedAttrs{Class: class(r), Reason: why, Because: because})
 }
 
 func (d *deployer) emitRetry(r *svcRun, attempt int, reason string, backoff time.Duration) {
-	d.svcEvent(r, events.ServiceRetry, events.PhaseStart, 0, map[string]any{"attempt": attempt, "reason": reason, "backoff_ms": backoff.Milliseconds()})
+	d.svcEvent(r, events.PhaseStart, 0, events.ServiceRetryAttrs{Class: class(r), Attempt: attempt, Reason: reason, BackoffMS: events.MS(backoff)})
 }
 
 func (d *deployer) emitStarting(r *svcRun, attempt int, queued time.Duration) {
-	attrs := map[string]any{"attempt": attempt}
+	a := events.ServiceStartingAttrs{Class: class(r), Attempt: attempt}
 	if queued > time.Millisecond {
-		attrs["queued_ms"] = queued.Milliseconds() // behind higher-ranked starts
+		a.QueuedMS = events.MS(queued) // behind higher-ranked starts
 	}
-	d.svcEvent(r, events.ServiceStarting, events.PhaseStart, 0, attrs)
+	d.svcEvent(r, events.PhaseStart, 0, a)
 }
 
 func (d *deployer) emitStarted(r *svcRun, attempt int, id string) {
-	d.svcEvent(r, events.ServiceStarted, events.PhaseStart, 0, map[string]any{"attempt": attempt, "container_id": short(id)})
+	d.svcEvent(r, events.PhaseStart, 0, events.ServiceStartedAttrs{Class: class(r), Attempt: attempt, ContainerID: short(id)})
 }
 
 // readyInfo is what a ready (or confirmed) service reports.
 type readyInfo struct {
-	signal      string
+	signal      events.Signal
 	attempt     int
 	probes      int
 	probeTime   time.Duration
@@ -151,67 +141,46 @@ type readyInfo struct {
 	port        int           // the TCP port, for signal tcp
 }
 
-func (i readyInfo) attrs() map[string]any {
-	a := map[string]any{"signal": i.signal, "attempt": i.attempt, "probes": i.probes, "probe_ms": i.probeTime.Milliseconds()}
-	if i.signal == "probe" {
-		a["probe_output"] = i.probeOutput
+func (i readyInfo) readiness() events.Readiness {
+	a := events.Readiness{Signal: i.signal, Attempt: i.attempt, Probes: i.probes, ProbeMS: events.MS(i.probeTime), Port: i.port}
+	if i.signal == events.SignalProbe {
+		a.ProbeOutput = i.probeOutput
 	}
 	if i.lagBound > 0 {
-		a["lag_bound_ms"] = i.lagBound.Milliseconds()
-	}
-	if i.port != 0 {
-		a["port"] = i.port
+		a.LagMS = events.MSPtr(i.lagBound)
 	}
 	return a
 }
 
 func (d *deployer) emitReady(r *svcRun, i readyInfo, took time.Duration) {
-	d.svcEvent(r, events.ServiceReady, events.PhaseReady, took, i.attrs())
+	d.svcEvent(r, events.PhaseReady, took, events.ServiceReadyAttrs{Class: class(r), Readiness: i.readiness()})
 }
 
 // emitConfirmed: an unchanged container that was already running, confirmed
 // ready (docker's own check had not run yet), not started.
 func (d *deployer) emitConfirmed(r *svcRun, i readyInfo, id string) {
-	a := i.attrs()
-	a["container_id"] = short(id)
-	a["note"] = "unchanged and running; readiness confirmed by " + i.signal
-	d.svcEvent(r, events.ServiceReused, events.PhaseReady, 0, a)
+	d.svcEvent(r, events.PhaseReady, 0, events.ServiceReusedAttrs{Class: class(r), ContainerID: short(id),
+		Note: "unchanged and running; readiness confirmed by " + string(i.signal), Readiness: i.readiness()})
 }
 
+// emitReused: an unchanged container left alone, with the signal that made
+// it count as ready (reused, completed-before, ready-before).
 func (d *deployer) emitReused(r *svcRun, name, id, note string) {
-	attrs := map[string]any{"container": name, "container_id": short(id)}
-	if note != "" {
-		attrs["note"] = note
-	}
-	d.svcEvent(r, events.ServiceReused, events.PhaseReady, 0, attrs)
+	d.svcEvent(r, events.PhaseReady, 0, events.ServiceReusedAttrs{Class: class(r), Container: name, ContainerID: short(id), Note: note,
+		Readiness: events.Readiness{Signal: r.res.Signal}})
 }
 
 // emitFailed reports a failure with its evidence. afterReady marks a
 // container that died after it was reported ready (while the deploy ran).
 func (d *deployer) emitFailed(r *svcRun, diag *Diagnosis, afterReady bool) {
-	attrs := map[string]any{"reason": diag.Reason, "oom": diag.OOMKilled, "hint": diag.Hint}
-	if diag.ExitCode != nil {
-		attrs["exit_code"] = *diag.ExitCode
-	}
-	if len(diag.HealthOutputs) > 0 {
-		attrs["health_output"] = diag.HealthOutputs
-	}
-	if len(diag.Logs) > 0 {
-		attrs["logs"] = diag.Logs
-	}
-	if diag.State != "" {
-		attrs["state"] = diag.State
-	}
-	if afterReady {
-		attrs["after_ready"] = true
-	}
 	var took time.Duration
 	if !r.res.StartedAt.IsZero() {
 		took = d.now().Sub(r.res.StartedAt)
 	}
-	d.svcEvent(r, events.ServiceFailed, events.PhaseReady, took, attrs)
+	d.svcEvent(r, events.PhaseReady, took, events.ServiceFailedAttrs{Class: class(r), Reason: diag.Reason, ExitCode: diag.ExitCode,
+		OOM: diag.OOMKilled, State: diag.State, HealthOutput: diag.HealthOutputs, Logs: diag.Logs, Hint: diag.Hint, AfterReady: afterReady})
 }
 
 func (d *deployer) emitStats(r *svcRun, cpu, mem float64) {
-	d.svcEvent(r, events.ServiceStats, events.PhaseReady, 0, map[string]any{"cpu_percent": cpu, "mem_bytes": mem})
+	d.svcEvent(r, events.PhaseReady, 0, events.ServiceStatsAttrs{CPUPercent: cpu, MemBytes: mem})
 }

@@ -60,10 +60,6 @@ type ReadyRecord struct {
 	At          time.Time
 }
 
-// SignalReadyBefore is the signal of a container reused because an earlier
-// deploy saw it ready in its current run (the engine had not checked it yet).
-const SignalReadyBefore = "ready-before"
-
 // Run deploys the stack. The returned Result is complete even on failure;
 // Result.Err says why a deploy failed.
 func Run(ctx context.Context, eng Engine, o Options) *Result {

@@ -118,7 +118,7 @@ func checkEvents(t *testing.T, r run, services ...string) {
 			started++
 		case events.DeployFinished:
 			finished++
-			assert.Equal(t, string(r.res.Outcome), e.Attrs["outcome"])
+			assert.Equal(t, string(r.res.Outcome), e.Attrs.(events.DeployFinishedAttrs).Outcome)
 		}
 		assert.Equal(t, "test", e.DeployID)
 	}
@@ -189,9 +189,9 @@ services:
 	assert.True(t, started["worker"].Before(ready["slowstart"]), "worker (service_started) does not wait for slowstart's health")
 	assert.False(t, started["worker"].Before(started["slowstart"]))
 
-	assert.Equal(t, "exited0", r.res.Services["init"].Signal)
-	assert.Equal(t, "running", r.res.Services["cache"].Signal)
-	assert.Contains(t, []string{"engine", "probe"}, r.res.Services["db"].Signal)
+	assert.Equal(t, events.SignalExited0, r.res.Services["init"].Signal)
+	assert.Equal(t, events.SignalRunning, r.res.Services["cache"].Signal)
+	assert.Contains(t, []events.Signal{events.SignalEngine, events.SignalProbe}, r.res.Services["db"].Signal)
 	assert.Equal(t, 1, r.res.Services["db"].Attempts)
 	for n, s := range r.res.Services {
 		assert.False(t, s.StartedAt.IsZero(), n)
@@ -288,7 +288,7 @@ services:
 	checkEvents(t, r, st.Names...)
 	for _, e := range r.evs {
 		if e.Kind == events.ServiceSkipped && e.Service == "api" {
-			assert.Equal(t, []string{"db"}, e.Attrs["because"])
+			assert.Equal(t, []string{"db"}, e.Attrs.(events.ServiceSkippedAttrs).Because)
 		}
 	}
 }
@@ -434,7 +434,7 @@ services:
 	fake := &flakyProbe{fakeEngine: newFake(map[string]script{"web": {HealthyAfter: 60 * time.Millisecond, NoHealthEvents: true}})}
 	r := deployWith(t, fake, st, g)
 	assert.Equal(t, Success, r.res.Outcome)
-	assert.Equal(t, "probe", r.res.Services["web"].Signal)
+	assert.Equal(t, events.SignalProbe, r.res.Services["web"].Signal)
 }
 
 // flakyProbe answers 127 to the first probe, then defers to the fake.
@@ -500,7 +500,7 @@ func TestNoOpRedeploy(t *testing.T) {
 		assert.Equal(t, StateReused, second.res.Services[n].State, n)
 		assert.Equal(t, first.res.Services[n].ContainerID, second.res.Services[n].ContainerID, n)
 	}
-	assert.Equal(t, "completed-before", second.res.Services["init"].Signal)
+	assert.Equal(t, events.SignalCompletedBefore, second.res.Services["init"].Signal)
 	assert.Empty(t, fake.callsOf("create"), "no create on a no-op redeploy")
 	assert.Empty(t, fake.callsOf("start"), "no start on a no-op redeploy")
 	assert.Empty(t, fake.callsOf("remove"))
@@ -514,7 +514,7 @@ func TestNoOpRedeploy(t *testing.T) {
 		for _, n := range st.Names {
 			assert.Equal(t, StateReused, r.res.Services[n].State, n)
 		}
-		assert.Equal(t, "probe", r.res.Services["db"].Signal)
+		assert.Equal(t, events.SignalProbe, r.res.Services["db"].Signal)
 		assert.Empty(t, fake.callsOf("create"))
 		assert.Empty(t, fake.callsOf("start"))
 		assert.Empty(t, fake.callsOf("remove"))
@@ -692,7 +692,7 @@ services:
 	}
 	require.Len(t, retries, 1)
 	assert.Equal(t, "db", retries[0].Service)
-	assert.Equal(t, 2, retries[0].Attrs["attempt"])
+	assert.Equal(t, 2, retries[0].Attrs.(events.ServiceRetryAttrs).Attempt)
 	// The failed first attempt is not a terminal event: only the final outcome is.
 	checkEvents(t, r, st.Names...)
 }

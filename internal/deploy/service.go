@@ -137,13 +137,13 @@ func (d *deployer) depRecreated(ctx context.Context, s *stack.Service) bool {
 // it until the deploy ends.
 func (d *deployer) reuse(sc scope, r *svcRun, old engine.Container, act action) {
 	r.recreated.set(false, nil)
-	r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "reused"
+	r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, events.SignalReused
 	note := ""
 	switch act {
 	case actReuseCompleted:
-		r.res.Signal, note = "completed-before", "one-shot job already completed with exit 0"
+		r.res.Signal, note = events.SignalCompletedBefore, "one-shot job already completed with exit 0"
 	case actReuseReady:
-		r.res.Signal, note = SignalReadyBefore, "seen ready by an earlier deploy in its current run; the engine has not run its own check yet"
+		r.res.Signal, note = events.SignalReadyBefore, "seen ready by an earlier deploy in its current run; the engine has not run its own check yet"
 	}
 	d.offCriticalPath(r.svc.Name)
 	var evCh chan engine.Event

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dive-hub/dive/internal/engine"
+	"github.com/dive-hub/dive/internal/events"
 	"github.com/moby/moby/api/types/container"
 )
 
@@ -79,7 +80,7 @@ type ServiceResult struct {
 	Class        string        `json:"class"`
 	State        State         `json:"state"`
 	Reason       string        `json:"reason,omitempty"`
-	Signal       string        `json:"signal,omitempty"`
+	Signal       events.Signal `json:"signal,omitempty"`
 	Attempts     int           `json:"attempts"`
 	ContainerID  string        `json:"container_id,omitempty"`
 	Container    string        `json:"container,omitempty"`

@@ -109,7 +109,7 @@ func (w *watcher) firstLook(ins container.InspectResponse) verdict {
 	case !st.Running && st.Status == "exited" && w.allowed == 0:
 		return w.onExit(st.ExitCode)
 	case st.Health != nil && st.Health.Status == container.Healthy && s.HasHealthcheck() && s.TCPPort == 0:
-		return w.ready(readyInfo{signal: "engine"})
+		return w.ready(readyInfo{signal: events.SignalEngine})
 	}
 	return undecided
 }
@@ -129,7 +129,7 @@ func (w *watcher) onEvent(ev engine.Event) verdict {
 			if w.tcpPending {
 				return undecided
 			}
-			return w.ready(readyInfo{signal: "engine"})
+			return w.ready(readyInfo{signal: events.SignalEngine})
 		case "unhealthy":
 			return w.fail(&Diagnosis{Reason: "turned unhealthy: its healthcheck failed " + retriesText(w.r.svc) + " in a row", OOMKilled: w.oom})
 		}
@@ -187,7 +187,7 @@ func (w *watcher) onExit(code int) verdict {
 	c := code
 	if w.r.svc.OneShot {
 		if code == 0 {
-			return w.ready(readyInfo{signal: "exited0"})
+			return w.ready(readyInfo{signal: events.SignalExited0})
 		}
 		return w.fail(&Diagnosis{Reason: fmt.Sprintf("one-shot job exited with code %d", code), ExitCode: &c, OOMKilled: w.oom})
 	}
@@ -204,7 +204,7 @@ func (w *watcher) onProbe(p probeResult) verdict {
 		if w.tcpPending {
 			return undecided
 		}
-		i := readyInfo{signal: "probe", probeOutput: trimOutput(p.output)}
+		i := readyInfo{signal: events.SignalProbe, probeOutput: trimOutput(p.output)}
 		if !w.lastFail.IsZero() {
 			i.lagBound = p.end.Sub(w.lastFail)
 		}
@@ -262,7 +262,7 @@ func (w *watcher) onContainerDown(obs containerObs) verdict {
 func (w *watcher) onTCP() verdict {
 	w.tcpPending = false
 	if !w.r.svc.HasHealthcheck() {
-		return w.ready(readyInfo{signal: "tcp", port: w.r.svc.TCPPort})
+		return w.ready(readyInfo{signal: events.SignalTCP, port: w.r.svc.TCPPort})
 	}
 	return undecided
 }
@@ -278,7 +278,7 @@ func (w *watcher) onSettled() verdict {
 		return w.fail(&Diagnosis{Reason: removedReason})
 	}
 	if obs.sameRun(w.base) {
-		return w.ready(readyInfo{signal: "running"})
+		return w.ready(readyInfo{signal: events.SignalRunning})
 	}
 	if !obs.running && obs.status == "exited" && w.allowed == 0 {
 		return w.onExit(obs.exitCode)

@@ -11,6 +11,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dive-hub/dive/internal/engine"
+	"github.com/dive-hub/dive/internal/events"
 	"github.com/moby/moby/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -295,7 +296,7 @@ func TestDeathAfterReadyFailsDeploy(t *testing.T) {
 	assert.Less(t, r.elapsed, 3*time.Second, "fails at the death, not when slow is ready")
 	failedAfterReady := false
 	for _, e := range r.evs {
-		if e.Service == "db" && e.Kind == "service_failed" && e.Attrs["after_ready"] == true {
+		if at, ok := e.Attrs.(events.ServiceFailedAttrs); ok && e.Service == "db" && at.AfterReady {
 			failedAfterReady = true
 		}
 	}
@@ -424,7 +425,7 @@ func TestNoOpReadyBeforeNeedsNoProbe(t *testing.T) {
 	r := deployWith(t, fake, st, g, func(o *Options) { o.ReadyBefore = rb })
 	require.Equal(t, Success, r.res.Outcome, "%v", r.res.Err)
 	assert.Equal(t, StateReused, r.res.Services["db"].State)
-	assert.Equal(t, SignalReadyBefore, r.res.Services["db"].Signal)
+	assert.Equal(t, events.SignalReadyBefore, r.res.Services["db"].Signal)
 	assert.Equal(t, before, fake.execCount("db"), "no probe")
 
 	// Seen ready before its current run started: not evidence; probed.

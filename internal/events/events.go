@@ -36,44 +36,46 @@ const (
 	PhaseDown      Phase = "down"
 )
 
-// Kind names what happened. The set is closed: docs/metrics-schema.md lists
-// every kind with its attributes.
+// Kind names what happened. The set is closed (Kinds); each kind has its own
+// attributes struct (NewAttributes), and docs/metrics-schema.md lists them.
 type Kind string
 
 const (
-	DeployStarted   Kind = "deploy_started"  // attrs: project, services, timeout_ms
-	DeployFinished  Kind = "deploy_finished" // attrs: outcome (success|degraded|failed|interrupted), error
-	ImageReady      Kind = "image_ready"     // attrs: image, built (bool), cached (bool)
-	ImageBuilding   Kind = "image_building"  // attrs: image
-	NetworkReady    Kind = "network_ready"   // attrs: network, created (bool)
-	VolumeReady     Kind = "volume_ready"    // attrs: volume, created (bool)
-	ServiceWaiting  Kind = "service_waiting" // attrs: on ([]string)
+	DeployStarted   Kind = "deploy_started"
+	DeployFinished  Kind = "deploy_finished"
+	ImageReady      Kind = "image_ready"
+	ImageBuilding   Kind = "image_building"
+	NetworkReady    Kind = "network_ready"
+	VolumeReady     Kind = "volume_ready"
+	ServiceWaiting  Kind = "service_waiting"
 	ServiceCreating Kind = "service_creating"
-	ServiceCreated  Kind = "service_created"  // attrs: container, container_id
+	ServiceCreated  Kind = "service_created"
 	ServiceReused   Kind = "service_reused"   // unchanged and healthy: left alone
 	ServiceStarting Kind = "service_starting" // dependencies met, start issued
-	ServiceStarted  Kind = "service_started"  // attrs: attempt
-	ServiceReady    Kind = "service_ready"    // attrs: signal (probe|engine|running|tcp|exited0), lag_ms
-	ServiceFailed   Kind = "service_failed"   // attrs: reason, exit_code, oom, health_output, logs, hint
-	ServiceSkipped  Kind = "service_skipped"  // attrs: reason, because ([]string)
-	ServiceRetry    Kind = "service_retry"    // attrs: attempt, reason, backoff_ms
-	ServiceStats    Kind = "service_stats"    // attrs: cpu_percent, mem_bytes (peaks so far)
-	EngineRetry     Kind = "engine_retry"     // attrs: op, attempt, reason, backoff_ms
-	Warning         Kind = "warning"          // attrs: message
-	Info            Kind = "info"             // attrs: message
+	ServiceStarted  Kind = "service_started"
+	ServiceReady    Kind = "service_ready"
+	ServiceFailed   Kind = "service_failed"
+	ServiceSkipped  Kind = "service_skipped"
+	ServiceRetry    Kind = "service_retry"
+	ServiceStats    Kind = "service_stats"
+	EngineRetry     Kind = "engine_retry"
+	Warning         Kind = "warning"
+	Info            Kind = "info"
 )
 
 // Event is one structured record of a deploy. It is what every sink sees and
 // what events.jsonl stores, one JSON object per line.
 type Event struct {
-	Time     time.Time      `json:"ts"`
-	Level    Level          `json:"level"`
-	DeployID string         `json:"deploy_id"`
-	Phase    Phase          `json:"phase"`
-	Service  string         `json:"service,omitempty"`
-	Kind     Kind           `json:"event"`
-	Duration time.Duration  `json:"-"`
-	Attrs    map[string]any `json:"attributes,omitempty"`
+	Time     time.Time     `json:"ts"`
+	Level    Level         `json:"level"`
+	DeployID string        `json:"deploy_id"`
+	Phase    Phase         `json:"phase"`
+	Service  string        `json:"service,omitempty"`
+	Kind     Kind          `json:"event"`
+	Duration time.Duration `json:"-"`
+	// Attrs is the kind's typed body; Emit fills Kind from it (and a zero
+	// body for a kind given without one).
+	Attrs Attributes `json:"attributes,omitempty"`
 }
 
 // Sink receives every event. Handle must not block for long: the bus calls
@@ -111,8 +113,9 @@ func (b *Bus) Subscribe(s Sink) {
 	b.sinks = append(b.sinks, s)
 }
 
-// SetRedactor installs a function applied to every string attribute before
-// any sink sees it, so no secret can reach an output.
+// SetRedactor installs a function applied to every string field of every
+// event's attributes (Redact) before any sink sees it, so no secret can
+// reach an output.
 func (b *Bus) SetRedactor(f func(string) string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -133,34 +136,24 @@ func (b *Bus) Emit(e Event) {
 		e.Level = LevelInfo
 	}
 	e.DeployID = b.deployID
+	e = withAttributes(e)
 	if b.redact != nil {
-		e.Attrs = redactAttrs(e.Attrs, b.redact)
+		e.Attrs = Redact(e.Attrs, b.redact)
 	}
 	for _, s := range b.sinks {
 		s.Handle(e)
 	}
 }
 
-func redactAttrs(m map[string]any, f func(string) string) map[string]any {
-	if len(m) == 0 {
-		return m
+// withAttributes makes Kind and Attrs agree: Kind comes from the body, and a
+// kind given without a body gets its zero body.
+func withAttributes(e Event) Event {
+	if e.Attrs != nil {
+		e.Kind = e.Attrs.Kind()
+		return e
 	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		switch x := v.(type) {
-		case string:
-			out[k] = f(x)
-		case []string:
-			ys := make([]string, len(x))
-			for i, s := range x {
-				ys[i] = f(s)
-			}
-			out[k] = ys
-		case error:
-			out[k] = f(x.Error())
-		default:
-			out[k] = v
-		}
+	if a, err := NewAttributes(e.Kind); err == nil {
+		e.Attrs = a
 	}
-	return out
+	return e
 }

@@ -139,11 +139,11 @@ func TestRedactEventsJSONL(t *testing.T) {
 	bus := events.NewBus("d1")
 	bus.SetRedactor(r.String)
 	bus.Subscribe(events.NewJSONLSink(&buf))
-	bus.Emit(events.Event{Kind: events.ServiceFailed, Service: "keycloak", Attrs: map[string]any{
-		"reason":        "bad password pg-S3cr3t!x",
-		"logs":          "line1\nMONGO_PASSWORD=" + `mo"ngo\pa<ss>&` + "\n",
-		"health_output": fmt.Errorf("redis-cli -a redispw-blacklist ping: NOAUTH"),
-		"because":       []string{"kc-admin-9x8y7z"},
+	bus.Emit(events.Event{Service: "keycloak", Attrs: events.ServiceFailedAttrs{
+		Reason:       "bad password pg-S3cr3t!x",
+		Logs:         []string{"line1", "MONGO_PASSWORD=" + `mo"ngo\pa<ss>&`},
+		HealthOutput: []string{fmt.Sprintf("redis-cli -a %s ping: NOAUTH", "redispw-blacklist")},
+		Hint:         "kc-admin-9x8y7z",
 	}})
 	out := buf.String()
 	for _, s := range secrets {

@@ -29,14 +29,8 @@ func (f *fx) at(sec float64) time.Time { return f.t0.Add(dur(sec)) }
 func dur(sec float64) time.Duration { return time.Duration(math.Round(sec*1000)) * time.Millisecond }
 
 // e appends one event at sec seconds after t0.
-func (f *fx) e(sec float64, kind events.Kind, svc string, phase events.Phase, d time.Duration, kv ...any) *fx {
-	attrs := map[string]any{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		attrs[kv[i].(string)] = kv[i+1]
-	}
-	if len(attrs) == 0 {
-		attrs = nil
-	}
+func (f *fx) e(sec float64, svc string, phase events.Phase, d time.Duration, attrs events.Attributes) *fx {
+	kind := attrs.Kind()
 	lvl := events.LevelInfo
 	switch kind {
 	case events.Warning, events.ServiceRetry, events.EngineRetry:
@@ -50,23 +44,25 @@ func (f *fx) e(sec float64, kind events.Kind, svc string, phase events.Phase, d 
 
 // svc appends the usual life of a service that becomes ready: create,
 // (wait), start, started, ready.
-func (f *fx) svc(name string, created, waiting, starting, ready float64, on []string, signal string, lagMS float64) *fx {
-	f.e(created-0.2, events.ServiceCreating, name, events.PhaseCreate, 0)
-	f.e(created, events.ServiceCreated, name, events.PhaseCreate, dur(0.2), "container", "dive-hub-"+name, "container_id", "c0ffee"+name)
+func (f *fx) svc(name string, created, waiting, starting, ready float64, on []string, signal events.Signal, lagMS float64) *fx {
+	f.e(created-0.2, name, events.PhaseCreate, 0, events.ServiceCreatingAttrs{})
+	f.e(created, name, events.PhaseCreate, dur(0.2), events.ServiceCreatedAttrs{Container: "dive-hub-" + name, ContainerID: "c0ffee" + name})
 	if len(on) > 0 {
-		f.e(waiting, events.ServiceWaiting, name, events.PhaseWait, 0, "on", on)
+		f.e(waiting, name, events.PhaseWait, 0, events.ServiceWaitingAttrs{On: on})
 	}
-	f.e(starting, events.ServiceStarting, name, events.PhaseStart, 0)
-	f.e(starting+0.2, events.ServiceStarted, name, events.PhaseStart, 0, "attempt", 1)
-	f.e(ready, events.ServiceReady, name, events.PhaseReady, dur(ready-starting), "signal", signal, "lag_ms", lagMS)
+	f.e(starting, name, events.PhaseStart, 0, events.ServiceStartingAttrs{})
+	f.e(starting+0.2, name, events.PhaseStart, 0, events.ServiceStartedAttrs{Attempt: 1})
+	f.e(ready, name, events.PhaseReady, dur(ready-starting), events.ServiceReadyAttrs{Readiness: events.Readiness{Signal: signal, LagMS: fptr(lagMS)}})
 	return f
 }
 
+func ptr[T any](v T) *T { return &v }
+
 func (f *fx) stats(name string, cpu, mem float64) *fx {
 	// Three samples; the peaks are the largest.
-	f.e(5, events.ServiceStats, name, events.PhaseReady, 0, "cpu_percent", cpu/2, "mem_bytes", mem/3)
-	f.e(20, events.ServiceStats, name, events.PhaseReady, 0, "cpu_percent", cpu, "mem_bytes", mem/2)
-	f.e(35, events.ServiceStats, name, events.PhaseReady, 0, "cpu_percent", cpu/4, "mem_bytes", mem)
+	f.e(5, name, events.PhaseReady, 0, events.ServiceStatsAttrs{CPUPercent: cpu / 2, MemBytes: mem / 3})
+	f.e(20, name, events.PhaseReady, 0, events.ServiceStatsAttrs{CPUPercent: cpu, MemBytes: mem / 2})
+	f.e(35, name, events.PhaseReady, 0, events.ServiceStatsAttrs{CPUPercent: cpu / 4, MemBytes: mem})
 	return f
 }
 
@@ -104,23 +100,23 @@ var hubNames = []string{"postgres", "mongodb", "redis", "redis-blacklist", "opa"
 func hubSuccess(t0 time.Time, id string, scale float64) []events.Event {
 	s := func(x float64) float64 { return x * scale }
 	f := newFx(t0, id)
-	f.e(0, events.DeployStarted, "", events.PhaseDeploy, 0, "project", "dive-hub", "services", hubNames, "timeout_ms", 600000)
-	f.e(0.05, events.NetworkReady, "", events.PhaseResources, dur(0.04), "network", "dive-shared", "created", false)
-	f.e(0.09, events.NetworkReady, "", events.PhaseResources, dur(0.03), "network", "dive-hub_default", "created", true)
-	f.e(0.12, events.VolumeReady, "", events.PhaseResources, dur(0.02), "volume", "dive-hub_postgres_data", "created", false)
-	f.e(0.14, events.VolumeReady, "", events.PhaseResources, dur(0.02), "volume", "dive-hub_mongodb_data", "created", false)
+	f.e(0, "", events.PhaseDeploy, 0, events.DeployStartedAttrs{Project: "dive-hub", Services: hubNames, TimeoutMS: 600000})
+	f.e(0.05, "", events.PhaseResources, dur(0.04), events.NetworkReadyAttrs{Network: "dive-shared", Created: false})
+	f.e(0.09, "", events.PhaseResources, dur(0.03), events.NetworkReadyAttrs{Network: "dive-hub_default", Created: true})
+	f.e(0.12, "", events.PhaseResources, dur(0.02), events.VolumeReadyAttrs{Volume: "dive-hub_postgres_data", Created: false})
+	f.e(0.14, "", events.PhaseResources, dur(0.02), events.VolumeReadyAttrs{Volume: "dive-hub_mongodb_data", Created: false})
 	for _, n := range []string{"postgres", "mongodb", "redis", "redis-blacklist", "opa", "otel-collector"} {
-		f.e(0.3, events.ImageReady, n, events.PhaseImage, dur(0.1), "image", n+":pinned", "built", false, "cached", true)
+		f.e(0.3, n, events.PhaseImage, dur(0.1), events.ImageReadyAttrs{Image: n + ":pinned", Built: false, Cached: true})
 	}
-	f.e(0.2, events.Warning, "keycloak", events.PhasePreflight, 0, "message", "healthcheck.start_interval is ignored by Engine API 1.41 (needs 1.44)")
-	f.e(0.2, events.ImageBuilding, "keycloak", events.PhaseImage, 0, "image", "dive-hub-keycloak")
-	f.e(s(2.1), events.ImageReady, "keycloak", events.PhaseImage, dur(s(1.9)), "image", "dive-hub-keycloak", "built", false, "cached", true)
-	f.e(0.2, events.ImageBuilding, "backend", events.PhaseImage, 0, "image", "dive-hub-backend")
-	f.e(s(8.4), events.ImageReady, "backend", events.PhaseImage, dur(s(8.2)), "image", "dive-hub-backend", "built", true)
-	f.e(0.2, events.ImageBuilding, "frontend", events.PhaseImage, 0, "image", "dive-hub-frontend")
-	f.e(s(9.6), events.ImageReady, "frontend", events.PhaseImage, dur(s(9.4)), "image", "dive-hub-frontend", "built", true)
-	f.e(s(3.0), events.ImageReady, "kas", events.PhaseImage, dur(s(2.8)), "image", "dive-hub-kas", "built", false, "cached", true)
-	f.e(s(3.2), events.ImageReady, "opal-server", events.PhaseImage, dur(s(3.0)), "image", "dive-hub-opal-server", "built", false, "cached", true)
+	f.e(0.2, "keycloak", events.PhasePreflight, 0, events.WarningAttrs{Note: events.Note{Message: "healthcheck.start_interval is ignored by Engine API 1.41 (needs 1.44)"}})
+	f.e(0.2, "keycloak", events.PhaseImage, 0, events.ImageBuildingAttrs{Image: "dive-hub-keycloak"})
+	f.e(s(2.1), "keycloak", events.PhaseImage, dur(s(1.9)), events.ImageReadyAttrs{Image: "dive-hub-keycloak", Built: false, Cached: true})
+	f.e(0.2, "backend", events.PhaseImage, 0, events.ImageBuildingAttrs{Image: "dive-hub-backend"})
+	f.e(s(8.4), "backend", events.PhaseImage, dur(s(8.2)), events.ImageReadyAttrs{Image: "dive-hub-backend", Built: true})
+	f.e(0.2, "frontend", events.PhaseImage, 0, events.ImageBuildingAttrs{Image: "dive-hub-frontend"})
+	f.e(s(9.6), "frontend", events.PhaseImage, dur(s(9.4)), events.ImageReadyAttrs{Image: "dive-hub-frontend", Built: true})
+	f.e(s(3.0), "kas", events.PhaseImage, dur(s(2.8)), events.ImageReadyAttrs{Image: "dive-hub-kas", Built: false, Cached: true})
+	f.e(s(3.2), "opal-server", events.PhaseImage, dur(s(3.0)), events.ImageReadyAttrs{Image: "dive-hub-opal-server", Built: false, Cached: true})
 
 	f.svc("postgres", 0.6, 0, 0.7, s(6.4), nil, "probe", 38)
 	f.svc("mongodb", 0.6, 0, 0.7, s(6.9), nil, "probe", 52)
@@ -134,22 +130,22 @@ func hubSuccess(t0 time.Time, id string, scale float64) []events.Event {
 	f.svc("otel-collector", 0.6, 0.6, s(31.2)+0.1, s(34.5), []string{"keycloak", "backend"}, "running", 0)
 
 	// kas: the first attempt exits, the second becomes ready.
-	f.e(s(3.4)-0.2, events.ServiceCreating, "kas", events.PhaseCreate, 0)
-	f.e(s(3.4), events.ServiceCreated, "kas", events.PhaseCreate, dur(0.2), "container", "dive-hub-kas")
-	f.e(s(3.4), events.ServiceWaiting, "kas", events.PhaseWait, 0, "on", []string{"opa", "mongodb"})
-	f.e(s(7.0), events.ServiceStarting, "kas", events.PhaseStart, 0)
-	f.e(s(7.0)+0.2, events.ServiceStarted, "kas", events.PhaseStart, 0, "attempt", 1)
-	f.e(s(10.0), events.ServiceRetry, "kas", events.PhaseStart, 0, "attempt", 1, "reason", "exited with code 1", "backoff_ms", 1000)
-	f.e(s(11.1), events.ServiceStarted, "kas", events.PhaseStart, 0, "attempt", 2)
-	f.e(s(23.4), events.ServiceReady, "kas", events.PhaseReady, dur(s(23.4)-s(7.0)), "signal", "probe", "lag_ms", 80)
+	f.e(s(3.4)-0.2, "kas", events.PhaseCreate, 0, events.ServiceCreatingAttrs{})
+	f.e(s(3.4), "kas", events.PhaseCreate, dur(0.2), events.ServiceCreatedAttrs{Container: "dive-hub-kas"})
+	f.e(s(3.4), "kas", events.PhaseWait, 0, events.ServiceWaitingAttrs{On: []string{"opa", "mongodb"}})
+	f.e(s(7.0), "kas", events.PhaseStart, 0, events.ServiceStartingAttrs{})
+	f.e(s(7.0)+0.2, "kas", events.PhaseStart, 0, events.ServiceStartedAttrs{Attempt: 1})
+	f.e(s(10.0), "kas", events.PhaseStart, 0, events.ServiceRetryAttrs{Attempt: 1, Reason: "exited with code 1", BackoffMS: 1000})
+	f.e(s(11.1), "kas", events.PhaseStart, 0, events.ServiceStartedAttrs{Attempt: 2})
+	f.e(s(23.4), "kas", events.PhaseReady, dur(s(23.4)-s(7.0)), events.ServiceReadyAttrs{Readiness: events.Readiness{Signal: events.SignalProbe, LagMS: fptr(80)}})
 
 	f.stats("postgres", 41.5, 180e6)
 	f.stats("keycloak", 198.2, 812e6)
 	f.stats("backend", 96.0, 410e6)
 	f.stats("frontend", 72.4, 356e6)
 	f.stats("mongodb", 35.0, 240e6)
-	f.e(s(12.0), events.EngineRetry, "", events.PhaseStart, 0, "op", "container_inspect", "attempt", 1, "reason", "context deadline exceeded", "backoff_ms", 200)
-	f.e(s(41.0), events.DeployFinished, "", events.PhaseDeploy, dur(s(41.0)), "outcome", "success")
+	f.e(s(12.0), "", events.PhaseStart, 0, events.EngineRetryAttrs{Op: "container_inspect", Attempt: 1, Reason: "context deadline exceeded", BackoffMS: 200})
+	f.e(s(41.0), "", events.PhaseDeploy, dur(s(41.0)), events.DeployFinishedAttrs{Outcome: "success"})
 	return f.evs
 }
 
@@ -158,18 +154,18 @@ func hubSuccess(t0 time.Time, id string, scale float64) []events.Event {
 // when the deploy ends.
 func hubDegraded(t0 time.Time, id string) []events.Event {
 	f := newFx(t0, id)
-	f.e(0, events.DeployStarted, "", events.PhaseDeploy, 0, "project", "dive-hub", "services", hubNames, "timeout_ms", 600000)
-	f.e(0.05, events.NetworkReady, "", events.PhaseResources, dur(0.04), "network", "dive-shared", "created", false)
+	f.e(0, "", events.PhaseDeploy, 0, events.DeployStartedAttrs{Project: "dive-hub", Services: hubNames, TimeoutMS: 600000})
+	f.e(0.05, "", events.PhaseResources, dur(0.04), events.NetworkReadyAttrs{Network: "dive-shared", Created: false})
 	for _, n := range hubNames {
 		img := n + ":pinned"
 		if n == "keycloak" || n == "backend" || n == "frontend" || n == "kas" || n == "opal-server" {
 			img = "dive-hub-" + n
 		}
-		f.e(0.2, events.ImageReady, n, events.PhaseImage, dur(0.08), "image", img, "built", false, "cached", true)
+		f.e(0.2, n, events.PhaseImage, dur(0.08), events.ImageReadyAttrs{Image: img, Built: false, Cached: true})
 	}
-	f.e(0.1, events.Warning, "", events.PhasePreflight, 0, "message", "Engine API 1.41: healthcheck start_interval is ignored (needs 1.44)")
-	f.e(0.3, events.ServiceReused, "postgres", events.PhaseCreate, 0, "container", "dive-hub-postgres")
-	f.e(0.3, events.ServiceReused, "mongodb", events.PhaseCreate, 0, "container", "dive-hub-mongodb")
+	f.e(0.1, "", events.PhasePreflight, 0, events.WarningAttrs{Note: events.Note{Message: "Engine API 1.41: healthcheck start_interval is ignored (needs 1.44)"}})
+	f.e(0.3, "postgres", events.PhaseCreate, 0, events.ServiceReusedAttrs{Container: "dive-hub-postgres"})
+	f.e(0.3, "mongodb", events.PhaseCreate, 0, events.ServiceReusedAttrs{Container: "dive-hub-mongodb"})
 	f.svc("redis", 0.6, 0, 0.7, 4.9, nil, "probe", 20)
 	f.svc("redis-blacklist", 0.6, 0, 0.7, 5.0, nil, "probe", 22)
 	f.svc("opa", 0.6, 0, 0.7, 5.8, nil, "engine", 510)
@@ -178,23 +174,20 @@ func hubDegraded(t0 time.Time, id string) []events.Event {
 	f.svc("frontend", 1.5, 1.5, 25.3, 33.9, []string{"keycloak", "backend"}, "probe", 58)
 	f.svc("kas", 1.6, 1.6, 5.9, 17.0, []string{"opa", "mongodb"}, "tcp", 0)
 	// opal-server fails.
-	f.e(1.4, events.ServiceCreating, "opal-server", events.PhaseCreate, 0)
-	f.e(1.6, events.ServiceCreated, "opal-server", events.PhaseCreate, dur(0.2))
-	f.e(1.6, events.ServiceWaiting, "opal-server", events.PhaseWait, 0, "on", []string{"opa", "backend"})
-	f.e(25.3, events.ServiceStarting, "opal-server", events.PhaseStart, 0)
-	f.e(25.5, events.ServiceStarted, "opal-server", events.PhaseStart, 0, "attempt", 1)
-	f.e(30.1, events.ServiceRetry, "opal-server", events.PhaseStart, 0, "attempt", 1, "reason", "exited with code 137", "backoff_ms", 500)
-	f.e(30.7, events.ServiceStarted, "opal-server", events.PhaseStart, 0, "attempt", 2)
-	f.e(36.2, events.ServiceFailed, "opal-server", events.PhaseStart, dur(10.9),
-		"reason", "health check failed 10 times", "exit_code", 137, "oom", true,
-		"health_output", "curl: (7) Failed to connect to localhost port 7002",
-		"logs", "starting opal server\nloading policy bundle\nKilled", "hint", "raise mem_limit for opal-server (OOM-killed at 512 MiB)")
-	f.e(25.4, events.ServiceCreating, "otel-collector", events.PhaseCreate, 0)
-	f.e(25.5, events.ServiceCreated, "otel-collector", events.PhaseCreate, dur(0.1))
-	f.e(25.5, events.ServiceStarting, "otel-collector", events.PhaseStart, 0)
-	f.e(25.6, events.ServiceStarted, "otel-collector", events.PhaseStart, 0, "attempt", 1)
-	f.e(30.0, events.ServiceStats, "opal-server", events.PhaseStart, 0, "cpu_percent", 88.0, "mem_bytes", 536870912.0)
-	f.e(36.5, events.DeployFinished, "", events.PhaseDeploy, dur(36.5), "outcome", "degraded", "error", "opal-server (stretch): health check failed 10 times")
+	f.e(1.4, "opal-server", events.PhaseCreate, 0, events.ServiceCreatingAttrs{})
+	f.e(1.6, "opal-server", events.PhaseCreate, dur(0.2), events.ServiceCreatedAttrs{})
+	f.e(1.6, "opal-server", events.PhaseWait, 0, events.ServiceWaitingAttrs{On: []string{"opa", "backend"}})
+	f.e(25.3, "opal-server", events.PhaseStart, 0, events.ServiceStartingAttrs{})
+	f.e(25.5, "opal-server", events.PhaseStart, 0, events.ServiceStartedAttrs{Attempt: 1})
+	f.e(30.1, "opal-server", events.PhaseStart, 0, events.ServiceRetryAttrs{Attempt: 1, Reason: "exited with code 137", BackoffMS: 500})
+	f.e(30.7, "opal-server", events.PhaseStart, 0, events.ServiceStartedAttrs{Attempt: 2})
+	f.e(36.2, "opal-server", events.PhaseStart, dur(10.9), events.ServiceFailedAttrs{Reason: "health check failed 10 times", ExitCode: ptr(137), OOM: true, HealthOutput: []string{"curl: (7) Failed to connect to localhost port 7002"}, Logs: []string{"starting opal server", "loading policy bundle", "Killed"}, Hint: "raise mem_limit for opal-server (OOM-killed at 512 MiB)"})
+	f.e(25.4, "otel-collector", events.PhaseCreate, 0, events.ServiceCreatingAttrs{})
+	f.e(25.5, "otel-collector", events.PhaseCreate, dur(0.1), events.ServiceCreatedAttrs{})
+	f.e(25.5, "otel-collector", events.PhaseStart, 0, events.ServiceStartingAttrs{})
+	f.e(25.6, "otel-collector", events.PhaseStart, 0, events.ServiceStartedAttrs{Attempt: 1})
+	f.e(30.0, "opal-server", events.PhaseStart, 0, events.ServiceStatsAttrs{CPUPercent: 88.0, MemBytes: 536870912.0})
+	f.e(36.5, "", events.PhaseDeploy, dur(36.5), events.DeployFinishedAttrs{Outcome: "degraded", Error: "opal-server (stretch): health check failed 10 times"})
 	return f.evs
 }
 
@@ -202,26 +195,25 @@ func hubDegraded(t0 time.Time, id string) []events.Event {
 // skipped and the deploy fails.
 func hubFailed(t0 time.Time, id string) []events.Event {
 	f := newFx(t0, id)
-	f.e(0, events.DeployStarted, "", events.PhaseDeploy, 0, "project", "dive-hub", "services", hubNames, "timeout_ms", 600000)
+	f.e(0, "", events.PhaseDeploy, 0, events.DeployStartedAttrs{Project: "dive-hub", Services: hubNames, TimeoutMS: 600000})
 	f.svc("postgres", 0.6, 0, 0.7, 6.0, nil, "probe", 30)
 	f.svc("mongodb", 0.6, 0, 0.7, 6.6, nil, "probe", 41)
 	f.svc("redis", 0.6, 0, 0.7, 4.8, nil, "probe", 18)
 	f.svc("redis-blacklist", 0.6, 0, 0.7, 4.9, nil, "probe", 19)
 	f.svc("opa", 0.6, 0, 0.7, 5.7, nil, "engine", 430)
 	f.svc("kas", 1.0, 1.0, 6.7, 15.2, []string{"opa", "mongodb"}, "probe", 75)
-	f.e(1.0, events.ServiceCreating, "keycloak", events.PhaseCreate, 0)
-	f.e(1.2, events.ServiceCreated, "keycloak", events.PhaseCreate, dur(0.2))
-	f.e(1.2, events.ServiceWaiting, "keycloak", events.PhaseWait, 0, "on", []string{"postgres"})
-	f.e(6.1, events.ServiceStarting, "keycloak", events.PhaseStart, 0)
-	f.e(6.3, events.ServiceStarted, "keycloak", events.PhaseStart, 0, "attempt", 1)
-	f.e(6.1, events.ServiceStats, "keycloak", events.PhaseStart, 0, "cpu_percent", 190.0, "mem_bytes", 1073741824.0)
-	f.e(40.0, events.ServiceFailed, "keycloak", events.PhaseStart, dur(33.9),
-		"reason", "exited with code 137", "exit_code", 137, "oom", true, "logs", "Starting Keycloak\nKilled", "hint", "keycloak needs more than its 1 GiB mem_limit")
+	f.e(1.0, "keycloak", events.PhaseCreate, 0, events.ServiceCreatingAttrs{})
+	f.e(1.2, "keycloak", events.PhaseCreate, dur(0.2), events.ServiceCreatedAttrs{})
+	f.e(1.2, "keycloak", events.PhaseWait, 0, events.ServiceWaitingAttrs{On: []string{"postgres"}})
+	f.e(6.1, "keycloak", events.PhaseStart, 0, events.ServiceStartingAttrs{})
+	f.e(6.3, "keycloak", events.PhaseStart, 0, events.ServiceStartedAttrs{Attempt: 1})
+	f.e(6.1, "keycloak", events.PhaseStart, 0, events.ServiceStatsAttrs{CPUPercent: 190.0, MemBytes: 1073741824.0})
+	f.e(40.0, "keycloak", events.PhaseStart, dur(33.9), events.ServiceFailedAttrs{Reason: "exited with code 137", ExitCode: ptr(137), OOM: true, Logs: []string{"Starting Keycloak", "Killed"}, Hint: "keycloak needs more than its 1 GiB mem_limit"})
 	for _, n := range []string{"backend", "frontend", "opal-server", "otel-collector"} {
-		f.e(1.2, events.ServiceWaiting, n, events.PhaseWait, 0, "on", []string{"keycloak"})
-		f.e(40.1, events.ServiceSkipped, n, events.PhaseStart, 0, "reason", "dependency keycloak failed", "because", []string{"keycloak"})
+		f.e(1.2, n, events.PhaseWait, 0, events.ServiceWaitingAttrs{On: []string{"keycloak"}})
+		f.e(40.1, n, events.PhaseStart, 0, events.ServiceSkippedAttrs{Reason: "dependency keycloak failed", Because: []string{"keycloak"}})
 	}
-	f.e(40.5, events.DeployFinished, "", events.PhaseDeploy, dur(40.5), "outcome", "failed", "error", "keycloak (core): exited with code 137 (OOM-killed)")
+	f.e(40.5, "", events.PhaseDeploy, dur(40.5), events.DeployFinishedAttrs{Outcome: "failed", Error: "keycloak (core): exited with code 137 (OOM-killed)"})
 	return f.evs
 }
 

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,10 +36,10 @@ type HistoryEntry struct {
 // History is a project's deploys, oldest first.
 type History []HistoryEntry
 
-// LoadHistory reads every <stateDir>/<project>/deploys/*/metrics.json,
-// oldest first (by start time, then deploy ID). Deploys whose metrics.json is
-// missing or unreadable are skipped. A project without deploys has an empty
-// history and no error.
+// LoadHistory reads every deploy under <stateDir>/<project>/deploys/ with
+// LoadDeploy, oldest first (by start time, then deploy ID): every deploy that
+// started is listed, one killed or cut short as "incomplete" with its
+// RecordsError. A project without deploys has an empty history and no error.
 func LoadHistory(stateDir, project string) ([]HistoryEntry, error) {
 	root := DeploysDir(stateDir, project)
 	dirents, err := os.ReadDir(root)
@@ -56,18 +55,7 @@ func LoadHistory(stateDir, project string) ([]HistoryEntry, error) {
 			continue
 		}
 		dir := filepath.Join(root, de.Name())
-		b, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
-		if err != nil {
-			continue
-		}
-		var m Metrics
-		if err := json.Unmarshal(b, &m); err != nil {
-			continue
-		}
-		if m.DeployID == "" {
-			m.DeployID = de.Name()
-		}
-		out = append(out, HistoryEntry{Dir: dir, Metrics: m})
+		out = append(out, HistoryEntry{Dir: dir, Metrics: LoadDeploy(dir, de.Name(), project)})
 	}
 	sortHistory(out)
 	return out, nil
@@ -129,6 +117,8 @@ type DeployPoint struct {
 	DurationMS float64   `json:"duration_ms"`
 	Ready      int       `json:"ready"`
 	Failed     int       `json:"failed"`
+	// RecordsError says what of this deploy's records is missing.
+	RecordsError string `json:"records_error,omitempty"`
 }
 
 // ServiceSummary is one service's time to ready (start issued → ready) over
@@ -198,7 +188,7 @@ func Summarize(entries []HistoryEntry, lastN int) Summary {
 		sum.Outcomes[m.Outcome]++
 		sum.History = append(sum.History, DeployPoint{
 			DeployID: m.DeployID, StartedAt: m.StartedAt, Outcome: m.Outcome, DurationMS: m.DurationMS,
-			Ready: m.Totals.Ready + m.Totals.Reused, Failed: m.Totals.Failed,
+			Ready: m.Totals.Ready + m.Totals.Reused, Failed: m.Totals.Failed, RecordsError: m.RecordsError,
 		})
 		if m.Succeeded() {
 			durs = append(durs, m.DurationMS)
@@ -277,9 +267,18 @@ func WriteHistoryText(w io.Writer, s Summary) error {
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DEPLOY\tSTARTED (UTC)\tOUTCOME\tDURATION\tUP\tFAILED\t")
 	for _, d := range s.History {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t\n", d.DeployID, d.StartedAt.UTC().Format("2006-01-02 15:04:05"), d.Outcome, fmtSeconds(d.DurationMS), d.Ready, d.Failed)
+		outcome := d.Outcome
+		if d.RecordsError != "" {
+			outcome += " *"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t\n", d.DeployID, d.StartedAt.UTC().Format("2006-01-02 15:04:05"), outcome, fmtSeconds(d.DurationMS), d.Ready, d.Failed)
 	}
 	_ = tw.Flush()
+	for _, d := range s.History {
+		if d.RecordsError != "" {
+			ew.printf("* %s: %s\n", d.DeployID, d.RecordsError)
+		}
+	}
 
 	ew.printf("\nDeploy duration (succeeded deploys, n=%d): %s\n", s.Duration.Count, pctLine(s.Duration))
 	t := s.Trend

@@ -116,11 +116,11 @@ func TestHTMLStructure(t *testing.T) {
 
 func TestHTMLEscapes(t *testing.T) {
 	f := newFx(hubT0, "esc")
-	f.e(0, events.DeployStarted, "", events.PhaseDeploy, 0, "project", `p&<b>`)
-	f.e(0.1, events.ServiceStarting, `a<script>alert(1)</script>`, events.PhaseStart, 0)
-	f.e(1, events.ServiceFailed, `a<script>alert(1)</script>`, events.PhaseStart, 0, "reason", `"quoted" & <tag>`, "logs", "line1\n</pre><script>x</script>")
-	f.e(2, events.Warning, "", events.PhaseStart, 0, "message", "]]> & <!-- -->")
-	f.e(2, events.DeployFinished, "", events.PhaseDeploy, 0, "outcome", "failed", "error", "<b>boom</b>")
+	f.e(0, "", events.PhaseDeploy, 0, events.DeployStartedAttrs{Project: `p&<b>`})
+	f.e(0.1, `a<script>alert(1)</script>`, events.PhaseStart, 0, events.ServiceStartingAttrs{})
+	f.e(1, `a<script>alert(1)</script>`, events.PhaseStart, 0, events.ServiceFailedAttrs{Reason: `"quoted" & <tag>`, Logs: []string{"line1", "</pre><script>x</script>"}})
+	f.e(2, "", events.PhaseStart, 0, events.WarningAttrs{Note: events.Note{Message: "]]> & <!-- -->"}})
+	f.e(2, "", events.PhaseDeploy, 0, events.DeployFinishedAttrs{Outcome: "failed", Error: "<b>boom</b>"})
 	m := Compute(Deploy{ID: "esc"}, f.evs)
 	page := renderHTML(t, m, []HistoryEntry{{Metrics: m}})
 	checkSVGs(t, page)

@@ -46,6 +46,9 @@ func WriteMarkdown(w io.Writer, m Metrics, hist History) error {
 	if m.Error != "" {
 		p("> **Error:** %s\n\n", strings.ReplaceAll(m.Error, "\n", "\n> "))
 	}
+	if m.RecordsError != "" {
+		p("> **Incomplete records:** %s\n\n", m.RecordsError)
+	}
 
 	p("## Timeline\n\n```text\n%s```\n\n", textGantt(m, 60))
 

@@ -11,6 +11,7 @@ package report
 import (
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dive-hub/dive/internal/events"
@@ -54,6 +55,9 @@ type Deploy struct {
 	// CriticalPath is the planned critical path (from the graph), if known.
 	// It is reported next to the path observed in the events.
 	CriticalPath []string
+	// RecordsError says why the deploy's records are incomplete (events.jsonl
+	// could not be written), if they are.
+	RecordsError string
 }
 
 // Metrics is the content of metrics.json.
@@ -67,6 +71,8 @@ type Metrics struct {
 	TimeoutMS     float64   `json:"timeout_ms,omitempty"`
 	Outcome       string    `json:"outcome"`
 	Error         string    `json:"error,omitempty"`
+	// RecordsError says what of the deploy's records is missing or cut.
+	RecordsError  string    `json:"records_error,omitempty"`
 	Phases        []Phase   `json:"phases"`
 	Images        []Image   `json:"images"`
 	Services      []Service `json:"services"`
@@ -291,6 +297,15 @@ type svcAcc struct {
 	terminalAt                           time.Time
 }
 
+// readiness records how the service was seen ready (service_ready or
+// service_reused).
+func (a *svcAcc) readiness(r events.Readiness) {
+	a.s.ReadySignal = string(r.Signal)
+	if r.LagMS != nil {
+		a.s.DetectionLagMS = fptr(*r.LagMS)
+	}
+}
+
 func (a *svcAcc) setTerminal(outcome string, t time.Time) {
 	if a.terminal == "" || !t.Before(a.terminalAt) {
 		a.terminal, a.terminalAt = outcome, t
@@ -311,6 +326,7 @@ func Compute(d Deploy, evs []events.Event) Metrics {
 		Images:        []Image{},
 		Services:      []Service{},
 		Warnings:      []Note{},
+		RecordsError:  d.RecordsError,
 	}
 
 	var (
@@ -323,27 +339,30 @@ func Compute(d Deploy, evs []events.Event) Metrics {
 		if m.DeployID == "" && e.DeployID != "" {
 			m.DeployID = e.DeployID
 		}
-		switch e.Kind {
-		case events.DeployStarted:
+		switch at := e.Attrs.(type) {
+		case events.DeployStartedAttrs:
 			if start.IsZero() {
 				start = e.Time
-				if p := attrString(e.Attrs, "project"); p != "" && m.Project == "" {
-					m.Project = p
+				if at.Project != "" && m.Project == "" {
+					m.Project = at.Project
 				}
-				announced = attrStrings(e.Attrs, "services")
-				if t, ok := attrFloat(e.Attrs, "timeout_ms"); ok {
-					m.TimeoutMS = t
+				announced = at.Services
+				if at.TimeoutMS != 0 {
+					m.TimeoutMS = at.TimeoutMS
 				}
 			}
-		case events.DeployFinished:
+		case events.DeployFinishedAttrs:
 			finished = true
 			end = e.Time
 			finishedDur = e.Duration
-			m.Outcome = attrString(e.Attrs, "outcome")
-			m.Error = attrString(e.Attrs, "error")
+			m.Outcome = at.Outcome
+			m.Error = at.Error
 		}
 	}
 	if len(evs) == 0 {
+		if t, ok := StartFromID(m.DeployID); ok {
+			m.StartedAt, m.FinishedAt = t, t
+		}
 		m.Outcome = DeployIncomplete
 		m.CriticalPath = Path{Services: []string{}, Links: []Link{}}
 		return m
@@ -414,25 +433,25 @@ func Compute(d Deploy, evs []events.Event) Metrics {
 		if e.Service != "" {
 			a = add(e.Service)
 		}
-		switch e.Kind {
-		case events.ImageBuilding:
-			key := attrString(e.Attrs, "image")
+		switch at := e.Attrs.(type) {
+		case events.ImageBuildingAttrs:
+			key := at.Image
 			if _, ok := imageStart[key]; !ok {
 				imageStart[key] = e.Time
 			}
 			if a != nil && a.imageBuilding.IsZero() {
 				a.imageBuilding = e.Time
 			}
-		case events.ImageReady:
-			name := attrString(e.Attrs, "image")
+		case events.ImageReadyAttrs:
+			name := at.Image
 			img, ok := images[name]
 			if !ok {
 				img = &Image{Image: name}
 				images[name] = img
 				imageOrder = append(imageOrder, name)
 			}
-			img.Built = img.Built || attrBool(e.Attrs, "built")
-			img.Cached = img.Cached || attrBool(e.Attrs, "cached")
+			img.Built = img.Built || at.Built
+			img.Cached = img.Cached || at.Cached
 			from := e.Time.Add(-e.Duration)
 			if e.Duration <= 0 {
 				if t, ok := imageStart[name]; ok {
@@ -449,103 +468,96 @@ func Compute(d Deploy, evs []events.Event) Metrics {
 				a.s.Image = name
 				a.s.ImageBuilt = img.Built
 			}
-		case events.NetworkReady, events.VolumeReady:
+		case events.NetworkReadyAttrs, events.VolumeReadyAttrs:
 			addIv(string(events.PhaseResources), e.Time.Add(-e.Duration), e.Time)
-		case events.ServiceCreating:
+		case events.ServiceCreatingAttrs:
 			if a != nil && a.creating.IsZero() {
 				a.creating = e.Time
 			}
-		case events.ServiceCreated:
+		case events.ServiceCreatedAttrs:
 			if a != nil {
 				if a.created.IsZero() {
 					a.created = e.Time
 				}
-				if c := attrString(e.Attrs, "container"); c != "" {
-					a.s.Container = c
+				if at.Container != "" {
+					a.s.Container = at.Container
 				}
 			}
-		case events.ServiceReused:
+		case events.ServiceReusedAttrs:
 			if a != nil {
 				a.reused = e.Time
 				a.setTerminal(OutcomeReused, e.Time)
-				if c := attrString(e.Attrs, "container"); c != "" {
-					a.s.Container = c
+				if at.Container != "" {
+					a.s.Container = at.Container
 				}
+				a.readiness(at.Readiness)
 			}
-		case events.ServiceWaiting:
+		case events.ServiceWaitingAttrs:
 			if a != nil {
 				if a.waiting.IsZero() {
 					a.waiting = e.Time
 				}
-				for _, o := range attrStrings(e.Attrs, "on") {
+				for _, o := range at.On {
 					a.s.WaitingOn = appendUnique(a.s.WaitingOn, o)
 				}
 			}
-		case events.ServiceStarting:
+		case events.ServiceStartingAttrs:
 			if a != nil && a.starting.IsZero() {
 				a.starting = e.Time
 			}
-		case events.ServiceStarted:
+		case events.ServiceStartedAttrs:
 			if a != nil {
 				a.s.Attempts++
 				if a.started.IsZero() {
 					a.started = e.Time
 				}
 			}
-		case events.ServiceReady:
+		case events.ServiceReadyAttrs:
 			if a != nil {
 				a.ready = e.Time
 				a.readyDur = e.Duration
 				a.setTerminal(OutcomeReady, e.Time)
-				a.s.ReadySignal = attrString(e.Attrs, "signal")
-				if l, ok := attrFloat(e.Attrs, "lag_ms"); ok {
-					a.s.DetectionLagMS = fptr(l)
-				}
+				a.readiness(at.Readiness)
 			}
-		case events.ServiceFailed:
+		case events.ServiceFailedAttrs:
 			if a != nil {
 				a.failed = e.Time
 				a.failDur = e.Duration
 				a.setTerminal(OutcomeFailed, e.Time)
-				a.s.FailureReason = attrString(e.Attrs, "reason")
-				if c, ok := attrInt(e.Attrs, "exit_code"); ok {
+				a.s.FailureReason = at.Reason
+				if at.ExitCode != nil {
+					c := *at.ExitCode
 					a.s.ExitCode = &c
 				}
-				a.s.OOMKilled = attrBool(e.Attrs, "oom")
-				a.s.HealthOutput = attrString(e.Attrs, "health_output")
-				a.s.LogsTail = tailLines(attrString(e.Attrs, "logs"), 20, 4096)
-				a.s.Hint = attrString(e.Attrs, "hint")
+				a.s.OOMKilled = at.OOM
+				a.s.HealthOutput = strings.Join(at.HealthOutput, "\n")
+				a.s.LogsTail = tailLines(strings.Join(at.Logs, "\n"), 20, 4096)
+				a.s.Hint = at.Hint
 			}
-		case events.ServiceSkipped:
+		case events.ServiceSkippedAttrs:
 			if a != nil {
 				a.skipped = e.Time
 				a.setTerminal(OutcomeSkipped, e.Time)
-				a.s.SkipReason = attrString(e.Attrs, "reason")
-				a.s.SkipBecause = attrStrings(e.Attrs, "because")
+				a.s.SkipReason = at.Reason
+				a.s.SkipBecause = append([]string(nil), at.Because...)
 			}
-		case events.ServiceRetry:
+		case events.ServiceRetryAttrs:
 			if a != nil {
-				r := Retry{OffsetMS: off(e.Time), Reason: attrString(e.Attrs, "reason")}
-				r.Attempt, _ = attrInt(e.Attrs, "attempt")
-				r.BackoffMS, _ = attrFloat(e.Attrs, "backoff_ms")
-				a.s.Retries = append(a.s.Retries, r)
+				a.s.Retries = append(a.s.Retries, Retry{OffsetMS: off(e.Time), Reason: at.Reason, Attempt: at.Attempt, BackoffMS: at.BackoffMS})
 			}
-		case events.ServiceStats:
+		case events.ServiceStatsAttrs:
 			if a != nil {
-				if c, ok := attrFloat(e.Attrs, "cpu_percent"); ok && (a.s.CPUPeakPercent == nil || c > *a.s.CPUPeakPercent) {
+				if c := at.CPUPercent; a.s.CPUPeakPercent == nil || c > *a.s.CPUPeakPercent {
 					a.s.CPUPeakPercent = fptr(c)
 				}
-				if b, ok := attrFloat(e.Attrs, "mem_bytes"); ok && (a.s.MemPeakBytes == nil || b > *a.s.MemPeakBytes) {
+				if b := at.MemBytes; a.s.MemPeakBytes == nil || b > *a.s.MemPeakBytes {
 					a.s.MemPeakBytes = fptr(b)
 				}
 			}
-		case events.EngineRetry:
-			r := Retry{OffsetMS: off(e.Time), Op: attrString(e.Attrs, "op"), Reason: attrString(e.Attrs, "reason")}
-			r.Attempt, _ = attrInt(e.Attrs, "attempt")
-			r.BackoffMS, _ = attrFloat(e.Attrs, "backoff_ms")
-			m.EngineRetries = append(m.EngineRetries, r)
-		case events.Warning:
-			m.Warnings = append(m.Warnings, Note{OffsetMS: off(e.Time), At: e.Time.UTC(), Level: string(e.Level), Service: e.Service, Message: attrString(e.Attrs, "message")})
+		case events.EngineRetryAttrs:
+			m.EngineRetries = append(m.EngineRetries, Retry{OffsetMS: off(e.Time), Op: at.Op, Reason: at.Reason, Attempt: at.Attempt, BackoffMS: at.BackoffMS})
+		case events.WarningAttrs:
+			m.Warnings = append(m.Warnings, Note{OffsetMS: off(e.Time), At: e.Time.UTC(), Level: string(e.Level), Service: e.Service, Message: at.Message})
 			if a != nil {
 				a.s.Warnings++
 			}

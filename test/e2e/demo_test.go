@@ -141,7 +141,7 @@ func TestDemoHubDeployStatusDown(t *testing.T) {
 	// succeeded: the stand-in logs the moment it first answered 200 to a
 	// health check (dive's probe or the engine's), and that comes first.
 	for _, e := range evs {
-		if e.Kind != events.ServiceReady || (e.Attrs["signal"] != "probe" && e.Attrs["signal"] != "engine") {
+		if !isHealthReady(e) {
 			continue
 		}
 		first, ok := firstHealthy(t, project+"-"+e.Service)
@@ -249,4 +249,10 @@ func assertNothingLeft(t *testing.T, project, sharedNet string) {
 			assert.NotEqual(t, sharedNet, n.Name, "the external network dive created is left")
 		}
 	}
+}
+
+// isHealthReady says whether e is a service_ready seen by a health check.
+func isHealthReady(e events.Event) bool {
+	at, ok := e.Attrs.(events.ServiceReadyAttrs)
+	return ok && (at.Signal == events.SignalProbe || at.Signal == events.SignalEngine)
 }

@@ -86,7 +86,12 @@ func TestOptionalNeverReady(t *testing.T) {
 // at its end, the summary with its duration; zero when there is none.
 func validationStart(recs []events.Record) time.Time {
 	for _, r := range recs {
-		if r.Phase != events.PhaseValidate || r.Attributes["verdict"] == nil {
+		if r.Phase != events.PhaseValidate {
+			continue
+		}
+		if ev, err := events.FromRecord(r); err != nil {
+			continue
+		} else if n, _ := events.NoteOf(ev.Attrs); n.Verdict == "" {
 			continue
 		}
 		if t, err := time.Parse(time.RFC3339Nano, r.TS); err == nil {
@@ -682,8 +687,9 @@ func TestInterrupt(t *testing.T) {
 	}
 	recs := f.lastDeployEvents()
 	last := recs[len(recs)-1]
-	if last.Event != events.DeployFinished || last.Attributes["outcome"] != "interrupted" {
-		t.Errorf("events.jsonl ends with %s %v; want deploy_finished outcome interrupted", last.Event, last.Attributes)
+	ev, _ := events.FromRecord(last)
+	if fin, ok := ev.Attrs.(events.DeployFinishedAttrs); !ok || fin.Outcome != "interrupted" {
+		t.Errorf("events.jsonl ends with %s %s; want deploy_finished outcome interrupted", last.Event, last.Attributes)
 	}
 }
 
