@@ -60,7 +60,7 @@ services:
 `
 
 // deployToDisk deploys with a JSONL sink on dir/events.jsonl, as dive does.
-func deployToDisk(t *testing.T, eng Engine, st *stack.Stack, g *graph.Graph, dir, id string) *Result {
+func deployToDisk(t *testing.T, eng Engine, st *stack.Stack, g *graph.Graph, dir, id string, opts ...func(*Options)) *Result {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	f, err := os.Create(filepath.Join(dir, "events.jsonl"))
@@ -71,7 +71,11 @@ func deployToDisk(t *testing.T, eng Engine, st *stack.Stack, g *graph.Graph, dir
 	bus.Subscribe(sink)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := Run(ctx, eng, Options{Stack: st, Graph: g, Bus: bus, Timeout: 20 * time.Second, DiveVersion: "test", WaitAll: true})
+	o := Options{Stack: st, Graph: g, Bus: bus, Timeout: 20 * time.Second, DiveVersion: "test", WaitAll: true}
+	for _, f := range opts {
+		f(&o)
+	}
+	res := Run(ctx, eng, o)
 	require.NoError(t, sink.Err())
 	return res
 }
@@ -120,8 +124,18 @@ func TestRecordsRoundTrip(t *testing.T) {
 	assert.Equal(t, string(events.SignalReused), rec2.Service(t, "plain").ReadySignal)
 	assert.Equal(t, string(events.SignalCompletedBefore), rec2.Service(t, "job").ReadySignal)
 
+	// A third: the engine has not checked "engined" since, but the second
+	// deploy saw it ready in its current run: ready-before.
+	fake.setHealth("engined", "starting", false)
+	third := filepath.Join(root, "third")
+	rb := map[string]ReadyRecord{"engined": {ContainerID: short(res.Services["engined"].ContainerID), At: time.Now()}}
+	res = deployToDisk(t, eng, st, g, third, "third", func(o *Options) { o.ReadyBefore = rb })
+	require.Equal(t, Degraded, res.Outcome, "%v", res.Err)
+	rec3 := testutil.RoundTrip(t, third, report.Deploy{ID: "third", Project: "roundtrip"})
+	assert.Equal(t, string(events.SignalReadyBefore), rec3.Service(t, "engined").ReadySignal)
+
 	seen := map[string]bool{}
-	for _, r := range []testutil.Records{rec, rec2} {
+	for _, r := range []testutil.Records{rec, rec2, rec3} {
 		for _, s := range r.Metrics.Services {
 			if s.ReadySignal != "" {
 				seen[s.ReadySignal] = true

@@ -205,8 +205,12 @@ func (w *watcher) onProbe(p probeResult) verdict {
 			return undecided
 		}
 		i := readyInfo{signal: events.SignalProbe, probeOutput: trimOutput(p.output)}
+		// Ready came after the last failed probe began (or, when none
+		// failed, after the start): the time since bounds the detection lag.
 		if !w.lastFail.IsZero() {
 			i.lagBound = p.end.Sub(w.lastFail)
+		} else if start := w.r.res.StartedAt; !start.IsZero() && p.end.After(start) {
+			i.lagBound = p.end.Sub(start)
 		}
 		return w.ready(i)
 	case probeFail:

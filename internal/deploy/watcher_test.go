@@ -261,7 +261,7 @@ services:
 	r = deployWith(t, fake, st, g)
 	require.Equal(t, Success, r.res.Outcome, "%v", r.res.Err)
 	for _, n := range []string{"svc", "steady"} {
-		assert.Equal(t, "running", r.res.Services[n].Signal)
+		assert.Equal(t, events.SignalRunning, r.res.Services[n].Signal)
 		assert.GreaterOrEqual(t, r.res.Services[n].StartToReady, settleWindow, "ready only after the settle window")
 	}
 	checkEvents(t, r, st.Names...)
@@ -433,5 +433,5 @@ func TestNoOpReadyBeforeNeedsNoProbe(t *testing.T) {
 	fake.setHealth("db", "starting", true)
 	r = deployWith(t, fake, st, g, func(o *Options) { o.ReadyBefore = rb })
 	require.Equal(t, Success, r.res.Outcome, "%v", r.res.Err)
-	assert.Equal(t, "probe", r.res.Services["db"].Signal)
+	assert.Equal(t, events.SignalProbe, r.res.Services["db"].Signal)
 }
