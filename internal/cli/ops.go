@@ -25,6 +25,9 @@ func (a *app) downCmd() *cobra.Command {
 		Short: "Stop and remove the project's containers and networks (in reverse dependency order)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := nonNegativeDuration("wait-lock", waitLock, "refuse at once when the project is locked", "5m"); err != nil {
+				return err
+			}
 			return a.runDown(c.Context(), volumes, waitLock)
 		},
 	}

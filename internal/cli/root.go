@@ -136,7 +136,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\n  see '%s --help'", err, c.CommandPath())}
 	})
-	hub := &cobra.Command{Use: "hub", Short: "Deploy and operate the hub stack"}
+	hub := &cobra.Command{Use: "hub", Short: "Deploy and operate the hub stack", PersistentPreRunE: a.checkGlobalFlags}
 	pf := hub.PersistentFlags()
 	pf.StringArrayVarP(&a.g.files, "file", "f", nil, "compose file (repeatable; default docker-compose.hub.yml in the current folder)")
 	pf.StringVarP(&a.g.project, "project-name", "p", "", "project name (default: the compose file's name:, e.g. dive-hub)")
