@@ -14,6 +14,7 @@ import (
 
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/graph"
+	"github.com/dive-hub/dive/internal/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -301,7 +302,7 @@ func (a *app) logsCmd() *cobra.Command {
 		Short: "Show the services' logs",
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
-			project, _, eng, cs, err := a.projectContainers(ctx)
+			project, l, eng, cs, err := a.projectContainers(ctx)
 			if err != nil {
 				return err
 			}
@@ -327,7 +328,10 @@ func (a *app) logsCmd() *cobra.Command {
 					return usageError{fmt.Errorf("no container for service %q in project %s (see 'dive hub status')", s, project)}
 				}
 			}
-			w := &lockedWriter{w: a.stdout}
+			// Secrets masked as in a deploy's diagnosis, line by line.
+			masked := logsRedactor(ctx, eng, l, sel).Writer(a.stdout)
+			defer masked.(*redact.LineWriter).Flush()
+			w := &lockedWriter{w: masked}
 			var wg sync.WaitGroup
 			errs := make(chan error, len(sel))
 			for _, c := range sel {
