@@ -33,6 +33,7 @@ func (a *app) acquireLock(ctx context.Context, eng *engine.Engine, l *loaded, de
 	}
 	if eng != nil {
 		o.Engine = eng.Client()
+		o.CallContext = eng.CallContext
 	}
 	if a.g.callTimeout > 0 {
 		o.CallTimeout = a.g.callTimeout

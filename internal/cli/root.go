@@ -252,7 +252,9 @@ func (a *app) load(ctx context.Context, services []string, standinImage string) 
 
 // connect opens the engine with the call timeout from the flags.
 func (a *app) connect(ctx context.Context, onRetry func(op string, attempt int, err error, wait time.Duration)) (*engine.Engine, error) {
-	return engine.New(ctx, engine.Options{CallTimeout: a.g.callTimeout, OnRetry: onRetry})
+	// ctx is the command's: Ctrl-C ends it, which bounds every engine call
+	// still to come (engine.Options.Interrupt).
+	return engine.New(ctx, engine.Options{CallTimeout: a.g.callTimeout, OnRetry: onRetry, Interrupt: ctx})
 }
 
 // ensureStandin builds the demo's stand-in image when the stack needs it.

@@ -110,7 +110,7 @@ func (l *Lock) markerLabels(role string, expires time.Time) map[string]string {
 }
 
 func (l *Lock) create(ctx context.Context, name string, labels map[string]string) (markerInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.o.CallTimeout)
+	ctx, cancel := l.o.CallContext(ctx, l.o.CallTimeout)
 	defer cancel()
 	res, err := l.o.Engine.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: "local", Labels: labels})
 	if err != nil {
@@ -120,7 +120,7 @@ func (l *Lock) create(ctx context.Context, name string, labels map[string]string
 }
 
 func (l *Lock) inspect(ctx context.Context, name string) (markerInfo, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.o.CallTimeout)
+	ctx, cancel := l.o.CallContext(ctx, l.o.CallTimeout)
 	defer cancel()
 	res, err := l.o.Engine.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
@@ -133,7 +133,7 @@ func (l *Lock) inspect(ctx context.Context, name string) (markerInfo, bool, erro
 }
 
 func (l *Lock) remove(ctx context.Context, name string) error {
-	ctx, cancel := context.WithTimeout(ctx, l.o.CallTimeout)
+	ctx, cancel := l.o.CallContext(ctx, l.o.CallTimeout)
 	defer cancel()
 	_, err := l.o.Engine.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
 	if err != nil && !cerrdefs.IsNotFound(err) {
@@ -222,9 +222,7 @@ func (l *Lock) takeOver(ctx context.Context, old markerInfo, why string) error {
 		}
 	}
 	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.o.CallTimeout)
-		defer cancel()
-		_ = l.removeIfHolder(rctx, guard, l.holder)
+		_ = l.removeIfHolder(context.WithoutCancel(ctx), guard, l.holder)
 	}()
 	cur, found, err := l.inspect(ctx, name)
 	if err != nil {
