@@ -73,6 +73,10 @@ type Options struct {
 	User string
 	// Alive reports whether a pid on this host is alive. Default: kill(pid, 0).
 	Alive func(pid int) bool
+	// ProcID names a process beyond its pid (boot, pid namespace, start
+	// time), recorded in the marker so that a reused pid is not taken for
+	// the holder. Default: from /proc on Linux, "" elsewhere.
+	ProcID func(pid int) string
 	// Poll is the --wait-lock polling period. Default DefaultPoll.
 	Poll time.Duration
 	// CallTimeout bounds each engine call. Default DefaultCallTimeout.
@@ -230,6 +234,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Alive == nil {
 		o.Alive = pidAlive
+	}
+	if o.ProcID == nil {
+		o.ProcID = procIdentity
 	}
 	if o.Poll <= 0 {
 		o.Poll = DefaultPoll
