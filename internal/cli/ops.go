@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -82,8 +83,13 @@ func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration)
 			}
 		}
 	}
+	var errs []string
 	if err := stopInReverseOrder(ctx, eng, cs, g, grace, a.stdout); err != nil {
-		return err
+		if ctx.Err() != nil {
+			return err
+		}
+		// Still remove what can be: the networks of the containers that did go.
+		errs = append(errs, err.Error())
 	}
 	removed := 0
 	nets, err := eng.ListNetworks(ctx, engine.LabelProject+"="+project)
@@ -94,7 +100,6 @@ func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration)
 	if err != nil {
 		return err
 	}
-	var errs []string
 	for _, n := range append(nets, created...) {
 		if err := eng.RemoveNetwork(ctx, n.ID); err != nil {
 			errs = append(errs, fmt.Sprintf("network %s: %v", n.Name, err))
@@ -155,6 +160,11 @@ func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Con
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []string
+	// Removes are engine work (network teardown, layers): a few at a time,
+	// so that 200 of them do not each wait out their deadline in the
+	// engine's queue. Stops are not gated: they mostly wait for the
+	// service's own graceful exit.
+	removeGate := make(chan struct{}, max(4, 2*runtime.NumCPU()))
 	for _, c := range cs {
 		wg.Add(1)
 		go func() {
@@ -180,7 +190,14 @@ func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Con
 					mu.Unlock()
 				}
 			}
-			if err := eng.Remove(ctx, c.ID, false); err != nil {
+			select {
+			case removeGate <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			err := eng.Remove(ctx, c.ID, false)
+			<-removeGate
+			if err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Sprintf("remove %s: %v", c.Name, err))
 				mu.Unlock()

@@ -345,10 +345,11 @@ func (e *Engine) Remove(ctx context.Context, id string, volumes bool) error {
 	return err
 }
 
-// waitGone waits, within one per-call timeout, until a container the engine
-// is removing no longer exists.
+// waitGone waits until a container the engine is removing no longer
+// exists, for as long as a few calls may take on a busy engine.
 func (e *Engine) waitGone(ctx context.Context, id string) error {
-	ctx, cancel := e.callContext(ctx, e.opts.CallTimeout)
+	limit := max(4*e.opts.CallTimeout, time.Minute)
+	ctx, cancel := e.callContext(ctx, limit)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -359,7 +360,7 @@ func (e *Engine) waitGone(ctx context.Context, id string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("container %s: the engine's removal did not finish within %s: %w", short(id), e.opts.CallTimeout, ctx.Err())
+			return fmt.Errorf("container %s: the engine's removal did not finish within %s: %w", short(id), limit, ctx.Err())
 		case <-tick.C:
 		}
 	}

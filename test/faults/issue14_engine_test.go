@@ -19,6 +19,10 @@ import (
 	"github.com/moby/moby/client"
 )
 
+// generousBudget keeps a loaded machine's slowness from failing a deploy
+// whose verdict is not the point of the test.
+const generousBudget = "    labels:\n      dive.service.timeout: 3m\n"
+
 // Faults of issue 14 that need the engine to misbehave or to be in a
 // particular state: a long graceful stop, a project's own container
 // holding its port while it restarts, a dead lock holder whose pid lives
@@ -27,7 +31,7 @@ import (
 
 // `hub down` waits a service's whole stop_grace_period: the stop is not
 // cut at the per-call API timeout and the container is not SIGKILLed. The
-// slow stopper needs 12s, the API timeout is 5s (the default 30s, the
+// slow stopper needs 15s, the API timeout is 8s (the default 30s, the
 // grace 2m in the issue: the same mechanism, quicker to show). Nothing is
 // left: no container, no network, no "removal already in progress".
 func TestDownHonoursGracePeriod(t *testing.T) {
@@ -35,16 +39,16 @@ func TestDownHonoursGracePeriod(t *testing.T) {
 	f := newFixture(t, "grace")
 	f.slot()
 	var svcs strings.Builder
-	for i := 1; i <= 6; i++ {
-		fmt.Fprintf(&svcs, "  s%d:\n%s    depends_on: [db]\n%s", i, image, healthcheck)
+	for i := 1; i <= 2; i++ {
+		fmt.Fprintf(&svcs, "  s%d:\n%s    depends_on: [db]\n%s%s", i, image, generousBudget, healthcheck)
 	}
 	f.write(`services:
   db:
 ` + image + `    stop_grace_period: 2m
     environment:
       STANDIN_MODE: slow-stop
-      STANDIN_STOP_DELAY: 12s
-` + healthcheck + svcs.String())
+      STANDIN_STOP_DELAY: 15s
+` + generousBudget + healthcheck + svcs.String())
 	r := f.dive(nil, f.hub("deploy")...)
 	wantCode(t, r, 0)
 
@@ -52,12 +56,12 @@ func TestDownHonoursGracePeriod(t *testing.T) {
 	defer cancel()
 	evs := docker.Events(ctx, client.EventsListOptions{Filters: make(client.Filters).
 		Add("type", "container").Add("label", labelProject+"="+f.project).Add("label", "com.docker.compose.service=db").Add("event", "die", "kill")})
-	down := f.dive(nil, f.hub("down", "--api-timeout", "5s")...)
+	down := f.dive(nil, f.hub("down", "--api-timeout", "8s")...)
 	wantCode(t, down, 0)
-	if down.elapsed < 12*time.Second {
-		t.Errorf("down took %s: it cannot have waited db's 12s graceful stop", down.elapsed.Round(time.Millisecond))
+	if down.elapsed < 15*time.Second {
+		t.Errorf("down took %s: it cannot have waited db's 15s graceful stop", down.elapsed.Round(time.Millisecond))
 	}
-	within(t, "down (hang guard: 12s stop + the rest)", down.elapsed, 60*time.Second, 1)
+	within(t, "down (hang guard: 15s stop + the rest)", down.elapsed, 90*time.Second, 1)
 	for _, bad := range []string{"already in progress", "context canceled", "no answer from the engine", "left some things behind"} {
 		if strings.Contains(down.output(), bad) {
 			t.Errorf("down's output has %q", bad)
@@ -122,15 +126,15 @@ func TestPreflightKnowsOwnRestartingContainer(t *testing.T) {
 	if _, err := docker.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	f.write(fmt.Sprintf("services:\n  web:\n%s    ports:\n      - \"127.0.0.1:%d:8080\"\n%s", image, port, healthcheck))
+	f.write(fmt.Sprintf("services:\n  web:\n%s    ports:\n      - \"127.0.0.1:%d:8080\"\n%s%s", image, port, generousBudget, healthcheck))
 
-	// Wait for a long restart back-off (restart count ≥ 4: ≥ 0.8s with the
+	// Wait for a long restart back-off (restart count ≥ 3: ≥ 0.4s with the
 	// port held and no port in the list), then look while it restarts.
 	restarting := func() bool {
 		ins, err := docker.ContainerInspect(ctx, cr.ID, client.ContainerInspectOptions{})
-		return err == nil && ins.Container.RestartCount >= 4 && ins.Container.State != nil && ins.Container.State.Restarting
+		return err == nil && ins.Container.RestartCount >= 3 && ins.Container.State != nil && ins.Container.State.Restarting
 	}
-	for deadline := time.Now().Add(60 * time.Second); !restarting(); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(150 * time.Second); !restarting(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the crash-looping container never reached a long restart back-off")
 		}
@@ -146,7 +150,7 @@ func TestPreflightKnowsOwnRestartingContainer(t *testing.T) {
 	}
 	r := f.dive(nil, f.hub("deploy")...)
 	wantCode(t, r, 0)
-	within(t, "redeploy (hang guard)", r.elapsed, 60*time.Second, 1)
+	within(t, "redeploy (hang guard)", r.elapsed, 150*time.Second, 1)
 	if c := f.containers()["web"]; c.State == nil || !c.State.Running {
 		t.Errorf("web should be running after the redeploy: %s", describe(f.containers()))
 	}
@@ -155,7 +159,8 @@ func TestPreflightKnowsOwnRestartingContainer(t *testing.T) {
 // A lock marker left by a holder that died, whose pid now belongs to
 // another live process (here: this test process), does not block the
 // project for the holder's whole hold: the recorded process identity
-// tells the two apart, and the next deploy takes the lock over at once.
+// tells the two apart, and the next deploy (or down) takes the lock over
+// at once.
 func TestLockOfReusedPidIsTakenOver(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "pid-reuse")
@@ -181,10 +186,12 @@ func TestLockOfReusedPidIsTakenOver(t *testing.T) {
 	if _, err := docker.VolumeCreate(ctx, client.VolumeCreateOptions{Name: "dive-lock_" + f.project, Driver: "local", Labels: labels}); err != nil {
 		t.Fatal(err)
 	}
-	r := f.dive(nil, f.hub("deploy")...)
+	// down takes the same lock as deploy; it makes the verdict the lock's
+	// alone (a deploy would also wait for readiness on a loaded machine).
+	r := f.dive(nil, f.hub("down")...)
 	wantCode(t, r, 0)
 	wantOutput(t, r, fmt.Sprintf("pid %d now belongs to another process", os.Getpid()), "taking over")
-	within(t, "deploy (hang guard)", r.elapsed, 60*time.Second, 1)
+	within(t, "down (hang guard)", r.elapsed, 30*time.Second, 1)
 }
 
 // ownEngine starts a test-owned dockerd (scripts/engines.sh) with the
@@ -273,12 +280,14 @@ func TestOwnEngineFaults(t *testing.T) {
 		r := p.wait()
 		wantCode(t, r, 130)
 		within(t, "exit after Ctrl-C with the engine frozen", r.end.Sub(sent), 2*time.Second, 1.5)
+		wantOutput(t, r, "lock marker volume dive-lock_"+f.project+" is left behind", "the next deploy or down takes it over")
 		ctl("thaw")
 		thawed = true
-		again := f.dive(env, f.hub("deploy", "--timeout", "2m")...)
-		wantCode(t, again, 0)
+		// What was left (the marker, the container) is taken over and
+		// removed by the next command that takes the lock.
 		down := f.dive(env, f.hub("down")...)
 		wantCode(t, down, 0)
+		wantOutput(t, down, fmt.Sprintf("previous holder pid %d on host %s is gone", r.pid, hostname), "taking over", "project "+f.project+" is down")
 	})
 
 	// A deploy killed while it holds the lock, then the engine restarted:
@@ -295,14 +304,14 @@ func TestOwnEngineFaults(t *testing.T) {
 		_ = p.cmd.Process.Kill()
 		dead := p.wait()
 		ctl("restart")
-		r := f.dive(env, f.hub("deploy", "--timeout", "2m")...)
+		// down takes the same lock as deploy (a deploy would also wait
+		// for readiness on a loaded machine).
+		r := f.dive(env, f.hub("down")...)
 		wantCode(t, r, 0)
-		if strings.Contains(r.output(), "not recorded yet") {
+		if strings.Contains(r.output(), "not recorded yet") || strings.Contains(r.output(), "is locked") {
 			t.Errorf("the lock's holder was lost with the engine's restart")
 		}
-		wantOutput(t, r, fmt.Sprintf("previous holder pid %d", dead.pid), "taking over")
-		within(t, "deploy after the restart (hang guard)", r.elapsed, 90*time.Second, 1)
-		down := f.dive(env, f.hub("down")...)
-		wantCode(t, down, 0)
+		wantOutput(t, r, fmt.Sprintf("lock marker volume dive-lock_%s: previous holder pid %d", f.project, dead.pid), "taking over")
+		within(t, "down after the restart (hang guard)", r.elapsed, 60*time.Second, 1)
 	})
 }
