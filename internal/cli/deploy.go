@@ -45,7 +45,12 @@ probe (the service's healthcheck command, run early and often).
 
 Exit codes: 0 every core service ready (optional/stretch may be degraded),
 1 the deploy failed, 2 configuration or usage error, 130 interrupted.`,
-		RunE: func(c *cobra.Command, args []string) error { return a.runDeploy(c.Context(), args, f) },
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := checkDeployFlags(f); err != nil {
+				return err
+			}
+			return a.runDeploy(c.Context(), args, f)
+		},
 	}
 	fl := c.Flags()
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "the whole deploy's deadline")

@@ -33,6 +33,7 @@ func (a *app) acquireLock(ctx context.Context, eng *engine.Engine, l *loaded, de
 	}
 	if eng != nil {
 		o.Engine = eng.Client()
+		o.CallContext = eng.CallContext
 	}
 	if a.g.callTimeout > 0 {
 		o.CallTimeout = a.g.callTimeout
@@ -46,7 +47,17 @@ func (a *app) acquireLock(ctx context.Context, eng *engine.Engine, l *loaded, de
 	}
 	return func() {
 		if err := lk.Release(); err != nil {
-			warn(fmt.Sprintf("releasing the deployment lock of project %s: %v", o.Project, err))
+			warn(releaseFailed(ctx, o, lk, err))
 		}
 	}, nil
+}
+
+// releaseFailed says what a failed release leaves behind and how it heals.
+func releaseFailed(ctx context.Context, o lock.Options, lk *lock.Lock, err error) string {
+	msg := fmt.Sprintf("releasing the deployment lock of project %s: %v", o.Project, err)
+	if ctx.Err() != nil {
+		msg = fmt.Sprintf("the engine did not answer within %s of the interrupt, so the lock marker volume %s is left behind", engine.DefaultAfterInterrupt, lock.MarkerName(o.Project))
+	}
+	return msg + fmt.Sprintf("; the next deploy or down takes it over: at once on this host (this process, holder %s, will be gone), from another host once its hold expires at %s",
+		lk.Holder(), lk.Expires().UTC().Format(time.RFC3339))
 }

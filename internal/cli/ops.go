@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/graph"
+	"github.com/dive-hub/dive/internal/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -25,6 +27,9 @@ func (a *app) downCmd() *cobra.Command {
 		Short: "Stop and remove the project's containers and networks (in reverse dependency order)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := nonNegativeDuration("wait-lock", waitLock, "refuse at once when the project is locked", "5m"); err != nil {
+				return err
+			}
 			return a.runDown(c.Context(), volumes, waitLock)
 		},
 	}
@@ -78,8 +83,13 @@ func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration)
 			}
 		}
 	}
+	var errs []string
 	if err := stopInReverseOrder(ctx, eng, cs, g, grace, a.stdout); err != nil {
-		return err
+		if ctx.Err() != nil {
+			return err
+		}
+		// Still remove what can be: the networks of the containers that did go.
+		errs = append(errs, err.Error())
 	}
 	removed := 0
 	nets, err := eng.ListNetworks(ctx, engine.LabelProject+"="+project)
@@ -90,7 +100,6 @@ func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration)
 	if err != nil {
 		return err
 	}
-	var errs []string
 	for _, n := range append(nets, created...) {
 		if err := eng.RemoveNetwork(ctx, n.ID); err != nil {
 			errs = append(errs, fmt.Sprintf("network %s: %v", n.Name, err))
@@ -151,6 +160,11 @@ func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Con
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []string
+	// Removes are engine work (network teardown, layers): a few at a time,
+	// so that 200 of them do not each wait out their deadline in the
+	// engine's queue. Stops are not gated: they mostly wait for the
+	// service's own graceful exit.
+	removeGate := make(chan struct{}, max(4, 2*runtime.NumCPU()))
 	for _, c := range cs {
 		wg.Add(1)
 		go func() {
@@ -176,7 +190,14 @@ func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Con
 					mu.Unlock()
 				}
 			}
-			if err := eng.Remove(ctx, c.ID, false); err != nil {
+			select {
+			case removeGate <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			err := eng.Remove(ctx, c.ID, false)
+			<-removeGate
+			if err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Sprintf("remove %s: %v", c.Name, err))
 				mu.Unlock()
@@ -298,7 +319,7 @@ func (a *app) logsCmd() *cobra.Command {
 		Short: "Show the services' logs",
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
-			project, _, eng, cs, err := a.projectContainers(ctx)
+			project, l, eng, cs, err := a.projectContainers(ctx)
 			if err != nil {
 				return err
 			}
@@ -324,7 +345,10 @@ func (a *app) logsCmd() *cobra.Command {
 					return usageError{fmt.Errorf("no container for service %q in project %s (see 'dive hub status')", s, project)}
 				}
 			}
-			w := &lockedWriter{w: a.stdout}
+			// Secrets masked as in a deploy's diagnosis, line by line.
+			masked := logsRedactor(ctx, eng, l, sel).Writer(a.stdout)
+			defer masked.(*redact.LineWriter).Flush()
+			w := &lockedWriter{w: masked}
 			var wg sync.WaitGroup
 			errs := make(chan error, len(sel))
 			for _, c := range sel {

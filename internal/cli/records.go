@@ -27,13 +27,18 @@ import (
 var plainSetting = regexp.MustCompile(`(?i)(^|_)(PORT|HOST|HOSTNAME|NAME|PROJECT|PROJECT_NAME|PROFILES|URL|URI|ENDPOINT|DIR|PATH|FILE|LEVEL|MODE|ENV|VERSION|TZ|LANG|REGION|DOMAIN|REALM|TIMEOUT|AFTER|INTERVAL|NETWORK|IMAGE|TAG|COUNT|SIZE|ENABLED|USER|USERNAME|DB|DATABASE)$`)
 
 func newRedactor(st *stack.Stack) *redact.Redactor {
+	return redact.New(stackSecrets(st))
+}
+
+// stackSecrets are the secret values of a stack (see newRedactor).
+func stackSecrets(st *stack.Stack) []string {
 	fileValues := map[string]string{}
 	for k, v := range st.EnvFileValues {
 		if redact.IsSensitiveName(k) || !plainSetting.MatchString(k) {
 			fileValues[k] = v
 		}
 	}
-	return redact.New(redact.SecretsFromEnv(st.Environment, fileValues))
+	return redact.SecretsFromEnv(st.Environment, fileValues)
 }
 
 // writeRecords writes metrics.json, report.{md,json,html}, validation.json,

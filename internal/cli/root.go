@@ -136,7 +136,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\n  see '%s --help'", err, c.CommandPath())}
 	})
-	hub := &cobra.Command{Use: "hub", Short: "Deploy and operate the hub stack"}
+	hub := &cobra.Command{Use: "hub", Short: "Deploy and operate the hub stack", PersistentPreRunE: a.checkGlobalFlags}
 	pf := hub.PersistentFlags()
 	pf.StringArrayVarP(&a.g.files, "file", "f", nil, "compose file (repeatable; default docker-compose.hub.yml in the current folder)")
 	pf.StringVarP(&a.g.project, "project-name", "p", "", "project name (default: the compose file's name:, e.g. dive-hub)")
@@ -252,7 +252,9 @@ func (a *app) load(ctx context.Context, services []string, standinImage string) 
 
 // connect opens the engine with the call timeout from the flags.
 func (a *app) connect(ctx context.Context, onRetry func(op string, attempt int, err error, wait time.Duration)) (*engine.Engine, error) {
-	return engine.New(ctx, engine.Options{CallTimeout: a.g.callTimeout, OnRetry: onRetry})
+	// ctx is the command's: Ctrl-C ends it, which bounds every engine call
+	// still to come (engine.Options.Interrupt).
+	return engine.New(ctx, engine.Options{CallTimeout: a.g.callTimeout, OnRetry: onRetry, Interrupt: ctx})
 }
 
 // ensureStandin builds the demo's stand-in image when the stack needs it.

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,7 +35,24 @@ type Options struct {
 	OnRetry func(op string, attempt int, err error, wait time.Duration)
 	// PingTimeout bounds the first contact. Default 5s.
 	PingTimeout time.Duration
+	// Interrupt, when it ends (the user's Ctrl-C), bounds every call still
+	// running or made afterwards, also those on contexts detached from
+	// cancellation (operations a deploy never abandons half-way, the lock's
+	// release): they end AfterInterrupt after it, each with at least
+	// MinCallAfterInterrupt, so dive exits promptly even when the engine
+	// is frozen. nil: no such bound.
+	Interrupt context.Context
+	// AfterInterrupt is that bound. Default DefaultAfterInterrupt.
+	AfterInterrupt time.Duration
 }
+
+// DefaultAfterInterrupt is how long engine calls may still run after an
+// interrupt: dive promises to exit within 2 s of Ctrl-C.
+const DefaultAfterInterrupt = time.Second
+
+// MinCallAfterInterrupt is the least time a call made after the interrupt
+// bound gets: enough for a healthy local engine to release the lock.
+const MinCallAfterInterrupt = 200 * time.Millisecond
 
 // Engine wraps the Docker client.
 type Engine struct {
@@ -45,6 +63,8 @@ type Engine struct {
 	os, arch   string
 	breaker    *gobreaker.CircuitBreaker[any]
 	daemonHost string
+	// interruptedAt is when opts.Interrupt ended (unix nanos; 0: not yet).
+	interruptedAt atomic.Int64
 }
 
 // UnreachableError says the daemon did not answer.
@@ -76,11 +96,17 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.PingTimeout == 0 {
 		o.PingTimeout = 5 * time.Second
 	}
+	if o.AfterInterrupt <= 0 {
+		o.AfterInterrupt = DefaultAfterInterrupt
+	}
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
 	e := &Engine{cli: cli, opts: o, daemonHost: cli.DaemonHost()}
+	if o.Interrupt != nil {
+		context.AfterFunc(o.Interrupt, func() { e.interruptedAt.CompareAndSwap(0, time.Now().UnixNano()) })
+	}
 	e.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:    "engine " + e.daemonHost,
 		Timeout: 10 * time.Second,
@@ -140,9 +166,40 @@ func (e *Engine) Arch() string {
 // Host is the daemon address.
 func (e *Engine) Host() string { return e.daemonHost }
 
+// CallContext derives the context of one engine call from parent: it ends
+// after limit, and, once the Interrupt of the options has ended, at the
+// interrupt's bound (see Options.Interrupt) even when parent is detached
+// from cancellation. Callers that reach the engine outside Engine (the
+// lock's marker volume) use it too.
+func (e *Engine) CallContext(parent context.Context, limit time.Duration) (context.Context, context.CancelFunc) {
+	return e.callContext(parent, limit)
+}
+
+func (e *Engine) callContext(parent context.Context, limit time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(parent, limit)
+	if e.opts.Interrupt == nil {
+		return ctx, cancel
+	}
+	stop := context.AfterFunc(e.opts.Interrupt, func() {
+		e.interruptedAt.CompareAndSwap(0, time.Now().UnixNano())
+		bound := time.Unix(0, e.interruptedAt.Load()).Add(e.opts.AfterInterrupt)
+		// cancel after the call ended is harmless; the timer then only fires.
+		time.AfterFunc(max(time.Until(bound), MinCallAfterInterrupt), cancel)
+	})
+	return ctx, func() { stop(); cancel() }
+}
+
 // do runs one Engine API call with a per-call deadline, retries transient
 // failures and feeds the breaker.
 func do[T any](ctx context.Context, e *Engine, op string, fn func(context.Context) (T, error)) (T, error) {
+	return doFor(ctx, e, op, 0, fn)
+}
+
+// doFor is do for a call that is asked to take up to asked itself (a stop's
+// grace period): its deadline is asked plus the per-call timeout, so the
+// engine's own work always has the usual margin on top.
+func doFor[T any](ctx context.Context, e *Engine, op string, asked time.Duration, fn func(context.Context) (T, error)) (T, error) {
+	limit := e.opts.CallTimeout + max(asked, 0)
 	attempt := 0
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
@@ -152,11 +209,11 @@ func do[T any](ctx context.Context, e *Engine, op string, fn func(context.Contex
 		attempt++
 		var zero T
 		out, err := e.breaker.Execute(func() (any, error) {
-			cctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+			cctx, cancel := e.callContext(ctx, limit)
 			defer cancel()
 			v, err := fn(cctx)
 			if err != nil && cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-				err = fmt.Errorf("%s: no answer from the engine within %s: %w", op, e.opts.CallTimeout, err)
+				err = fmt.Errorf("%s: no answer from the engine within %s: %w", op, limit, err)
 			}
 			return v, err
 		})

@@ -317,13 +317,11 @@ func (e *Engine) Start(ctx context.Context, id string) error {
 // Stop stops a container, giving it grace before SIGKILL.
 func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error {
 	secs := int(grace.Round(time.Second) / time.Second)
-	_, err := do(ctx, e, "container stop", func(ctx context.Context) (client.ContainerStopResult, error) {
-		// The per-call deadline must outlast the grace period.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace+e.opts.CallTimeout)
-		defer cancel()
-		stop := context.AfterFunc(ctx, cancel)
-		defer stop()
-		return e.cli.ContainerStop(cctx, id, client.ContainerStopOptions{Timeout: &secs})
+	// The call's deadline covers the grace period it asks the engine to
+	// wait, plus the usual per-call margin: a 2-minute stop_grace_period is
+	// waited in full, never cut at the per-call timeout.
+	_, err := doFor(ctx, e, "container stop", time.Duration(secs)*time.Second, func(ctx context.Context) (client.ContainerStopResult, error) {
+		return e.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
 	})
 	if cerrdefs.IsNotFound(err) {
 		return nil
@@ -332,6 +330,8 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 }
 
 // Remove force-removes a container (and its anonymous volumes when volumes is set).
+// When the engine is already removing it (an earlier call whose answer was
+// lost, or another client), Remove waits for that removal to finish.
 func (e *Engine) Remove(ctx context.Context, id string, volumes bool) error {
 	_, err := do(ctx, e, "container remove", func(ctx context.Context) (client.ContainerRemoveResult, error) {
 		return e.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: volumes})
@@ -339,7 +339,38 @@ func (e *Engine) Remove(ctx context.Context, id string, volumes bool) error {
 	if cerrdefs.IsNotFound(err) {
 		return nil
 	}
+	if err != nil && strings.Contains(err.Error(), "already in progress") {
+		return e.waitGone(ctx, id)
+	}
 	return err
+}
+
+// waitGone waits until a container the engine is removing no longer
+// exists, for as long as a few calls may take on a busy engine.
+func (e *Engine) waitGone(ctx context.Context, id string) error {
+	limit := max(4*e.opts.CallTimeout, time.Minute)
+	ctx, cancel := e.callContext(ctx, limit)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("container %s: the engine's removal did not finish within %s: %w", short(id), limit, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 // Inspect returns a container's full state.
@@ -359,7 +390,7 @@ type ExecResult struct {
 // Exec runs cmd in a container and waits for it, bounded by timeout.
 // It is not retried: probes run again on their own cadence.
 func (e *Engine) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (ExecResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := e.callContext(ctx, timeout)
 	defer cancel()
 	cr, err := e.cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
 	if err != nil {
@@ -411,7 +442,7 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 // Logs returns the last tail lines of a container's output, demultiplexed.
 func (e *Engine) Logs(ctx context.Context, id string, tail int) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+	ctx, cancel := e.callContext(ctx, e.opts.CallTimeout)
 	defer cancel()
 	rc, err := e.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(tail)})
 	if err != nil {
@@ -558,15 +589,27 @@ func (e *Engine) NetworkExists(ctx context.Context, name string) (bool, error) {
 	return false, nil
 }
 
-// RemoveNetwork removes a network; a missing one is not an error.
+// RemoveNetwork removes a network; a missing one is not an error. A network
+// whose last endpoints the engine is still releasing (containers removed a
+// moment ago) is tried again for up to one per-call timeout.
 func (e *Engine) RemoveNetwork(ctx context.Context, id string) error {
-	_, err := do(ctx, e, "network remove", func(ctx context.Context) (client.NetworkRemoveResult, error) {
-		return e.cli.NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
-	})
-	if cerrdefs.IsNotFound(err) {
-		return nil
+	deadline := time.Now().Add(e.opts.CallTimeout)
+	for {
+		_, err := do(ctx, e, "network remove", func(ctx context.Context) (client.NetworkRemoveResult, error) {
+			return e.cli.NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
+		})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if err == nil || !strings.Contains(err.Error(), "active endpoints") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	return err
 }
 
 // VolumeInfo describes an existing volume.

@@ -73,10 +73,19 @@ type Options struct {
 	User string
 	// Alive reports whether a pid on this host is alive. Default: kill(pid, 0).
 	Alive func(pid int) bool
+	// ProcID names a process beyond its pid (boot, pid namespace, start
+	// time), recorded in the marker so that a reused pid is not taken for
+	// the holder. Default: from /proc on Linux, "" elsewhere.
+	ProcID func(pid int) string
 	// Poll is the --wait-lock polling period. Default DefaultPoll.
 	Poll time.Duration
 	// CallTimeout bounds each engine call. Default DefaultCallTimeout.
 	CallTimeout time.Duration
+	// CallContext derives each engine call's context (parent, CallTimeout);
+	// the CLI passes the engine's, which also bounds calls after Ctrl-C so
+	// that the release never waits on a frozen engine. Default
+	// context.WithTimeout.
+	CallContext func(parent context.Context, limit time.Duration) (context.Context, context.CancelFunc)
 }
 
 // Lock is a held deployment lock.
@@ -226,6 +235,9 @@ func (o *Options) defaults() error {
 	if o.Alive == nil {
 		o.Alive = pidAlive
 	}
+	if o.ProcID == nil {
+		o.ProcID = procIdentity
+	}
 	if o.Poll <= 0 {
 		o.Poll = DefaultPoll
 	}
@@ -234,6 +246,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Warn == nil {
 		o.Warn = func(string) {}
+	}
+	if o.CallContext == nil {
+		o.CallContext = context.WithTimeout
 	}
 	return nil
 }
@@ -352,11 +367,11 @@ func (l *Lock) Release() error {
 	l.released = true
 	var errs []error
 	if l.marker && l.o.Engine != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), l.o.CallTimeout)
+		// Each call has its own deadline (see Options.CallContext).
+		ctx := context.Background()
 		if err := l.removeIfHolder(ctx, MarkerName(l.o.Project), l.holder); err != nil {
 			errs = append(errs, fmt.Errorf("remove the lock marker volume %s: %w", MarkerName(l.o.Project), err))
 		}
-		cancel()
 	}
 	// The record goes before the flock: a record found under a free flock
 	// then always means a holder that died.

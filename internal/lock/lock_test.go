@@ -26,6 +26,7 @@ type fakeVolumes struct {
 	vols    map[string]map[string]string
 	creates int
 	removes []string
+	created time.Time // every volume's CreatedAt
 }
 
 func newFake() *fakeVolumes { return &fakeVolumes{vols: map[string]map[string]string{}} }
@@ -41,7 +42,7 @@ func (f *fakeVolumes) VolumeCreate(_ context.Context, o client.VolumeCreateOptio
 		}
 		f.vols[o.Name] = labels
 	}
-	return client.VolumeCreateResult{Volume: volume.Volume{Name: o.Name, Driver: "local", Labels: f.copy(o.Name)}}, nil
+	return client.VolumeCreateResult{Volume: volume.Volume{Name: o.Name, Driver: "local", Labels: f.copy(o.Name), CreatedAt: f.createdAt()}}, nil
 }
 
 func (f *fakeVolumes) VolumeInspect(_ context.Context, name string, _ client.VolumeInspectOptions) (client.VolumeInspectResult, error) {
@@ -50,7 +51,7 @@ func (f *fakeVolumes) VolumeInspect(_ context.Context, name string, _ client.Vol
 	if _, ok := f.vols[name]; !ok {
 		return client.VolumeInspectResult{}, fmt.Errorf("get %s: %w", name, cerrdefs.ErrNotFound)
 	}
-	return client.VolumeInspectResult{Volume: volume.Volume{Name: name, Labels: f.copy(name)}}, nil
+	return client.VolumeInspectResult{Volume: volume.Volume{Name: name, Labels: f.copy(name), CreatedAt: f.createdAt()}}, nil
 }
 
 func (f *fakeVolumes) VolumeRemove(_ context.Context, name string, _ client.VolumeRemoveOptions) (client.VolumeRemoveResult, error) {
@@ -62,6 +63,13 @@ func (f *fakeVolumes) VolumeRemove(_ context.Context, name string, _ client.Volu
 	delete(f.vols, name)
 	f.removes = append(f.removes, name)
 	return client.VolumeRemoveResult{}, nil
+}
+
+func (f *fakeVolumes) createdAt() string {
+	if f.created.IsZero() {
+		return ""
+	}
+	return f.created.Format(time.RFC3339)
 }
 
 func (f *fakeVolumes) copy(name string) map[string]string {

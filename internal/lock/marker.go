@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -66,6 +67,7 @@ const (
 	LabelExpires  = "io.dive.lock.expires"
 	LabelUser     = "io.dive.lock.user"
 	LabelCommand  = "io.dive.lock.command"
+	LabelProcess  = "io.dive.lock.process" // boot=… pidns=… start=… (see procIdentity)
 	RoleLock      = "lock"
 	RoleTakeover  = "lock-takeover"
 	takeoverTTL   = 30 * time.Second
@@ -80,11 +82,13 @@ type markerInfo struct {
 	pid              int
 	deployID         string
 	user, command    string
+	process          string
 	started, expires time.Time
+	created          time.Time // the volume's creation (the engine's clock)
 }
 
 func parseMarker(name string, labels map[string]string) markerInfo {
-	m := markerInfo{name: name, holder: labels[LabelHolder], user: labels[LabelUser], command: labels[LabelCommand]}
+	m := markerInfo{name: name, holder: labels[LabelHolder], user: labels[LabelUser], command: labels[LabelCommand], process: labels[LabelProcess]}
 	if parts := strings.SplitN(m.holder, ":", 3); len(parts) == 3 {
 		m.host = parts[0]
 		m.pid, _ = strconv.Atoi(parts[1])
@@ -106,21 +110,48 @@ func (l *Lock) markerLabels(role string, expires time.Time) map[string]string {
 		LabelExpires: expires.UTC().Format(time.RFC3339),
 		LabelUser:    l.o.User,
 		LabelCommand: l.o.Command,
+		LabelProcess: l.o.ProcID(l.o.PID),
 	}
 }
 
 func (l *Lock) create(ctx context.Context, name string, labels map[string]string) (markerInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.o.CallTimeout)
+	cctx, cancel := l.o.CallContext(ctx, l.o.CallTimeout)
 	defer cancel()
-	res, err := l.o.Engine.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: "local", Labels: labels})
+	res, err := l.o.Engine.VolumeCreate(cctx, client.VolumeCreateOptions{Name: name, Driver: "local", Labels: labels})
 	if err != nil {
 		return markerInfo{}, fmt.Errorf("lock marker: create volume %s: %w", name, err)
 	}
-	return parseMarker(name, res.Volume.Labels), nil
+	if res.Volume.Labels[LabelHolder] == "" {
+		// After a restart the engine answers the create of an existing
+		// volume without its labels ("Labels": null) while an inspect
+		// still shows them: ask again.
+		m, found, err := l.inspect(ctx, name)
+		if err != nil || !found {
+			return markerInfo{}, fmt.Errorf("lock marker: volume %s: its create answered without labels and %w", name, errors.Join(err, errGoneMeanwhile(found)))
+		}
+		return m, nil
+	}
+	m := parseMarker(name, res.Volume.Labels)
+	m.created = parseCreated(res.Volume.CreatedAt)
+	return m, nil
+}
+
+// errGoneMeanwhile is the error of a marker that vanished between a create
+// and an inspect (nil when it was found).
+func errGoneMeanwhile(found bool) error {
+	if found {
+		return nil
+	}
+	return errors.New("it was removed meanwhile; try again")
+}
+
+func parseCreated(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
 }
 
 func (l *Lock) inspect(ctx context.Context, name string) (markerInfo, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.o.CallTimeout)
+	ctx, cancel := l.o.CallContext(ctx, l.o.CallTimeout)
 	defer cancel()
 	res, err := l.o.Engine.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
@@ -129,11 +160,13 @@ func (l *Lock) inspect(ctx context.Context, name string) (markerInfo, bool, erro
 	if err != nil {
 		return markerInfo{}, false, fmt.Errorf("lock marker: inspect volume %s: %w", name, err)
 	}
-	return parseMarker(name, res.Volume.Labels), true, nil
+	m := parseMarker(name, res.Volume.Labels)
+	m.created = parseCreated(res.Volume.CreatedAt)
+	return m, true, nil
 }
 
 func (l *Lock) remove(ctx context.Context, name string) error {
-	ctx, cancel := context.WithTimeout(ctx, l.o.CallTimeout)
+	ctx, cancel := l.o.CallContext(ctx, l.o.CallTimeout)
 	defer cancel()
 	_, err := l.o.Engine.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
 	if err != nil && !cerrdefs.IsNotFound(err) {
@@ -155,15 +188,18 @@ func (l *Lock) removeIfHolder(ctx context.Context, name, holder string) error {
 // on this host and its pid no longer exists.
 func (l *Lock) stale(m markerInfo) (bool, string) {
 	if m.holder == "" {
-		return false, ""
+		return l.unlabelledStale(m)
 	}
 	if !m.expires.IsZero() && l.o.Now().After(m.expires) {
 		return true, fmt.Sprintf("the hold of pid %d on host %s (deploy %s) expired at %s", m.pid, m.host, m.deployID, m.expires.UTC().Format(time.RFC3339))
 	}
-	if m.host == l.o.Host && m.pid > 0 && !l.o.Alive(m.pid) {
+	if m.host != l.o.Host || m.pid <= 0 {
+		return false, ""
+	}
+	if !l.o.Alive(m.pid) {
 		return true, fmt.Sprintf("previous holder pid %d on host %s is gone (deploy %s)", m.pid, m.host, m.deployID)
 	}
-	return false, ""
+	return l.holderGone(m)
 }
 
 func (l *Lock) heldBy(m markerInfo) *HeldError {
@@ -173,7 +209,11 @@ func (l *Lock) heldBy(m markerInfo) *HeldError {
 		he.Via += " (it is taking over a stale lock)"
 	}
 	if m.holder == "" {
-		he.Via += fmt.Sprintf(", which has no %s label: if no deploy is running, remove it with 'docker volume rm %s'", LabelHolder, m.name)
+		he.Via += fmt.Sprintf(", which has no %s label: it counts as held until %s after its creation", LabelHolder, unlabelledHold)
+		if !m.created.IsZero() {
+			he.Expires = m.created.Add(unlabelledHold)
+		}
+		he.Via += fmt.Sprintf("; if no deploy is running, remove it now with 'docker volume rm %s'", m.name)
 	}
 	return he
 }
@@ -222,9 +262,7 @@ func (l *Lock) takeOver(ctx context.Context, old markerInfo, why string) error {
 		}
 	}
 	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.o.CallTimeout)
-		defer cancel()
-		_ = l.removeIfHolder(rctx, guard, l.holder)
+		_ = l.removeIfHolder(context.WithoutCancel(ctx), guard, l.holder)
 	}()
 	cur, found, err := l.inspect(ctx, name)
 	if err != nil {

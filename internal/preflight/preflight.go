@@ -438,10 +438,11 @@ func portChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, loc
 	var own, managed []engine.Container
 	var ownErr error
 	ownOnce, managedOnce := sync.Once{}, sync.Once{}
+	configured := newConfiguredPorts(ctx, eng)
 	holder := func(p hostPort) (engine.Container, bool, bool) {
 		ownOnce.Do(func() { own, ownErr = eng.ListContainers(ctx, st.Project.Name) })
 		for _, c := range own {
-			if publishes(c, p) {
+			if publishes(c, p) || configured.publishes(c, p) {
 				return c, true, true
 			}
 		}

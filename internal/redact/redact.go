@@ -208,6 +208,12 @@ func (lw *LineWriter) Flush() error {
 // Close flushes. It does not close the underlying writer.
 func (lw *LineWriter) Close() error { return lw.Flush() }
 
+// isWebhookName says the variable holds a webhook URL, whose path or query
+// is the credential (anyone who knows it can post).
+func isWebhookName(name string) bool {
+	return strings.Contains(strings.ToUpper(name), "WEBHOOK")
+}
+
 // sensitiveName matches variable names whose values are secrets.
 var sensitiveName = regexp.MustCompile(`(?i)password|passwd|secret|token|credential|apikey|api_key|private`)
 
@@ -265,17 +271,13 @@ func candidates(v string, sensitive bool) []string {
 	}
 	if hasScheme.MatchString(t) {
 		u, err := url.Parse(t)
-		if err != nil || u.User == nil {
-			if err != nil && sensitive {
+		if err != nil {
+			if sensitive {
 				return []string{t}
 			}
 			return nil
 		}
-		var out []string
-		if pw, ok := u.User.Password(); ok && len(pw) >= MinLen && !trivial[strings.ToLower(pw)] {
-			out = append(out, pw)
-		}
-		return out
+		return URLCredentials(u, sensitive)
 	}
 	if !sensitive && number.MatchString(t) {
 		// Ports, counts and timeouts in env files are configuration.
@@ -288,12 +290,71 @@ func candidates(v string, sensitive bool) []string {
 	return out
 }
 
+// sensitiveParam matches query parameters that carry credentials besides
+// those IsSensitiveName catches (token, secret, key, password, ...).
+var sensitiveParam = regexp.MustCompile(`(?i)^(sig|signature|auth|authorization|session|sessionid|jwt|code|pass|pwd|x-amz-signature|x-amz-credential|x-goog-signature)$`)
+
+// URLCredentials returns the credentials a URL carries: the password of its
+// userinfo (user:pass@), a bare userinfo that is not a plain user name
+// (a token used as the user, https://TOKEN@host), and the values of query
+// parameters that carry credentials (token=, access_token=, key=, sig=,
+// ...). When whole is set (the variable's name says the URL itself is a
+// secret, e.g. a webhook whose path is its token), the path and query are
+// a secret too. The scheme, host and port are never secrets.
+func URLCredentials(u *url.URL, whole bool) []string {
+	var out []string
+	add := func(v string) {
+		if len(v) >= MinLen && !trivial[strings.ToLower(v)] {
+			out = append(out, v)
+		}
+	}
+	if u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			add(pw)
+		} else if name := u.User.Username(); len(name) >= 16 {
+			add(name) // a token as the user name
+		}
+	}
+	for k, vs := range u.Query() {
+		if IsSensitiveName(k) || sensitiveParam.MatchString(k) {
+			for _, v := range vs {
+				add(v)
+			}
+		}
+	}
+	if whole {
+		rest := u.EscapedPath()
+		if u.RawQuery != "" {
+			rest += "?" + u.RawQuery
+		}
+		if len(strings.Trim(rest, "/")) >= 8 {
+			add(rest)
+		}
+	}
+	return out
+}
+
+// urlSecrets is URLCredentials for a value that may not be a URL.
+func urlSecrets(v string, whole bool) []string {
+	t := strings.TrimSpace(v)
+	if !hasScheme.MatchString(t) {
+		return nil
+	}
+	u, err := url.Parse(t)
+	if err != nil {
+		return nil
+	}
+	return URLCredentials(u, whole)
+}
+
 // SecretsFromEnv collects the secret values to mask: every value from the
-// env files (envFileValues, name → value), and the values in env whose
-// variable name looks sensitive (see IsSensitiveName). Trivial values ("",
+// env files (envFileValues, name → value), the values in env whose
+// variable name looks sensitive (see IsSensitiveName), and the credentials
+// in any URL of env whatever its variable's name (see URLCredentials; for a
+// *WEBHOOK* variable its path and query too). Trivial values ("",
 // true, false, 0, 1, yes, no, on, off, null, none), values shorter than
-// MinLen, path-like values and URLs without a password are skipped; of a URL
-// with a password, only the password is kept. Numbers in env files count
+// MinLen, path-like values and URLs without credentials are skipped; of a
+// URL with credentials, only those are kept. Numbers in env files count
 // only under a sensitive name. The result is deduplicated, longest first.
 func SecretsFromEnv(env map[string]string, envFileValues map[string]string) []string {
 	set := map[string]bool{}
@@ -304,6 +365,12 @@ func SecretsFromEnv(env map[string]string, envFileValues map[string]string) []st
 	}
 	for name, v := range env {
 		if !IsSensitiveName(name) {
+			// Any variable may hold a URL with credentials in it
+			// (DATABASE_URL, ALERT_WEBHOOK_URL): those are secrets whatever
+			// the name.
+			for _, s := range urlSecrets(v, isWebhookName(name)) {
+				set[s] = true
+			}
 			continue
 		}
 		for _, s := range candidates(v, true) {

@@ -220,3 +220,31 @@ func BenchmarkRedactString(b *testing.B) {
 		_ = r.String(line)
 	}
 }
+
+// URLs carry credentials whatever their variable is called: userinfo
+// passwords, tokens as user names, token-like query parameters, and the
+// path of a webhook.
+func TestURLCredentials(t *testing.T) {
+	env := map[string]string{
+		"DATABASE_URL":      "postgres://app:db-pass-123@db:5432/app",
+		"ALERT_WEBHOOK_URL": "https://hooks.example.com/services/T0001/B0002/abcdefghijklmnop",
+		"NOTIFY_URL":        "https://notify.example.com/send?channel=ops&token=tok-4242-xyz&access_token=at-9999-q",
+		"SIGNED_URL":        "https://bucket.example.com/obj?X-Amz-Signature=sig0123456789&sig=s1g-abcdef",
+		"GIT_URL":           "https://ghp_0123456789abcdefghij@github.com/org/repo.git",
+		"KEYCLOAK_URL":      "https://keycloak:8443/realms/dive", // no credentials: nothing to mask
+		"USER_URL":          "https://alice@example.com/",        // a plain user name is not a secret
+	}
+	got := SecretsFromEnv(env, nil)
+	for _, want := range []string{"db-pass-123", "/services/T0001/B0002/abcdefghijklmnop", "tok-4242-xyz", "at-9999-q", "sig0123456789", "s1g-abcdef", "ghp_0123456789abcdefghij"} {
+		assert.Contains(t, got, want)
+	}
+	for _, not := range []string{"https://keycloak:8443/realms/dive", "alice", "ops", "hooks.example.com"} {
+		assert.NotContains(t, got, not)
+	}
+	r := New(got)
+	line := "POST " + env["NOTIFY_URL"] + " failed; db " + env["DATABASE_URL"]
+	masked := r.String(line)
+	assert.NotContains(t, masked, "tok-4242-xyz")
+	assert.NotContains(t, masked, "db-pass-123")
+	assert.Contains(t, masked, "notify.example.com")
+}

@@ -170,6 +170,9 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 		if err != nil {
 			return nil, &ConfigError{Msg: fmt.Sprintf("compose file %s: %v", f, err), Err: err}
 		}
+		if err := checkInputFile("compose file", abs); err != nil {
+			return nil, err
+		}
 		if _, err := os.Stat(abs); err != nil {
 			return nil, &ConfigError{Msg: fmt.Sprintf("compose file %s not found", abs), Fix: "check the -f path; without -f dive looks for docker-compose.hub.yml in the current folder", Err: err}
 		}
@@ -182,6 +185,9 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 		abs, err := filepath.Abs(f)
 		if err != nil {
 			return nil, &ConfigError{Msg: fmt.Sprintf("env file %s: %v", f, err), Err: err}
+		}
+		if err := checkInputFile("env file", abs); err != nil {
+			return nil, err
 		}
 		// dotenv reports a missing file as a plain "couldn't find env file"
 		// error that does not wrap os.ErrNotExist: look first.
@@ -246,6 +252,12 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 		optFns = append(optFns, cli.WithProfiles(o.Profiles))
 	} else {
 		optFns = append(optFns, cli.WithDefaultProfiles())
+	}
+	if len(envFiles) == 0 {
+		// compose-go then reads <project>/.env when it exists.
+		if err := checkInputFile("env file", filepath.Join(workDir, ".env")); err != nil {
+			return nil, err
+		}
 	}
 	popts, err := cli.NewProjectOptions(files, optFns...)
 	if err != nil {
@@ -341,6 +353,9 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	sort.Strings(st.Names)
 	sort.Strings(st.Warnings)
 	if err := st.checkDependencies(); err != nil {
+		return nil, err
+	}
+	if err := checkValues(project, files); err != nil {
 		return nil, err
 	}
 	return st, nil

@@ -47,7 +47,7 @@ var (
 
 const (
 	// hardTimeout bounds every dive subprocess: nothing may hang a test.
-	hardTimeout = 90 * time.Second
+	hardTimeout = 3 * time.Minute
 	// maxDeploys is how many deploys run at once: the machine has 2 cores.
 	maxDeploys = 3
 	// lockLabelProject is the label of the lock marker volumes (internal/lock).
