@@ -17,6 +17,7 @@ import (
 type planService struct {
 	Name         string `json:"name"`
 	Class        string `json:"class"`
+	Declared     string `json:"declared_class,omitempty"` // the file's class when it is not one of core/optional/stretch
 	Image        string `json:"image"`
 	Build        bool   `json:"build"`
 	Healthcheck  bool   `json:"healthcheck"`
@@ -100,6 +101,9 @@ func buildPlan(l *loaded, hist map[string]expectation) planOut {
 		if ps.Image == "" {
 			ps.Image = st.Project.Name + "-" + n
 		}
+		if s.Declared != string(s.Class) {
+			ps.Declared = s.Declared
+		}
 		if s.ProbeInterval > 0 {
 			ms := s.ProbeInterval.Milliseconds()
 			ps.ProbeMS = &ms
@@ -165,7 +169,11 @@ func printPlan(a *app, p planOut) {
 		if s.ExpectedMS != nil {
 			exp = fmt.Sprintf("%.2fs (n=%d)", float64(*s.ExpectedMS)/1000, s.Samples)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Name, s.Class, s.Level, time.Duration(s.BudgetMS)*time.Millisecond, s.BudgetSource, exp, dash(strings.Join(deps[s.Name], ", ")))
+		class := s.Class
+		if s.Declared != "" {
+			class = s.Declared + "→" + s.Class
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Name, class, s.Level, time.Duration(s.BudgetMS)*time.Millisecond, s.BudgetSource, exp, dash(strings.Join(deps[s.Name], ", ")))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nstart order (each starts the moment its own dependencies are ready): %s\n", strings.Join(p.StartOrder, ", "))
