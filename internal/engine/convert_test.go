@@ -425,7 +425,6 @@ func TestSpecErrors(t *testing.T) {
 		svc     string
 		wantErr string
 	}{
-		{name: "network_mode service", svc: "network_mode: service:b", wantErr: "network_mode"},
 		{name: "bad restart", svc: "restart: on-failure:lots", wantErr: "retry count"},
 	}
 	for _, tt := range tests {

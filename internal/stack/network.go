@@ -198,3 +198,58 @@ func quoteJoin(ss []string) string {
 	}
 	return strings.Join(q, " and ")
 }
+
+// Reference is a dependency that comes from a key other than depends_on:
+// network_mode, ipc or pid "service:NAME", volumes_from or links.
+// compose-go adds each to depends_on (condition service_started), so it is
+// an edge of the graph like any other.
+type Reference struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Key  string `json:"key"` // network_mode, ipc, pid, volumes_from, links
+}
+
+// References lists the active services' references to other services,
+// sorted.
+func (s *Stack) References() []Reference {
+	var out []Reference
+	add := func(from, key, to string) {
+		if to != "" {
+			out = append(out, Reference{From: from, To: to, Key: key})
+		}
+	}
+	svcRef := func(v string) string {
+		n, _ := strings.CutPrefix(v, types.ServicePrefix)
+		if n == v {
+			return ""
+		}
+		return n
+	}
+	for _, n := range s.Names {
+		c := s.Services[n].Config
+		add(n, "network_mode", svcRef(c.NetworkMode))
+		add(n, "ipc", svcRef(c.Ipc))
+		add(n, "pid", svcRef(c.Pid))
+		for _, v := range c.VolumesFrom {
+			if !strings.HasPrefix(v, types.ContainerPrefix) {
+				name, _, _ := strings.Cut(v, ":")
+				add(n, "volumes_from", name)
+			}
+		}
+		for _, l := range c.Links {
+			name, _, _ := strings.Cut(l, ":")
+			add(n, "links", name)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.From != b.From {
+			return a.From < b.From
+		}
+		if a.To != b.To {
+			return a.To < b.To
+		}
+		return a.Key < b.Key
+	})
+	return out
+}
