@@ -46,7 +46,7 @@ func (s *Stack) Networks() []Network {
 		if n.External {
 			n.Note = "external: used as is when it exists; dive creates it when missing (docker compose would refuse)"
 			if len(n.Subnets) > 0 {
-				n.Note += ", with subnet " + strings.Join(n.Subnets, ", ")
+				n.Note += ", with the file's ipam"
 			}
 		}
 		out = append(out, n)
