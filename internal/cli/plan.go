@@ -17,6 +17,7 @@ import (
 type planService struct {
 	Name         string `json:"name"`
 	Class        string `json:"class"`
+	Declared     string `json:"declared_class,omitempty"` // the file's class when it is not one of core/optional/stretch
 	Image        string `json:"image"`
 	Build        bool   `json:"build"`
 	Healthcheck  bool   `json:"healthcheck"`
@@ -47,6 +48,10 @@ type planOut struct {
 	CriticalMS   int64               `json:"critical_path_ms"`
 	CriticalFrom string              `json:"critical_path_basis"` // "history" or "structure"
 	Warnings     []string            `json:"warnings,omitempty"`
+	// References are the edges from network_mode/ipc/pid service:, volumes_from and links.
+	References   []stack.Reference `json:"references,omitempty"`
+	ScaledToZero []string          `json:"scaled_to_zero,omitempty"` // scale 0: no container, not waited on
+	Networks     []stack.Network   `json:"networks,omitempty"`
 }
 
 func (a *app) planCmd() *cobra.Command {
@@ -82,7 +87,8 @@ type expectation struct {
 func buildPlan(l *loaded, hist map[string]expectation) planOut {
 	st, g := l.st, l.g
 	p := planOut{Project: st.Project.Name, Files: st.Files, Profiles: st.Project.Profiles, ByClass: map[string][]string{},
-		Excluded: st.Disabled, Edges: g.Edges(), StartOrder: g.Order(), Levels: g.Levels(), Warnings: st.Warnings}
+		Excluded: st.Disabled, Edges: g.Edges(), StartOrder: g.Order(), Levels: g.Levels(), Warnings: st.Warnings,
+		References: st.References(), ScaledToZero: st.ScaledToZero, Networks: st.Networks()}
 	if p.Excluded == nil {
 		p.Excluded = []string{}
 	}
@@ -99,6 +105,9 @@ func buildPlan(l *loaded, hist map[string]expectation) planOut {
 			ProbeOff: s.ProbeOff, TCPPort: s.TCPPort, Retries: s.Retries, Level: level[n]}
 		if ps.Image == "" {
 			ps.Image = st.Project.Name + "-" + n
+		}
+		if s.Declared != string(s.Class) {
+			ps.Declared = s.Declared
 		}
 		if s.ProbeInterval > 0 {
 			ms := s.ProbeInterval.Milliseconds()
@@ -140,6 +149,10 @@ func printPlan(a *app, p planOut) {
 	if len(p.Excluded) > 0 {
 		fmt.Fprintf(w, "  excluded by profile: %s\n", strings.Join(p.Excluded, ", "))
 	}
+	if len(p.ScaledToZero) > 0 {
+		fmt.Fprintf(w, "  scaled to 0 (no container; dependents do not wait): %s\n", strings.Join(p.ScaledToZero, ", "))
+	}
+	printPlanNetworks(a, p.Networks)
 	fmt.Fprintln(w, "\nservices:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  SERVICE\tCLASS\tLEVEL\tBUDGET\tBUDGET FROM\tEXPECTED READY\tWAITS FOR")
@@ -151,6 +164,11 @@ func printPlan(a *app, p planOut) {
 		}
 		if e.Restart {
 			tag += ",restart"
+		}
+		for _, r := range p.References {
+			if r.From == e.From && r.To == e.To {
+				tag += "," + r.Key
+			}
 		}
 		deps[e.From] = append(deps[e.From], fmt.Sprintf("%s (%s)", e.To, tag))
 	}
@@ -165,7 +183,11 @@ func printPlan(a *app, p planOut) {
 		if s.ExpectedMS != nil {
 			exp = fmt.Sprintf("%.2fs (n=%d)", float64(*s.ExpectedMS)/1000, s.Samples)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Name, s.Class, s.Level, time.Duration(s.BudgetMS)*time.Millisecond, s.BudgetSource, exp, dash(strings.Join(deps[s.Name], ", ")))
+		class := s.Class
+		if s.Declared != "" {
+			class = s.Declared + "→" + s.Class
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Name, class, s.Level, time.Duration(s.BudgetMS)*time.Millisecond, s.BudgetSource, exp, dash(strings.Join(deps[s.Name], ", ")))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nstart order (each starts the moment its own dependencies are ready): %s\n", strings.Join(p.StartOrder, ", "))
@@ -179,5 +201,18 @@ func printPlan(a *app, p planOut) {
 	}
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+}
+
+func printPlanNetworks(a *app, nets []stack.Network) {
+	for _, n := range nets {
+		line := "  network " + n.Name
+		if len(n.Subnets) > 0 {
+			line += " (subnet " + strings.Join(n.Subnets, ", ") + ")"
+		}
+		if n.Note != "" {
+			line += ": " + n.Note
+		}
+		fmt.Fprintln(a.stdout, line)
 	}
 }

@@ -44,12 +44,12 @@ func (d *deployer) ensureResources(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			t0 := d.now()
-			name := nc.Name
-			if name == "" {
-				name = key
+			spec, err := engine.NewNetworkSpec(p.Name, key, nc) // with the file's ipam
+			if err != nil {
+				fail(err)
+				return
 			}
-			spec := engine.NetworkSpec{Name: name, Key: key, Project: p.Name, Driver: nc.Driver, Options: map[string]string(nc.DriverOpts),
-				Labels: map[string]string(nc.Labels), Internal: nc.Internal, External: bool(nc.External), Attach: nc.Attachable}
+			name := spec.Name
 			// Never abandoned half-way: the daemon would finish it anyway,
 			// leaving an object nobody reported. Each call has its own deadline.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedOpTimeout)

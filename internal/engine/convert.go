@@ -133,9 +133,13 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 
 	env := make([]string, 0, len(svc.Environment))
 	for k, v := range svc.Environment {
-		if v != nil {
-			env = append(env, k+"="+*v)
+		if v == nil {
+			// `- NAME` with NAME unset: passed bare, as docker compose does;
+			// the engine then unsets NAME, even an image's default.
+			env = append(env, k)
+			continue
 		}
+		env = append(env, k+"="+*v)
 	}
 	sort.Strings(env)
 
@@ -232,6 +236,9 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	}
 	host.RestartPolicy = rp
 	resources(svc, &host.Resources)
+	if err := sharedNamespaces(p, svc, host); err != nil {
+		return nil, err
+	}
 
 	// tmpfs: short list form
 	for _, t := range svc.Tmpfs {
@@ -342,10 +349,12 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 
 	// networks
 	switch {
-	case svc.NetworkMode != "" && strings.HasPrefix(svc.NetworkMode, "service:"):
-		return nil, fmt.Errorf("service %q: network_mode %q is not supported by dive; attach both services to a shared network instead", svc.Name, svc.NetworkMode)
 	case svc.NetworkMode != "":
-		host.NetworkMode = container.NetworkMode(svc.NetworkMode)
+		mode, err := namespaceMode(p, svc.Name, "network_mode", svc.NetworkMode)
+		if err != nil {
+			return nil, err
+		}
+		host.NetworkMode = container.NetworkMode(mode)
 	default:
 		names := svc.NetworksByPriority()
 		for i, key := range names {

@@ -425,8 +425,7 @@ func TestSpecErrors(t *testing.T) {
 		svc     string
 		wantErr string
 	}{
-		{name: "network_mode service", svc: "network_mode: service:b", wantErr: "network_mode"},
-		// A bad restart policy never gets here: stack.Load refuses it (stack/check.go).
+		{name: "bad restart", svc: "restart: on-failure:lots", wantErr: "retry count"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,6 +36,10 @@ type NetworkSpec struct {
 	Internal bool
 	External bool
 	Attach   bool
+	// IPAM is the file's ipam (subnets, ranges, gateways); nil lets the
+	// engine choose. EnableIPv6 is enable_ipv6, nil when unset.
+	IPAM       *network.IPAM
+	EnableIPv6 *bool
 }
 
 // EnsureNetwork creates the network when no network of that name exists.
@@ -49,7 +53,7 @@ func (e *Engine) EnsureNetwork(ctx context.Context, n NetworkSpec) (bool, error)
 	}
 	for _, it := range list.Items {
 		if it.Name == n.Name {
-			return false, nil
+			return false, subnetsDiffer(n, it.IPAM)
 		}
 	}
 	labels := map[string]string{LabelManaged: "true", LabelDiveVersion: ""}
@@ -71,7 +75,8 @@ func (e *Engine) EnsureNetwork(ctx context.Context, n NetworkSpec) (bool, error)
 		driver = "bridge"
 	}
 	_, err = do(ctx, e, "network create "+n.Name, func(ctx context.Context) (client.NetworkCreateResult, error) {
-		return e.cli.NetworkCreate(ctx, n.Name, client.NetworkCreateOptions{Driver: driver, Options: n.Options, Labels: labels, Internal: n.Internal, Attachable: n.Attach})
+		return e.cli.NetworkCreate(ctx, n.Name, client.NetworkCreateOptions{Driver: driver, Options: n.Options, Labels: labels, Internal: n.Internal, Attachable: n.Attach,
+			IPAM: n.IPAM, EnableIPv6: n.EnableIPv6})
 	})
 	if err != nil {
 		return false, fmt.Errorf("create network %s: %w", n.Name, err)

@@ -105,7 +105,12 @@ type Options struct {
 type Service struct {
 	Name   string
 	Config types.ServiceConfig
-	Class  Class
+	// Class is what the deploy acts on: core (blocking) or optional/stretch
+	// (never blocking), resolved from the declared class.
+	Class Class
+	// Declared is the class as the file names it (dive.service.class, e.g.
+	// init or infrastructure; core when absent); Stack.Classes defines it.
+	Declared string
 	// Budget is the start-up budget: from start to ready.
 	Budget time.Duration
 	// BudgetSource says where Budget came from: "label", "healthcheck" or "default".
@@ -120,11 +125,18 @@ type Service struct {
 	Retries int
 	// MaxRestarts is how many engine restarts are tolerated before the service counts as crash-looping.
 	MaxRestarts int
-	// OneShot: a job some other service waits on with service_completed_successfully.
+	// OneShot: a job that must exit 0: some other service waits on it with
+	// service_completed_successfully, or its class is one-shot (init).
 	OneShot bool
 	// Description from the dive.service.description label.
 	Description string
+
+	retriesFromLabel bool
 }
+
+// Blocking reports whether the service's failure fails the deploy (its
+// resolved class is core).
+func (s *Service) Blocking() bool { return s.Class == Core }
 
 // HasHealthcheck reports whether the container has a healthcheck that runs.
 func (s *Service) HasHealthcheck() bool {
@@ -153,6 +165,13 @@ type Stack struct {
 	Environment map[string]string
 	// Warnings about keys dive does not support, and similar.
 	Warnings []string
+	// Classes are the known service classes: the built-in ones and those
+	// the file declares under x-dive.classes.
+	Classes map[string]ClassDef
+	// ScaledToZero are active services with scale: 0 or deploy.replicas: 0:
+	// like docker compose, dive creates no container for them and their
+	// dependents do not wait for them.
+	ScaledToZero []string
 }
 
 // Service returns the named service or nil.
@@ -326,6 +345,25 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	st.Disabled = project.DisabledServiceNames()
 	sort.Strings(st.Disabled)
 
+	if err := st.addServices(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// addServices builds the active services from the loaded project: classes,
+// labels, scale 0, and the checks compose-go leaves to the caller.
+func (st *Stack) addServices() error {
+	project, where := st.Project, strings.Join(st.Files, ", ")
+	defs, err := parseClasses(project.Extensions)
+	if err != nil {
+		return &ConfigError{Msg: fmt.Sprintf("%s: %v", where, err), Err: err,
+			Fix: fmt.Sprintf("declare classes as %s: {classes: {NAME: {blocking: true|false|dependents, one-shot: true|false}}}", ExtensionKey)}
+	}
+	st.Classes = defs
+	if err := st.checkContainerNames(); err != nil {
+		return err
+	}
 	oneShot := map[string]bool{}
 	for _, svc := range project.Services {
 		for dep, d := range svc.DependsOn {
@@ -336,7 +374,11 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	}
 	var errs []string
 	for name, cfg := range project.Services {
-		s, err := newService(name, cfg, oneShot[name])
+		if cfg.GetScale() == 0 {
+			st.ScaledToZero = append(st.ScaledToZero, name)
+			continue
+		}
+		s, err := newService(name, cfg, oneShot[name], defs)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -347,34 +389,41 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	}
 	sort.Strings(errs)
 	if len(errs) > 0 {
-		return nil, &ConfigError{Msg: fmt.Sprintf("%s: invalid dive labels:\n  %s", strings.Join(files, ", "), strings.Join(errs, "\n  ")),
-			Fix: fmt.Sprintf("%s is core, optional or stretch; %s is a Go duration like 90s or 2m; %s is a duration or off", LabelClass, LabelTimeout, LabelProbeInterval)}
+		return &ConfigError{Msg: fmt.Sprintf("%s: invalid dive labels:\n  %s", where, strings.Join(errs, "\n  ")),
+			Fix: fmt.Sprintf("%s is one of the known classes (%s; declare more under %s.classes); %s is a Go duration like 90s or 2m; %s is a duration or off",
+				LabelClass, classNames(defs), ExtensionKey, LabelTimeout, LabelProbeInterval)}
+	}
+	resolveClasses(st.Services, defs)
+	for _, s := range st.Services {
+		if !s.retriesFromLabel && s.Class != Core {
+			// Optional and stretch services are not retried unless asked:
+			// they must never cost the deploy time.
+			s.Retries = 0
+		}
 	}
 	sort.Strings(st.Names)
+	sort.Strings(st.ScaledToZero)
 	sort.Strings(st.Warnings)
-	if err := st.checkDependencies(); err != nil {
-		return nil, err
+	if err := st.checkNetworks(); err != nil {
+		return err
 	}
-	if err := checkValues(project, files); err != nil {
-		return nil, err
+	if err := checkValues(project, st.Files); err != nil {
+		return err
 	}
-	return st, nil
+	return st.checkDependencies()
 }
 
-func newService(name string, cfg types.ServiceConfig, oneShot bool) (*Service, error) {
-	s := &Service{Name: name, Config: cfg, Class: Core, Retries: DefaultRetries, MaxRestarts: DefaultMaxRestarts, OneShot: oneShot}
+func newService(name string, cfg types.ServiceConfig, oneShot bool, defs map[string]ClassDef) (*Service, error) {
+	s := &Service{Name: name, Config: cfg, Class: Core, Declared: string(Core), Retries: DefaultRetries, MaxRestarts: DefaultMaxRestarts, OneShot: oneShot}
 	l := cfg.Labels
 	if v, ok := l[LabelClass]; ok {
-		switch Class(strings.ToLower(strings.TrimSpace(v))) {
-		case Core:
-			s.Class = Core
-		case Optional:
-			s.Class = Optional
-		case Stretch:
-			s.Class = Stretch
-		default:
-			return nil, fmt.Errorf("service %q: label %s=%q is not core, optional or stretch", name, LabelClass, v)
+		c := strings.ToLower(strings.TrimSpace(v))
+		def, known := defs[c]
+		if !known {
+			return nil, fmt.Errorf("service %q: label %s=%q is not a known class (%s)", name, LabelClass, v, classNames(defs))
 		}
+		s.Declared = c
+		s.OneShot = s.OneShot || def.OneShot
 	}
 	s.Description = l[LabelDescription]
 	if v, ok := l[LabelTimeout]; ok {
@@ -388,17 +437,12 @@ func newService(name string, cfg types.ServiceConfig, oneShot bool) (*Service, e
 	} else {
 		s.Budget, s.BudgetSource = DefaultBudgetNoHealthcheck, "default"
 	}
-	if s.Class != Core {
-		// Optional and stretch services are not retried unless asked: they
-		// must never cost the deploy time.
-		s.Retries = 0
-	}
 	if v, ok := l[LabelRetries]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 || n > 10 {
 			return nil, fmt.Errorf("service %q: label %s=%q is not a whole number from 0 to 10", name, LabelRetries, v)
 		}
-		s.Retries = n
+		s.Retries, s.retriesFromLabel = n, true
 	}
 	if v, ok := l[LabelMaxRestarts]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -457,7 +501,7 @@ func (s *Stack) checkDependencies() error {
 		for dep, d := range s.Services[name].Config.DependsOn {
 			ds, ok := s.Services[dep]
 			if !ok {
-				if d.Required {
+				if d.Required && !slices.Contains(s.ScaledToZero, dep) {
 					errs = append(errs, fmt.Sprintf("service %q depends on %q, which is not defined or not enabled", name, dep))
 				}
 				continue
@@ -526,7 +570,6 @@ func unsupported(c types.ServiceConfig) []string {
 	add(len(c.Configs) > 0, "configs")
 	add(len(c.Devices) > 0, "devices")
 	add(len(c.Gpus) > 0, "gpus")
-	add(len(c.VolumesFrom) > 0, "volumes_from")
 	add(len(c.Links) > 0, "links")
 	add(len(c.ExternalLinks) > 0, "external_links")
 	add(c.Develop != nil, "develop")
@@ -536,8 +579,6 @@ func unsupported(c types.ServiceConfig) []string {
 	add(c.Provider != nil, "provider")
 	add(len(c.Models) > 0, "models")
 	add(c.Platform != "", "platform")
-	add(c.Ipc != "", "ipc")
-	add(c.Pid != "", "pid")
 	add(c.Runtime != "", "runtime")
 	add(c.BlkioConfig != nil, "blkio_config")
 	add(c.CredentialSpec != nil, "credential_spec")

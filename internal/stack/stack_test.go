@@ -518,7 +518,7 @@ func TestWarnings(t *testing.T) {
 		{name: "plain service", svc: "restart: always", want: nil},
 		{name: "secrets", svc: "secrets: [token]", top: "secrets:\n  token:\n    environment: DIVE_TEST_TOKEN\n", want: []string{"secrets"}},
 		{name: "configs", svc: "configs: [cfg]", top: "configs:\n  cfg:\n    content: hi\n", want: []string{"configs"}},
-		{name: "several", svc: "platform: linux/amd64\n    links: [db]\n    pid: host", want: []string{"links", "pid", "platform"}},
+		{name: "several", svc: "platform: linux/amd64\n    links: [db]\n    pid: host", want: []string{"links", "platform"}},
 		{name: "pre_start hook", svc: "pre_start:\n      - image: busybox\n        command: [\"true\"]", want: []string{"pre_start"}},
 		{name: "post_start hook", svc: "post_start:\n      - command: [\"true\"]", want: []string{"post_start"}},
 		{name: "scale 1 is fine", svc: "scale: 1", want: nil},

@@ -91,7 +91,13 @@ type result struct {
 // dive runs the binary with env added to the environment.
 func dive(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	return diveWithin(t, 3*time.Minute, env, args...)
+}
+
+// diveWithin is dive with its own hang guard, for big stacks on a busy engine.
+func diveWithin(t *testing.T, guard time.Duration, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, diveBin, args...)
 	cmd.Env = append(os.Environ(), env...)
