@@ -45,6 +45,7 @@ type Engine struct {
 	os, arch   string
 	breaker    *gobreaker.CircuitBreaker[any]
 	daemonHost string
+	hooks      hookRegistry // post_start hooks of the containers it created
 }
 
 // UnreachableError says the daemon did not answer.
@@ -76,7 +77,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.PingTimeout == 0 {
 		o.PingTimeout = 5 * time.Second
 	}
-	cli, err := client.New(client.FromEnv)
+	cli, err := client.New(client.FromEnv, client.WithHTTPRequestHook(injectMAC))
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
