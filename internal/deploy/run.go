@@ -118,6 +118,8 @@ type deployer struct {
 
 	startedMu   sync.Mutex
 	startIssued map[string]bool // services past their start (or never to start)
+
+	replicaOld map[string][]engine.Container // every existing container of each service (replicas.go)
 }
 
 // opPrio is the priority of a container operation for a service, and
@@ -221,11 +223,16 @@ func (d *deployer) run(parent context.Context) *Result {
 		return d.finish(res, Failed, fmt.Errorf("list containers of project %s: %w", st.Project.Name, err))
 	}
 	byService := map[string]engine.Container{}
+	d.replicaOld = map[string][]engine.Container{}
 	for _, c := range existing {
 		if c.Labels[engine.LabelOneOff] == "True" {
 			continue
 		}
-		byService[c.Service] = c
+		// replica 1 is the scheduler's; the others are replicas.go's
+		d.replicaOld[c.Service] = append(d.replicaOld[c.Service], c)
+		if prev, ok := byService[c.Service]; !ok || containerNumber(c) < containerNumber(prev) {
+			byService[c.Service] = c
+		}
 	}
 
 	d.resources = newFuture[struct{}]()
@@ -612,6 +619,9 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 	}
 	same := hasOld && old.Hash == spec.Hash && !d.o.ForceRecreate && !depRecreated
 	if same && old.State == "running" && (old.Health == "healthy" || (old.Health == "" && !s.HasHealthcheck())) && !s.OneShot {
+		if !d.ensureReplicas(ctx, r, imageID) {
+			return
+		}
 		r.decided.set(false, nil)
 		d.issued(s.Name)
 		r.res.ContainerID, r.res.State, r.res.Signal = old.ID, StateReused, "reused"
@@ -661,6 +671,9 @@ func (d *deployer) runService(ctx, rctx, statsCtx context.Context, r *svcRun, ol
 	// An unchanged container that is already running does not wait for its
 	// dependencies: it started long ago; only its readiness is confirmed.
 	if !(id == old.ID && old.State == "running") && !d.waitDeps(wctx, r) {
+		return
+	}
+	if !d.ensureReplicas(ctx, r, imageID) {
 		return
 	}
 
@@ -719,6 +732,7 @@ func (d *deployer) replaceOld(ctx context.Context, r *svcRun, old engine.Contain
 	}
 	defer d.ops.release(crit)
 	if old.State == "running" || old.State == "restarting" {
+		d.preStop(ctx, r, old)
 		grace := 10 * time.Second
 		if sg := r.svc.Config.StopGracePeriod; sg != nil {
 			grace = time.Duration(*sg)

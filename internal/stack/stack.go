@@ -337,6 +337,10 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	}
 	var errs []string
 	for name, cfg := range project.Services {
+		if n := cfg.GetScale(); n > 1 && cfg.ContainerName != "" {
+			return nil, &ConfigError{Msg: fmt.Sprintf("%s: service %q has container_name %q and %d replicas (scale/deploy.replicas), but a container name is unique", strings.Join(files, ", "), name, cfg.ContainerName, n),
+				Fix: "remove container_name (replicas are named <project>-<service>-<n>) or run one replica; docker compose refuses this too"}
+		}
 		s, err := newService(name, cfg, oneShot[name])
 		if err != nil {
 			errs = append(errs, err.Error())
@@ -531,8 +535,6 @@ func unsupported(c types.ServiceConfig) []string {
 	add(c.UseAPISocket, "use_api_socket")
 	add(len(c.LabelFiles) > 0 && len(c.Labels) == 0, "label_file")
 	add(c.Deploy != nil && c.Deploy.Resources.Reservations != nil && c.Deploy.Resources.Reservations.NanoCPUs != 0, "deploy.resources.reservations.cpus")
-	add(c.Scale != nil && *c.Scale > 1, "scale")
-	add(c.Deploy != nil && c.Deploy.Replicas != nil && *c.Deploy.Replicas > 1, "deploy.replicas")
 	if c.Build != nil {
 		add(len(c.Build.Platforms) > 1, "build.platforms")
 	}

@@ -523,8 +523,8 @@ func TestWarnings(t *testing.T) {
 		{name: "post_start hook applied", svc: "post_start:\n      - command: [\"true\"]", want: nil},
 		{name: "develop", svc: "develop: {watch: [{path: ., action: rebuild}]}", want: []string{"develop"}},
 		{name: "scale 1 is fine", svc: "scale: 1", want: nil},
-		{name: "scale 2", svc: "scale: 2", want: []string{"scale"}},
-		{name: "deploy.replicas 3", svc: "deploy: {replicas: 3}", want: []string{"deploy.replicas"}},
+		{name: "scale 2 applied", svc: "scale: 2", want: nil},
+		{name: "deploy.replicas 3 applied", svc: "deploy: {replicas: 3}", want: nil},
 		{name: "build secrets: an error at build time, not a warning", svc: "build: {context: ., secrets: [token]}", top: "secrets:\n  token:\n    environment: DIVE_TEST_TOKEN\n", want: nil},
 	}
 	for _, tt := range tests {
