@@ -337,10 +337,6 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	}
 	var errs []string
 	for name, cfg := range project.Services {
-		if n := cfg.GetScale(); n > 1 && cfg.ContainerName != "" {
-			return nil, &ConfigError{Msg: fmt.Sprintf("%s: service %q has container_name %q and %d replicas (scale/deploy.replicas), but a container name is unique", strings.Join(files, ", "), name, cfg.ContainerName, n),
-				Fix: "remove container_name (replicas are named <project>-<service>-<n>) or run one replica; docker compose refuses this too"}
-		}
 		s, err := newService(name, cfg, oneShot[name])
 		if err != nil {
 			errs = append(errs, err.Error())
