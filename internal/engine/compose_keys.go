@@ -34,6 +34,7 @@ func serviceRef(v string) string {
 // (service:NAME, links, volumes_from) are resolved at create time, when
 // their containers exist (see resolveRefs).
 func applyComposeKeys(svc types.ServiceConfig, o BuildOptions, spec *ContainerSpec, cfg *container.Config, host *container.HostConfig) {
+	cfg.NetworkDisabled = svc.NetworkMode == "disabled"
 	host.IpcMode = container.IpcMode(svc.Ipc)
 	host.PidMode = container.PidMode(svc.Pid)
 	host.CgroupnsMode = container.CgroupnsMode(svc.Cgroup)
