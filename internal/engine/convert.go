@@ -85,6 +85,12 @@ func ConfigHash(s types.ServiceConfig, imageID string) string {
 	c := s
 	// Fields that do not change the container.
 	c.Scale = nil
+	if c.Deploy != nil {
+		// the replica count does not change a container (as compose's ServiceHash)
+		d := *c.Deploy
+		d.Replicas = nil
+		c.Deploy = &d
+	}
 	c.Build = nil
 	c.DependsOn = nil
 	c.Profiles = nil

@@ -140,6 +140,7 @@ func runCase(t *testing.T, c caseSpec, ext string) (comparison, int) {
 		t.Errorf("docker compose up failed: %v\n%s", err, out)
 	}
 	composeObjs, services := snapshot(t, pc, c)
+	composeObjs = append(composeObjs, psObject(t, c, vars, pc))
 	downArgs := append(append([]string{"compose", "-p", pc}, fileArgs(c)...), "down", "-v", "--remove-orphans")
 	if out, err := run(t, caseSpec{files: c.files}, vars, "docker", downArgs...); err != nil {
 		t.Logf("docker compose down: %v\n%s", err, out)
@@ -153,6 +154,7 @@ func runCase(t *testing.T, c caseSpec, ext string) (comparison, int) {
 		t.Errorf("dive hub deploy failed: %v\n%s", err, out)
 	}
 	diveObjs, _ := snapshot(t, pd, c)
+	diveObjs = append(diveObjs, psObject(t, c, vars, pd))
 	ddown := append(append([]string{"hub", "down", "-p", pd}, fileArgs(c)...), "-v")
 	if out, err := run(t, caseSpec{files: c.files}, vars, env.dive, ddown...); err != nil {
 		t.Logf("dive hub down: %v\n%s", err, out)
@@ -337,4 +339,26 @@ func addedFiles(t *testing.T, id, container string) []object {
 			"content": string(body), "mode": fmt.Sprintf("%o", h.Mode), "uid": fmt.Sprint(h.Uid), "gid": fmt.Sprint(h.Gid)}})
 	}
 	return objs
+}
+
+// psObject is what `docker compose -p P ps -a` lists: the users' view of the
+// project's containers must be the same after either tool deployed it.
+func psObject(t *testing.T, c caseSpec, vars []string, project string) object {
+	args := append(append([]string{"compose", "-p", project}, fileArgs(c)...), "ps", "-a", "--format", "{{.Name}} {{.Service}} {{.State}}")
+	out, err := run(t, c, vars, "docker", args...)
+	if err != nil {
+		t.Errorf("docker compose ps: %v\n%s", err, out)
+	}
+	var rows []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l != "" {
+			rows = append(rows, strings.ReplaceAll(l, project, "<P>"))
+		}
+	}
+	sort.Strings(rows)
+	o := object{kind: "ps", name: "docker compose ps", fields: map[string]string{}}
+	for i, r := range rows {
+		o.fields[fmt.Sprintf("row[%d]", i)] = r
+	}
+	return o
 }
