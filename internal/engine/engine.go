@@ -77,7 +77,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.PingTimeout == 0 {
 		o.PingTimeout = 5 * time.Second
 	}
-	cli, err := client.New(client.FromEnv, client.WithHTTPRequestHook(injectMAC))
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}

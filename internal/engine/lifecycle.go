@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"net/http"
 	"sort"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -303,42 +305,57 @@ func fileTar(f FileCopy) ([]byte, error) {
 	return buf.Bytes(), tw.Close()
 }
 
-// macKey carries, in a create call's context, a MAC address for the
-// container config: API < 1.44 takes it there, and the moby client's
-// Config type no longer has the field.
-type macKey struct{}
-
-// injectMAC is a request hook that adds Config.MacAddress to a container
-// create request whose context carries one.
-func injectMAC(req *http.Request) error {
-	mac, _ := req.Context().Value(macKey{}).(string)
-	if mac == "" || req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/containers/create") || req.Body == nil {
-		return nil
-	}
-	raw, err := io.ReadAll(req.Body)
+// createWithMAC creates a container with Config.MacAddress, which API <
+// 1.44 takes in the container config but the moby client's Config type no
+// longer has: the one create dive sends itself, through the client's own
+// connection to the daemon.
+func (e *Engine) createWithMAC(ctx context.Context, name, mac string, req container.CreateRequest, platform *ocispec.Platform) (string, error) {
+	raw, err := json.Marshal(req)
 	if err != nil {
-		return err
+		return "", err
 	}
-	req.Body.Close()
-	var body map[string]json.RawMessage
+	// the container config is inlined in the create request's body
+	var body map[string]any
 	if err := json.Unmarshal(raw, &body); err != nil {
-		return err
+		return "", err
 	}
-	var cfg map[string]any
-	if err := json.Unmarshal(body["Config"], &cfg); err != nil {
-		return err
-	}
-	cfg["MacAddress"] = mac
-	if body["Config"], err = json.Marshal(cfg); err != nil {
-		return err
-	}
+	body["MacAddress"] = mac
 	if raw, err = json.Marshal(body); err != nil {
-		return err
+		return "", err
 	}
-	req.Body = io.NopCloser(bytes.NewReader(raw))
-	req.ContentLength = int64(len(raw))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
-	return nil
+	q := url.Values{"name": {name}}
+	if platform != nil {
+		q.Set("platform", strings.TrimSuffix(platform.OS+"/"+platform.Architecture+"/"+platform.Variant, "/"))
+	}
+	dial := e.cli.Dialer()
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}}
+	defer hc.CloseIdleConnections()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://docker/v"+e.apiVersion+"/containers/create?"+q.Encode(), bytes.NewReader(raw))
+	if err != nil {
+		return "", err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		ID      string `json:"Id"`
+		Message string `json:"message"`
+	}
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out)
+	switch {
+	case resp.StatusCode == http.StatusCreated:
+		return out.ID, nil
+	case resp.StatusCode == http.StatusConflict:
+		return "", fmt.Errorf("%w: %s", cerrdefs.ErrConflict, out.Message)
+	case resp.StatusCode == http.StatusNotFound:
+		return "", fmt.Errorf("%w: %s", cerrdefs.ErrNotFound, out.Message)
+	case resp.StatusCode == http.StatusBadRequest:
+		return "", fmt.Errorf("%w: %s", cerrdefs.ErrInvalidArgument, out.Message)
+	}
+	return "", fmt.Errorf("Error response from daemon: %s (HTTP %d)", out.Message, resp.StatusCode)
 }
 
 // endpointMAC puts the MAC address on the first endpoint (API >= 1.44).

@@ -337,20 +337,20 @@ func (e *Engine) Create(ctx context.Context, s *ContainerSpec) (string, error) {
 		ep.Links = links
 		eps[i] = &ep
 	}
-	cctx := ctx
-	if s.macAddress != "" {
-		if !versionAtLeast(e.apiVersion, apiEndpointMAC) {
-			cctx = context.WithValue(ctx, macKey{}, s.macAddress)
-		} else if len(eps) > 0 {
-			if eps[0], err = endpointMAC(eps[0], s.macAddress); err != nil {
-				return "", fmt.Errorf("service %s: %w", s.Service, err)
-			}
+	configMAC := s.macAddress != "" && !versionAtLeast(e.apiVersion, apiEndpointMAC)
+	if s.macAddress != "" && !configMAC && len(eps) > 0 {
+		if eps[0], err = endpointMAC(eps[0], s.macAddress); err != nil {
+			return "", fmt.Errorf("service %s: %w", s.Service, err)
 		}
 	}
 	if len(s.Networks) > 0 {
 		nc.EndpointsConfig[s.Networks[0].Name] = eps[0]
 	}
-	res, err := do(cctx, e, "container create "+s.Name, func(ctx context.Context) (client.ContainerCreateResult, error) {
+	res, err := do(ctx, e, "container create "+s.Name, func(ctx context.Context) (client.ContainerCreateResult, error) {
+		if configMAC {
+			id, err := e.createWithMAC(ctx, s.Name, s.macAddress, container.CreateRequest{Config: s.Config, HostConfig: host, NetworkingConfig: nc}, platformOf(s.Platform))
+			return client.ContainerCreateResult{ID: id}, err
+		}
 		return e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.Name, Config: s.Config, HostConfig: host, NetworkingConfig: nc, Platform: platformOf(s.Platform)})
 	})
 	if err != nil {
