@@ -66,11 +66,16 @@ func (n *normalizer) normalize(kind string, doc map[string]any, autoIPAM bool) o
 						for _, k := range drop["endpoint"] {
 							delete(m, k)
 						}
+						sortList(m, "Links")
 					}
 				}
 			}
 		}
+		// lists compose builds from Go maps (random order)
 		sortList(doc, "Config.Env")
+		sortList(doc, "HostConfig.ExtraHosts")
+		sortList(doc, "HostConfig.Links")
+		sortObjects(doc, "HostConfig.Ulimits", "Name")
 		sortList(doc, "HostConfig.Binds")
 		sortObjects(doc, "HostConfig.Mounts", "Target")
 		sortObjects(doc, "Mounts", "Destination")
