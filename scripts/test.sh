@@ -14,6 +14,10 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && [ "${DIVE_SKIP
     || echo "test: chromium could not be installed; the render test will be skipped"
 fi
 
+# docker compose v2.40.3 for the conformance suite (test/conformance), which
+# skips without it; the script caches its build (a cold build takes ~5 min).
+./scripts/install-compose.sh || echo "test: docker compose could not be installed; the conformance suite will be skipped"
+
 unformatted=$(gofmt -l cmd internal stacks)
 if [ -n "$unformatted" ]; then
   echo "gofmt needed:"; echo "$unformatted"; exit 1

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/graph"
 	"github.com/dive-hub/dive/internal/redact"
@@ -75,16 +76,18 @@ func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration)
 	}
 	var g *graph.Graph
 	grace := map[string]time.Duration{}
+	preStop := map[string][]types.ServiceHook{}
 	if l != nil {
 		g = l.g
 		for _, n := range l.st.Names {
 			if sg := l.st.Services[n].Config.StopGracePeriod; sg != nil {
 				grace[n] = time.Duration(*sg)
 			}
+			preStop[n] = l.st.Services[n].Config.PreStop
 		}
 	}
 	var errs []string
-	if err := stopInReverseOrder(ctx, eng, cs, g, grace, a.stdout); err != nil {
+	if err := stopInReverseOrder(ctx, eng, cs, g, grace, preStop, a.stdout); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
@@ -128,33 +131,34 @@ func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration)
 	return nil
 }
 
-// stopInReverseOrder stops each container once every container that depends
-// on it has stopped, all in parallel otherwise, honouring stop_grace_period,
-// then removes them.
-func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Container, g *graph.Graph, grace map[string]time.Duration, w io.Writer) error {
-	byService := map[string]*engine.Container{}
-	for i := range cs {
-		byService[cs[i].Service] = &cs[i]
+// stopInReverseOrder stops each service's containers (every replica) once
+// every service that depends on it has stopped, all in parallel otherwise,
+// running the service's pre_stop hooks first and honouring
+// stop_grace_period, then removes them.
+func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Container, g *graph.Graph, grace map[string]time.Duration, preStop map[string][]types.ServiceHook, w io.Writer) error {
+	byService := map[string][]engine.Container{}
+	for _, c := range cs {
+		byService[c.Service] = append(byService[c.Service], c)
 	}
 	stopped := map[string]chan struct{}{}
-	for _, c := range cs {
-		stopped[c.Service] = make(chan struct{})
+	for s := range byService {
+		stopped[s] = make(chan struct{})
 	}
 	// dependents from the graph when we have one, else from the depends_on label.
 	dependents := map[string][]string{}
-	for _, c := range cs {
+	for s, list := range byService {
 		var deps []string
 		if g != nil {
-			for _, e := range g.Deps(c.Service) {
+			for _, e := range g.Deps(s) {
 				deps = append(deps, e.To)
 			}
-		} else if lbl := c.Labels[engine.LabelDependsOn]; lbl != "" {
+		} else if lbl := list[0].Labels[engine.LabelDependsOn]; lbl != "" {
 			for _, part := range strings.Split(lbl, ",") {
 				deps = append(deps, strings.SplitN(part, ":", 2)[0])
 			}
 		}
 		for _, d := range deps {
-			dependents[d] = append(dependents[d], c.Service)
+			dependents[d] = append(dependents[d], s)
 		}
 	}
 	var wg sync.WaitGroup
@@ -165,47 +169,67 @@ func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Con
 	// engine's queue. Stops are not gated: they mostly wait for the
 	// service's own graceful exit.
 	removeGate := make(chan struct{}, max(4, 2*runtime.NumCPU()))
-	for _, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(stopped[c.Service])
-			for _, d := range dependents[c.Service] {
-				if ch, ok := stopped[d]; ok {
+	report := func(format string, args ...any) {
+		mu.Lock()
+		errs = append(errs, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	for svc, list := range byService {
+		var swg sync.WaitGroup
+		for _, d := range dependents[svc] {
+			if ch, ok := stopped[d]; ok && d != svc {
+				swg.Add(1)
+				go func() {
+					defer swg.Done()
 					select {
 					case <-ch:
 					case <-ctx.Done():
-						return
 					}
-				}
+				}()
 			}
-			gp, ok := grace[c.Service]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(stopped[svc])
+			swg.Wait()
+			if ctx.Err() != nil {
+				return
+			}
+			gp, ok := grace[svc]
 			if !ok {
 				gp = 10 * time.Second
 			}
-			if c.State == "running" || c.State == "restarting" {
-				if err := eng.Stop(ctx, c.ID, gp); err != nil {
+			var cwg sync.WaitGroup
+			for _, c := range list {
+				cwg.Add(1)
+				go func() {
+					defer cwg.Done()
+					if c.State == "running" || c.State == "restarting" {
+						if err := eng.RunHooks(ctx, c.ID, "pre_stop", svc, false, preStop[svc]); err != nil {
+							report("pre_stop %s: %v", c.Name, err)
+						}
+						if err := eng.Stop(ctx, c.ID, gp); err != nil {
+							report("stop %s: %v", c.Name, err)
+						}
+					}
+					select {
+					case removeGate <- struct{}{}:
+					case <-ctx.Done():
+						return
+					}
+					err := eng.Remove(ctx, c.ID, false)
+					<-removeGate
+					if err != nil {
+						report("remove %s: %v", c.Name, err)
+						return
+					}
 					mu.Lock()
-					errs = append(errs, fmt.Sprintf("stop %s: %v", c.Name, err))
+					fmt.Fprintf(w, "removed %s\n", c.Name)
 					mu.Unlock()
-				}
+				}()
 			}
-			select {
-			case removeGate <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			err := eng.Remove(ctx, c.ID, false)
-			<-removeGate
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Sprintf("remove %s: %v", c.Name, err))
-				mu.Unlock()
-				return
-			}
-			mu.Lock()
-			fmt.Fprintf(w, "removed %s\n", c.Name)
-			mu.Unlock()
+			cwg.Wait()
 		}()
 	}
 	wg.Wait()

@@ -134,7 +134,7 @@ func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service
 			args[k] = v
 		}
 		err = d.eng.Build(ctx, engine.BuildSpec{Tag: ref, Context: b.Context, Dockerfile: b.Dockerfile, Args: args, Target: b.Target,
-			Labels: map[string]string(b.Labels)}, nil)
+			Labels: map[string]string(b.Labels), Compose: b, Platform: s.Config.Platform}, nil)
 		if err != nil {
 			return "", fmt.Errorf("build image %s for service %s (context %s): %w", ref, s.Name, b.Context, err)
 		}

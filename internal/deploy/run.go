@@ -116,6 +116,8 @@ type deployer struct {
 
 	lostMu    sync.Mutex
 	streamErr error // the engine's event stream broke
+
+	replicaOld map[string][]engine.Container // every existing container of each service (replicas.go)
 }
 
 // now is the scheduler's clock.
@@ -251,11 +253,16 @@ func (d *deployer) observeProject(ctx context.Context) (map[string]engine.Contai
 		return nil, fmt.Errorf("list containers of project %s: %w", d.st.Project.Name, err)
 	}
 	byService := map[string]engine.Container{}
+	d.replicaOld = map[string][]engine.Container{}
 	for _, c := range existing {
 		if c.Labels[engine.LabelOneOff] == "True" {
 			continue
 		}
-		byService[c.Service] = c
+		// replica 1 is the scheduler's; the others are replicas.go's
+		d.replicaOld[c.Service] = append(d.replicaOld[c.Service], c)
+		if prev, ok := byService[c.Service]; !ok || containerNumber(c) < containerNumber(prev) {
+			byService[c.Service] = c
+		}
 	}
 	return byService, nil
 }

@@ -40,6 +40,9 @@ func (d *deployer) runService(sc scope, r *svcRun, old engine.Container, hasOld 
 	act := decide(obs, want)
 	switch act {
 	case actReuse, actReuseReady, actReuseCompleted:
+		if act != actReuseCompleted && !d.ensureReplicas(sc.deploy, r) {
+			return
+		}
 		d.reuse(sc, r, old, act)
 		return
 	}
@@ -193,6 +196,9 @@ func (d *deployer) startUntilReady(sc scope, r *svcRun, spec *engine.ContainerSp
 	if !running && !d.waitDeps(sc.waitFor(s), r) {
 		return
 	}
+	if !d.ensureReplicas(sc.deploy, r) {
+		return
+	}
 	for attempt := 1; ; attempt++ {
 		r.res.Attempts = attempt
 		v := d.startAndWait(sc, r, id, running, evCh, attempt)
@@ -321,6 +327,7 @@ func (d *deployer) replaceOld(ctx context.Context, r *svcRun, old engine.Contain
 	}
 	defer d.gate.releaseOp(crit)
 	if old.State == "running" || old.State == "restarting" {
+		d.preStop(ctx, r, old)
 		grace := 10 * time.Second
 		if sg := r.svc.Config.StopGracePeriod; sg != nil {
 			grace = time.Duration(*sg)

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 )
 
@@ -35,6 +32,22 @@ type ContainerSpec struct {
 	StopGrace time.Duration
 	// Warnings about settings that could not be applied.
 	Warnings []string
+	// Number is the replica number (com.docker.compose.container-number).
+	Number int
+	// Platform is the service's platform (create's platform parameter).
+	Platform string
+	// Files are secrets and configs copied in before the first start.
+	Files []FileCopy
+	// PostStart hooks run after the start, before the container counts as
+	// started; PreStop hooks before a stop.
+	PostStart, PreStop []types.ServiceHook
+	Tty                bool
+
+	// References resolved when the container is created: links to other
+	// services' containers, external links, and the MAC address (in the
+	// container config below API 1.44, on the first endpoint from 1.44).
+	serviceLinks, externalLinks []string
+	macAddress                  string
 }
 
 // NetworkAttachment is one network a container joins.
@@ -54,10 +67,16 @@ func ImageName(project string, s types.ServiceConfig) string {
 
 // ContainerName is container_name, or <project>-<service>-1 as docker compose names it.
 func ContainerName(project string, s types.ServiceConfig) string {
+	return ReplicaName(project, s, 1)
+}
+
+// ReplicaName is container_name, or <project>-<service>-<n> as docker
+// compose names replica n.
+func ReplicaName(project string, s types.ServiceConfig, n int) string {
 	if s.ContainerName != "" {
 		return s.ContainerName
 	}
-	return fmt.Sprintf("%s-%s-1", project, s.Name)
+	return fmt.Sprintf("%s-%s-%d", project, s.Name, n)
 }
 
 // ConfigHash hashes a service's configuration with the image it runs, so a
@@ -66,6 +85,12 @@ func ConfigHash(s types.ServiceConfig, imageID string) string {
 	c := s
 	// Fields that do not change the container.
 	c.Scale = nil
+	if c.Deploy != nil {
+		// the replica count does not change a container (as compose's ServiceHash)
+		d := *c.Deploy
+		d.Replicas = nil
+		c.Deploy = &d
+	}
 	c.Build = nil
 	c.DependsOn = nil
 	c.Profiles = nil
@@ -89,14 +114,20 @@ type BuildOptions struct {
 	// newer one are dropped with a warning.
 	APIVersion string
 	EnvFiles   []string
+	// Number is the replica number; 0 means 1.
+	Number int
 }
 
 // Spec converts a compose service into a container spec.
 func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	p := o.Project
+	if o.Number < 1 {
+		o.Number = 1
+	}
 	spec := &ContainerSpec{
 		Service:   svc.Name,
-		Name:      ContainerName(p.Name, svc),
+		Number:    o.Number,
+		Name:      ReplicaName(p.Name, svc, o.Number),
 		Image:     ImageName(p.Name, svc),
 		Hash:      ConfigHash(svc, o.ImageID),
 		StopGrace: 10 * time.Second,
@@ -113,7 +144,7 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	}
 	labels[LabelProject] = p.Name
 	labels[LabelService] = svc.Name
-	labels[LabelNumber] = "1"
+	labels[LabelNumber] = strconv.Itoa(o.Number)
 	labels[LabelOneOff] = "False"
 	labels[LabelConfigHash] = spec.Hash
 	labels[LabelWorkingDir] = p.WorkingDir
@@ -154,6 +185,9 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 		StopSignal: svc.StopSignal,
 		Tty:        svc.Tty,
 		OpenStdin:  svc.StdinOpen,
+		// compose attaches the outputs of every container it creates
+		AttachStdout: true,
+		AttachStderr: true,
 	}
 	if len(svc.Command) > 0 {
 		cfg.Cmd = []string(svc.Command)
@@ -284,68 +318,14 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	if len(bindings) > 0 {
 		host.PortBindings = bindings
 	}
-	// volumes
-	for _, v := range svc.Volumes {
-		switch v.Type {
-		case types.VolumeTypeBind:
-			src := v.Source
-			if !filepath.IsAbs(src) {
-				src = filepath.Join(p.WorkingDir, src)
-			}
-			create := v.Bind == nil || bool(v.Bind.CreateHostPath)
-			if create {
-				// Binds create a missing host path, as the short syntax does.
-				b := src + ":" + v.Target
-				opts := []string{}
-				if v.ReadOnly {
-					opts = append(opts, "ro")
-				}
-				if v.Bind != nil && v.Bind.SELinux != "" {
-					opts = append(opts, v.Bind.SELinux)
-				}
-				if v.Bind != nil && v.Bind.Propagation != "" {
-					opts = append(opts, v.Bind.Propagation)
-				}
-				if len(opts) > 0 {
-					b += ":" + strings.Join(opts, ",")
-				}
-				host.Binds = append(host.Binds, b)
-			} else {
-				m := mount.Mount{Type: mount.TypeBind, Source: src, Target: v.Target, ReadOnly: v.ReadOnly}
-				if v.Bind != nil && v.Bind.Propagation != "" {
-					m.BindOptions = &mount.BindOptions{Propagation: mount.Propagation(v.Bind.Propagation)}
-				}
-				host.Mounts = append(host.Mounts, m)
-			}
-		case types.VolumeTypeVolume:
-			m := mount.Mount{Type: mount.TypeVolume, Target: v.Target, ReadOnly: v.ReadOnly}
-			if v.Source != "" {
-				if pv, ok := p.Volumes[v.Source]; ok && pv.Name != "" {
-					m.Source = pv.Name
-				} else {
-					m.Source = v.Source
-				}
-			}
-			if v.Volume != nil {
-				m.VolumeOptions = &mount.VolumeOptions{NoCopy: v.Volume.NoCopy, Subpath: v.Volume.Subpath}
-				if len(v.Volume.Labels) > 0 {
-					m.VolumeOptions.Labels = map[string]string(v.Volume.Labels)
-				}
-			}
-			host.Mounts = append(host.Mounts, m)
-		case types.VolumeTypeTmpfs:
-			m := mount.Mount{Type: mount.TypeTmpfs, Target: v.Target, ReadOnly: v.ReadOnly}
-			if v.Tmpfs != nil {
-				m.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: int64(v.Tmpfs.Size)}
-				if v.Tmpfs.Mode != 0 {
-					m.TmpfsOptions.Mode = os.FileMode(v.Tmpfs.Mode)
-				}
-			}
-			host.Mounts = append(host.Mounts, m)
-		default:
-			spec.Warnings = append(spec.Warnings, fmt.Sprintf("service %q: volume type %q for %s is not supported by dive and is ignored", svc.Name, v.Type, v.Target))
-		}
+	// volumes, secrets and configs
+	if err := applyVolumes(svc, p, host, o.APIVersion); err != nil {
+		return nil, err
 	}
+	if err := applyFiles(svc, p, spec, host); err != nil {
+		return nil, err
+	}
+	applyComposeKeys(svc, o, spec, cfg, host)
 
 	// networks
 	switch {
@@ -364,28 +344,35 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 				engineName = pn.Name
 			}
 			ep := &network.EndpointSettings{}
-			aliases := []string{}
+			// compose's aliases: the container name, the service name, then the configured ones
+			aliases := []string{spec.Name}
 			if nc == nil || nc.ServiceNameAliasEnabled() {
 				aliases = append(aliases, svc.Name)
 			}
 			if nc != nil {
 				aliases = append(aliases, nc.Aliases...)
-				if nc.Ipv4Address != "" || nc.Ipv6Address != "" {
-					ep.IPAMConfig = &network.EndpointIPAMConfig{}
-					if nc.Ipv4Address != "" {
-						a, err := netip.ParseAddr(nc.Ipv4Address)
-						if err != nil {
-							return nil, fmt.Errorf("service %q: network %s: ipv4_address %q: %w", svc.Name, key, nc.Ipv4Address, err)
-						}
-						ep.IPAMConfig.IPv4Address = a
+				// compose always passes an IPAM config for a configured network
+				ep.IPAMConfig = &network.EndpointIPAMConfig{}
+				for _, l := range nc.LinkLocalIPs {
+					a, err := netip.ParseAddr(l)
+					if err != nil {
+						return nil, fmt.Errorf("service %q: network %s: link_local_ips %q: %w", svc.Name, key, l, err)
 					}
-					if nc.Ipv6Address != "" {
-						a, err := netip.ParseAddr(nc.Ipv6Address)
-						if err != nil {
-							return nil, fmt.Errorf("service %q: network %s: ipv6_address %q: %w", svc.Name, key, nc.Ipv6Address, err)
-						}
-						ep.IPAMConfig.IPv6Address = a
+					ep.IPAMConfig.LinkLocalIPs = append(ep.IPAMConfig.LinkLocalIPs, a)
+				}
+				if nc.Ipv4Address != "" {
+					a, err := netip.ParseAddr(nc.Ipv4Address)
+					if err != nil {
+						return nil, fmt.Errorf("service %q: network %s: ipv4_address %q: %w", svc.Name, key, nc.Ipv4Address, err)
 					}
+					ep.IPAMConfig.IPv4Address = a
+				}
+				if nc.Ipv6Address != "" {
+					a, err := netip.ParseAddr(nc.Ipv6Address)
+					if err != nil {
+						return nil, fmt.Errorf("service %q: network %s: ipv6_address %q: %w", svc.Name, key, nc.Ipv6Address, err)
+					}
+					ep.IPAMConfig.IPv6Address = a
 				}
 				if len(nc.DriverOpts) > 0 {
 					ep.DriverOpts = map[string]string(nc.DriverOpts)

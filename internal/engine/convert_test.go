@@ -154,13 +154,13 @@ func TestSpecAPI(t *testing.T) {
 	})
 
 	t.Run("volumes", func(t *testing.T) {
-		assert.Equal(t, []string{filepath.Join(dir, "data") + ":/data:ro"}, host.Binds)
-		require.Len(t, host.Mounts, 2)
-		assert.Equal(t, mount.Mount{Type: mount.TypeVolume, Source: "convtest_appdata", Target: "/var/lib/app"}, stripVolumeOptions(host.Mounts[0]))
-		assert.Equal(t, mount.TypeTmpfs, host.Mounts[1].Type)
-		assert.Equal(t, "/scratch", host.Mounts[1].Target)
-		require.NotNil(t, host.Mounts[1].TmpfsOptions)
-		assert.Equal(t, int64(1<<20), host.Mounts[1].TmpfsOptions.SizeBytes)
+		// as compose: binds and plain named volumes in Binds, the rest in Mounts
+		assert.Equal(t, []string{filepath.Join(dir, "data") + ":/data:ro", "convtest_appdata:/var/lib/app:rw"}, host.Binds)
+		require.Len(t, host.Mounts, 1)
+		assert.Equal(t, mount.TypeTmpfs, host.Mounts[0].Type)
+		assert.Equal(t, "/scratch", host.Mounts[0].Target)
+		require.NotNil(t, host.Mounts[0].TmpfsOptions)
+		assert.Equal(t, int64(1<<20), host.Mounts[0].TmpfsOptions.SizeBytes)
 		assert.Equal(t, map[string]string{"/run": "", "/tmp": "size=64m"}, host.Tmpfs)
 	})
 
@@ -169,9 +169,9 @@ func TestSpecAPI(t *testing.T) {
 		assert.Equal(t, container.NetworkMode("convtest_front"), host.NetworkMode)
 		require.Len(t, sp.Networks, 2)
 		assert.Equal(t, "convtest_front", sp.Networks[0].Name)
-		assert.Equal(t, []string{"api", "api-alias"}, sp.Networks[0].Endpoint.Aliases)
+		assert.Equal(t, []string{"convtest-api-1", "api", "api-alias"}, sp.Networks[0].Endpoint.Aliases)
 		assert.Equal(t, "convtest_back", sp.Networks[1].Name)
-		assert.Equal(t, []string{"api"}, sp.Networks[1].Endpoint.Aliases)
+		assert.Equal(t, []string{"convtest-api-1", "api"}, sp.Networks[1].Endpoint.Aliases)
 	})
 
 	t.Run("labels", func(t *testing.T) {
@@ -235,7 +235,7 @@ func TestSpecOtherServices(t *testing.T) {
 	assert.Equal(t, container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}, db.Host.RestartPolicy)
 	assert.Equal(t, container.NetworkMode("convtest_default"), db.Host.NetworkMode)
 	require.Len(t, db.Networks, 1)
-	assert.Equal(t, []string{"db"}, db.Networks[0].Endpoint.Aliases)
+	assert.Equal(t, []string{"my-db", "db"}, db.Networks[0].Endpoint.Aliases)
 	assert.Nil(t, db.Config.StopTimeout)
 	assert.Equal(t, 10*time.Second, db.StopGrace)
 	assert.Equal(t, "", db.Config.Labels[LabelDependsOn])

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/go-archive"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -143,12 +144,48 @@ type BuildSpec struct {
 	Target     string
 	Labels     map[string]string
 	NoCache    bool
+	// Compose is the service's build: section, for the keys beyond the
+	// above (platform, secrets, ssh, additional_contexts).
+	Compose *types.BuildConfig
+	// Platform is the service's platform: the image is built for it.
+	Platform string
+}
+
+// legacyBuildRefusal names the build keys the legacy builder (the only one
+// that needs no BuildKit session, so the only one dive drives through the
+// Engine API) cannot carry, or "" when there is none.
+func legacyBuildRefusal(b *types.BuildConfig) string {
+	if b == nil {
+		return ""
+	}
+	var keys []string
+	if len(b.Secrets) > 0 {
+		keys = append(keys, "build.secrets")
+	}
+	if len(b.SSH) > 0 {
+		keys = append(keys, "build.ssh")
+	}
+	if len(b.AdditionalContexts) > 0 {
+		keys = append(keys, "build.additional_contexts")
+	}
+	if len(b.Platforms) > 1 {
+		keys = append(keys, "build.platforms (more than one)")
+	}
+	return strings.Join(keys, ", ")
 }
 
 // Build builds an image from a folder with the legacy builder (it needs no
 // BuildKit session and works with every engine), honouring .dockerignore.
 // The last lines of build output are returned in the error on failure.
 func (e *Engine) Build(ctx context.Context, b BuildSpec, progress func(line string)) error {
+	if keys := legacyBuildRefusal(b.Compose); keys != "" {
+		return fmt.Errorf("build %s: %s need BuildKit, whose build session the Engine API build endpoint that dive uses (the legacy builder) cannot carry; build the image with 'docker compose build' or 'docker buildx build -t %s', then deploy again: dive uses an image that is already present", b.Tag, keys, b.Tag)
+	}
+	// As compose: the service's platform, else the build's single platform.
+	platform := b.Platform
+	if platform == "" && b.Compose != nil && len(b.Compose.Platforms) == 1 {
+		platform = b.Compose.Platforms[0]
+	}
 	dockerfile := b.Dockerfile
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
@@ -176,7 +213,7 @@ func (e *Engine) Build(ctx context.Context, b BuildSpec, progress func(line stri
 	// Streams are not retried: a build is bounded by the caller's deadline.
 	res, err := e.cli.ImageBuild(ctx, tar, client.ImageBuildOptions{
 		Tags: []string{b.Tag}, Dockerfile: dockerfile, Remove: true, ForceRemove: true,
-		BuildArgs: b.Args, Target: b.Target, Labels: labels, NoCache: b.NoCache,
+		BuildArgs: b.Args, Target: b.Target, Labels: labels, NoCache: b.NoCache, Platforms: platformList(platform),
 	})
 	if err != nil {
 		return fmt.Errorf("build %s: %w", b.Tag, err)
@@ -288,35 +325,70 @@ func (e *Engine) ListContainers(ctx context.Context, project string) ([]Containe
 	return out, nil
 }
 
-// Create creates a container and attaches its extra networks; it does not start it.
+// Create creates a container and attaches its extra networks; it does not
+// start it. References to other services (links, volumes_from, ipc/pid
+// service:NAME) are resolved here, secrets and configs with inline content
+// are copied in, and post_start hooks are remembered for Start.
 func (e *Engine) Create(ctx context.Context, s *ContainerSpec) (string, error) {
+	host, links, err := e.resolveRefs(ctx, s)
+	if err != nil {
+		return "", fmt.Errorf("service %s: %w", s.Service, err)
+	}
+	host.Links = links
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+	eps := make([]*network.EndpointSettings, len(s.Networks))
+	for i, n := range s.Networks {
+		ep := *n.Endpoint
+		ep.Links = links
+		eps[i] = &ep
+	}
+	configMAC := s.macAddress != "" && !versionAtLeast(e.apiVersion, apiEndpointMAC)
+	if s.macAddress != "" && !configMAC && len(eps) > 0 {
+		if eps[0], err = endpointMAC(eps[0], s.macAddress); err != nil {
+			return "", fmt.Errorf("service %s: %w", s.Service, err)
+		}
+	}
 	if len(s.Networks) > 0 {
-		nc.EndpointsConfig[s.Networks[0].Name] = s.Networks[0].Endpoint
+		nc.EndpointsConfig[s.Networks[0].Name] = eps[0]
 	}
 	res, err := do(ctx, e, "container create "+s.Name, func(ctx context.Context) (client.ContainerCreateResult, error) {
-		return e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.Name, Config: s.Config, HostConfig: s.Host, NetworkingConfig: nc})
+		if configMAC {
+			id, err := e.createWithMAC(ctx, s.Name, s.macAddress, container.CreateRequest{Config: s.Config, HostConfig: host, NetworkingConfig: nc}, platformOf(s.Platform))
+			return client.ContainerCreateResult{ID: id}, err
+		}
+		return e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.Name, Config: s.Config, HostConfig: host, NetworkingConfig: nc, Platform: platformOf(s.Platform)})
 	})
 	if err != nil {
 		return "", err
 	}
-	for _, n := range s.Networks[min(1, len(s.Networks)):] {
+	for i, n := range s.Networks[min(1, len(s.Networks)):] {
 		_, err := do(ctx, e, "network connect "+n.Name, func(ctx context.Context) (client.NetworkConnectResult, error) {
-			return e.cli.NetworkConnect(ctx, n.Name, client.NetworkConnectOptions{Container: res.ID, EndpointConfig: n.Endpoint})
+			return e.cli.NetworkConnect(ctx, n.Name, client.NetworkConnectOptions{Container: res.ID, EndpointConfig: eps[i+1]})
 		})
 		if err != nil {
 			return res.ID, fmt.Errorf("connect %s to network %s: %w", s.Name, n.Name, err)
 		}
 	}
+	if err := e.copyFiles(ctx, res.ID, s.Files); err != nil {
+		return res.ID, fmt.Errorf("container %s: %w", s.Name, err)
+	}
+	e.hooks.set(res.ID, s)
 	return res.ID, nil
 }
 
-// Start starts a container.
+// Start starts a container, then runs the post_start hooks of a container
+// this engine created: the container counts as started only after them.
 func (e *Engine) Start(ctx context.Context, id string) error {
 	_, err := do(ctx, e, "container start", func(ctx context.Context) (client.ContainerStartResult, error) {
 		return e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	if hs, ok := e.hooks.get(id); ok {
+		return e.RunHooks(ctx, id, "post_start", hs.service, hs.tty, hs.post)
+	}
+	return nil
 }
 
 // Stop stops a container, giving it grace before SIGKILL.

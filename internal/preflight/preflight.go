@@ -238,6 +238,15 @@ func engineChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, l
 			}
 		}
 	}
+	if !engine.VersionAtLeast(api, "1.43") {
+		for _, n := range st.Names {
+			if s := st.Services[n]; len(s.Config.Annotations) > 0 {
+				out = append(out, validate.Check{Name: CheckEngine, Service: n, Class: s.Class, Status: validate.Warn,
+					Detail: fmt.Sprintf("annotations need Engine API 1.43 (Docker 24); this engine (API %s) cannot carry them, so dive drops them", api),
+					Fix:    "upgrade Docker to have them applied, or remove them"})
+			}
+		}
+	}
 
 	info, err := eng.Info(ctx)
 	if err != nil {

@@ -185,6 +185,11 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	}
 	files := make([]string, len(o.Files))
 	for i, f := range o.Files {
+		if f == "-" {
+			// the compose file on standard input; compose-go reads it
+			files[i] = f
+			continue
+		}
 		abs, err := filepath.Abs(f)
 		if err != nil {
 			return nil, &ConfigError{Msg: fmt.Sprintf("compose file %s: %v", f, err), Err: err}
@@ -198,6 +203,14 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 		files[i] = abs
 	}
 	workDir := filepath.Dir(files[0])
+	if files[0] == "-" {
+		// like docker compose: a file on stdin has the current folder as project folder
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, &ConfigError{Msg: fmt.Sprintf("compose file on standard input: current folder: %v", err), Err: err}
+		}
+		workDir = wd
+	}
 	envFiles := make([]string, 0, len(o.EnvFiles))
 	envFileValues := map[string]string{}
 	for _, f := range o.EnvFiles {
@@ -566,43 +579,19 @@ func unsupported(c types.ServiceConfig) []string {
 			keys = append(keys, key)
 		}
 	}
-	add(len(c.Secrets) > 0, "secrets")
-	add(len(c.Configs) > 0, "configs")
-	add(len(c.Devices) > 0, "devices")
-	add(len(c.Gpus) > 0, "gpus")
-	add(len(c.Links) > 0, "links")
-	add(len(c.ExternalLinks) > 0, "external_links")
+	// Every key the engine's API can carry is applied (internal/engine);
+	// these are the ones docker compose does not apply either on `up`
+	// (develop is `compose watch`, the rest swarm, Windows or plugins).
 	add(c.Develop != nil, "develop")
 	add(len(c.PreStart) > 0, "pre_start")
-	add(len(c.PostStart) > 0, "post_start")
-	add(len(c.PreStop) > 0, "pre_stop")
 	add(c.Provider != nil, "provider")
 	add(len(c.Models) > 0, "models")
-	add(c.Platform != "", "platform")
-	add(c.Runtime != "", "runtime")
-	add(c.BlkioConfig != nil, "blkio_config")
 	add(c.CredentialSpec != nil, "credential_spec")
 	add(c.UseAPISocket, "use_api_socket")
-	add(len(c.Annotations) > 0, "annotations")
-	add(c.MacAddress != "", "mac_address")
-	add(len(c.DeviceCgroupRules) > 0, "device_cgroup_rules")
-	add(c.CPUCount != 0, "cpu_count")
-	add(c.CPUPercent != 0, "cpu_percent")
-	add(c.MemSwappiness != 0, "mem_swappiness")
-	add(c.CPURTPeriod != 0 || c.CPURTRuntime != 0, "cpu_rt_period/cpu_rt_runtime")
-	add(c.Isolation != "", "isolation")
-	add(c.Cgroup != "", "cgroup")
-	add(c.VolumeDriver != "", "volume_driver")
 	add(len(c.LabelFiles) > 0 && len(c.Labels) == 0, "label_file")
 	add(c.Deploy != nil && c.Deploy.Resources.Reservations != nil && c.Deploy.Resources.Reservations.NanoCPUs != 0, "deploy.resources.reservations.cpus")
-	add(c.Deploy != nil && c.Deploy.Resources.Reservations != nil && len(c.Deploy.Resources.Reservations.Devices) > 0, "deploy.resources.reservations.devices")
-	add(c.Scale != nil && *c.Scale > 1, "scale")
-	add(c.Deploy != nil && c.Deploy.Replicas != nil && *c.Deploy.Replicas > 1, "deploy.replicas")
 	if c.Build != nil {
-		add(len(c.Build.Secrets) > 0, "build.secrets")
-		add(len(c.Build.SSH) > 0, "build.ssh")
-		add(len(c.Build.Platforms) > 0, "build.platforms")
-		add(len(c.Build.AdditionalContexts) > 0, "build.additional_contexts")
+		add(len(c.Build.Platforms) > 1, "build.platforms")
 	}
 	keys = slices.Compact(keys)
 	out := make([]string, 0, len(keys))

@@ -516,15 +516,16 @@ func TestWarnings(t *testing.T) {
 		want []string // unsupported keys
 	}{
 		{name: "plain service", svc: "restart: always", want: nil},
-		{name: "secrets", svc: "secrets: [token]", top: "secrets:\n  token:\n    environment: DIVE_TEST_TOKEN\n", want: []string{"secrets"}},
-		{name: "configs", svc: "configs: [cfg]", top: "configs:\n  cfg:\n    content: hi\n", want: []string{"configs"}},
-		{name: "several", svc: "platform: linux/amd64\n    links: [db]\n    pid: host", want: []string{"links", "platform"}},
+		{name: "secrets applied", svc: "secrets: [token]", top: "secrets:\n  token:\n    environment: DIVE_TEST_TOKEN\n", want: nil},
+		{name: "configs applied", svc: "configs: [cfg]", top: "configs:\n  cfg:\n    content: hi\n", want: nil},
+		{name: "engine keys applied", svc: "platform: linux/amd64\n    links: [db]\n    pid: host\n    ipc: shareable\n    mac_address: 02:42:ac:11:00:99\n    devices: [/dev/null:/dev/xnull]\n    runtime: runc\n    cgroup: private\n    mem_swappiness: 10\n    cpu_count: 1\n    device_cgroup_rules: ['c 1:3 mr']\n    annotations: {a: b}\n    blkio_config: {weight: 300}", want: nil},
 		{name: "pre_start hook", svc: "pre_start:\n      - image: busybox\n        command: [\"true\"]", want: []string{"pre_start"}},
-		{name: "post_start hook", svc: "post_start:\n      - command: [\"true\"]", want: []string{"post_start"}},
+		{name: "post_start hook applied", svc: "post_start:\n      - command: [\"true\"]", want: nil},
+		{name: "develop", svc: "develop: {watch: [{path: ., action: rebuild}]}", want: []string{"develop"}},
 		{name: "scale 1 is fine", svc: "scale: 1", want: nil},
-		{name: "scale 2", svc: "scale: 2", want: []string{"scale"}},
-		{name: "deploy.replicas 3", svc: "deploy: {replicas: 3}", want: []string{"deploy.replicas"}},
-		{name: "build secrets", svc: "build: {context: ., secrets: [token]}", top: "secrets:\n  token:\n    environment: DIVE_TEST_TOKEN\n", want: []string{"build.secrets"}},
+		{name: "scale 2 applied", svc: "scale: 2", want: nil},
+		{name: "deploy.replicas 3 applied", svc: "deploy: {replicas: 3}", want: nil},
+		{name: "build secrets: an error at build time, not a warning", svc: "build: {context: ., secrets: [token]}", top: "secrets:\n  token:\n    environment: DIVE_TEST_TOKEN\n", want: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
