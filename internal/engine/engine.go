@@ -65,7 +65,7 @@ type Engine struct {
 	daemonHost string
 	// interruptedAt is when opts.Interrupt ended (unix nanos; 0: not yet).
 	interruptedAt atomic.Int64
-	hooks      hookRegistry // post_start hooks of the containers it created
+	hooks         hookRegistry // post_start hooks of the containers it created
 }
 
 // UnreachableError says the daemon did not answer.
