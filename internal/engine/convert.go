@@ -270,7 +270,7 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	}
 	host.RestartPolicy = rp
 	resources(svc, &host.Resources)
-	if err := sharedNamespaces(p, svc, host); err != nil {
+	if err := checkServiceRefs(p, svc); err != nil {
 		return nil, err
 	}
 

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/moby/moby/api/types/container"
 )
 
 // serviceContainer names the container of another service of the project,
@@ -42,33 +41,25 @@ func namespaceMode(p *types.Project, svc, key, mode string) (string, error) {
 	return types.ContainerPrefix + c, nil
 }
 
-// sharedNamespaces applies ipc, pid and volumes_from, resolving references
-// to other services to their containers. volumes_from keeps the :ro/:rw
-// mode as written.
-func sharedNamespaces(p *types.Project, svc types.ServiceConfig, host *container.HostConfig) error {
-	ipc, err := namespaceMode(p, svc.Name, "ipc", svc.Ipc)
-	if err != nil {
+// checkServiceRefs refuses ipc, pid and volumes_from references to
+// services without a container (excluded, undefined, scaled to 0) before
+// anything is created; Create resolves the valid ones to the referenced
+// container's ID, as docker compose does (resolveRefs).
+func checkServiceRefs(p *types.Project, svc types.ServiceConfig) error {
+	if _, err := namespaceMode(p, svc.Name, "ipc", svc.Ipc); err != nil {
 		return err
 	}
-	pid, err := namespaceMode(p, svc.Name, "pid", svc.Pid)
-	if err != nil {
+	if _, err := namespaceMode(p, svc.Name, "pid", svc.Pid); err != nil {
 		return err
 	}
-	host.IpcMode, host.PidMode = container.IpcMode(ipc), container.PidMode(pid)
 	for _, v := range svc.VolumesFrom {
-		if c, ok := strings.CutPrefix(v, types.ContainerPrefix); ok {
-			host.VolumesFrom = append(host.VolumesFrom, c)
+		if strings.HasPrefix(v, types.ContainerPrefix) {
 			continue
 		}
-		name, mode, _ := strings.Cut(v, ":")
-		c, err := serviceContainer(p, svc.Name, "volumes_from", name)
-		if err != nil {
+		name, _, _ := strings.Cut(v, ":")
+		if _, err := serviceContainer(p, svc.Name, "volumes_from", name); err != nil {
 			return err
 		}
-		if mode != "" {
-			c += ":" + mode
-		}
-		host.VolumesFrom = append(host.VolumesFrom, c)
 	}
 	return nil
 }

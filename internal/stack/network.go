@@ -141,7 +141,11 @@ func ipamPools(key string, nc types.NetworkConfig) ([]netip.Prefix, []string) {
 func fixedAddress(svc, key, a string, nc types.NetworkConfig, subnets []netip.Prefix) string {
 	addr, err := netip.ParseAddr(a)
 	if err != nil {
-		return fmt.Sprintf("service %q: network %q: address %q is not an IP address", svc, key, a)
+		field := "ipv4_address"
+		if strings.Contains(a, ":") {
+			field = "ipv6_address"
+		}
+		return fmt.Sprintf("service %q: network %q: %s %q is not an IP address", svc, key, field, a)
 	}
 	if len(subnets) == 0 {
 		if bool(nc.External) || (nc.Driver != "" && nc.Driver != "bridge") {
