@@ -49,6 +49,9 @@ type Options struct {
 	// Announced says the caller emitted deploy_started (with Announce) and
 	// will emit deploy_finished (with Finish).
 	Announced bool
+	// ExternalDeps are, per service, dependencies outside the stack (a
+	// fleet's cross-stack edges): see external.go.
+	ExternalDeps map[string][]ExternalDep
 }
 
 // Announce emits deploy_started and the stack's warnings: the first events of
@@ -771,6 +774,9 @@ func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.Container
 // waitDeps waits until every dependency meets its condition. It returns
 // false when the service was skipped or the deploy stopped.
 func (d *deployer) waitDeps(ctx context.Context, r *svcRun) bool {
+	if !d.waitExternal(ctx, r) {
+		return false
+	}
 	deps := d.g.Deps(r.svc.Name)
 	if len(deps) == 0 {
 		return true
