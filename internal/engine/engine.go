@@ -34,6 +34,12 @@ type Options struct {
 	OnRetry func(op string, attempt int, err error, wait time.Duration)
 	// PingTimeout bounds the first contact. Default 5s.
 	PingTimeout time.Duration
+	// Client, when set, replaces the environment (client.FromEnv) as the
+	// way to reach the engine: a fleet's engines each have their own host,
+	// TLS material or ssh dialer.
+	Client []client.Opt
+	// Where names the engine in messages (default: the client's host).
+	Where string
 }
 
 // Engine wraps the Docker client.
@@ -76,11 +82,18 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.PingTimeout == 0 {
 		o.PingTimeout = 5 * time.Second
 	}
-	cli, err := client.New(client.FromEnv)
+	copts := o.Client
+	if copts == nil {
+		copts = []client.Opt{client.FromEnv}
+	}
+	cli, err := client.New(copts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
 	e := &Engine{cli: cli, opts: o, daemonHost: cli.DaemonHost()}
+	if o.Where != "" {
+		e.daemonHost = o.Where
+	}
 	e.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:    "engine " + e.daemonHost,
 		Timeout: 10 * time.Second,
