@@ -40,7 +40,8 @@ type Engine struct {
 	TLSDir string
 	// SSHKey is the identity file for an ssh:// host (default: ssh's own).
 	SSHKey string
-	// Context is a docker context name (instead of Host).
+	// Context is a docker context name (instead of Host). With neither,
+	// the engine is the environment's (DOCKER_HOST or the local socket).
 	Context string
 	Line    int
 }
@@ -314,8 +315,8 @@ func (p *parser) engines(n *yaml.Node) error {
 }
 
 func (p *parser) checkEngine(n *yaml.Node, e *Engine) error {
-	if (e.Host == "") == (e.Context == "") {
-		return p.errf(n, "write host: unix:///var/run/docker.sock, tcp://HOST:2376, ssh://USER@HOST, or context: NAME", "engine %s needs exactly one of host or context", e.Name)
+	if e.Host != "" && e.Context != "" {
+		return p.errf(n, "keep host: (unix:///var/run/docker.sock, tcp://HOST:2376, ssh://USER@HOST) or context: NAME", "engine %s has both host and context", e.Name)
 	}
 	if e.Host != "" {
 		scheme, _, ok := strings.Cut(e.Host, "://")
