@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Extra Docker engines on this machine, for tests that need more than one
+# engine (dive fleet) or an engine they may restart, freeze or kill (fault
+# tests) without disturbing the main dockerd that every other test uses.
+#
+# Each engine NAME is a separate dockerd with its own
+#   socket      /run/dive-engines/NAME/docker.sock
+#   exec-root   /run/dive-engines/NAME/exec   (its own supervised containerd lives under it)
+#   pidfile     /run/dive-engines/NAME/docker.pid
+#   data-root   /var/lib/dive-engines/NAME
+#   bridge      dvb-<index> with 10.<200+index>.0.1/24, address pool 10.<200+index>.0.0/16
+#   containerd namespace dive-NAME
+# and --iptables=false --ip-masq=false, so it never edits the host's NAT rules
+# (published ports go through docker-proxy, containers on one engine reach
+# each other through their own bridge networks).
+#
+# Usage (as root; dockerd must be installed: scripts/docker-up.sh does it):
+#   scripts/engines.sh up NAME...      start (or keep) engines; prints "NAME unix:///run/dive-engines/NAME/docker.sock"
+#   scripts/engines.sh host NAME       print the engine's DOCKER_HOST
+#   scripts/engines.sh stop NAME       SIGTERM dockerd, wait (containers stop), keep its data
+#   scripts/engines.sh start NAME      start a stopped engine again on the same data
+#   scripts/engines.sh restart NAME    stop, then start
+#   scripts/engines.sh kill NAME       SIGKILL dockerd (a crash; containers keep running in their shims)
+#   scripts/engines.sh freeze NAME     SIGSTOP dockerd (a frozen engine: connections hang)
+#   scripts/engines.sh thaw NAME       SIGCONT dockerd
+#   scripts/engines.sh down NAME...    stop and remove everything of the engine (data, bridge, folders)
+#   scripts/engines.sh status          list the engines and whether they answer
+#
+# Environment: ENGINE_UP_TIMEOUT (seconds to wait for an engine to answer, default 60).
+set -euo pipefail
+
+RUN_BASE=/run/dive-engines
+DATA_BASE=/var/lib/dive-engines
+UP_TIMEOUT=${ENGINE_UP_TIMEOUT:-60}
+
+die() { echo "engines: ERROR: $*" >&2; exit 1; }
+log() { echo "engines: $*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (it starts dockerd instances)"
+command -v dockerd >/dev/null 2>&1 || die "dockerd is not installed: run scripts/docker-up.sh first"
+
+valid_name() { [[ $1 =~ ^[a-z0-9][a-z0-9_-]{0,30}$ ]] || die "engine name '$1': use lowercase letters, digits, - and _ (at most 31)"; }
+run_dir() { echo "$RUN_BASE/$1"; }
+sock() { echo "$RUN_BASE/$1/docker.sock"; }
+host() { echo "unix://$(sock "$1")"; }
+pidof_engine() {
+  local f; f="$(run_dir "$1")/docker.pid"
+  [ -s "$f" ] || return 1
+  local pid; pid=$(cat "$f")
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+answers() { timeout 5 docker -H "$(host "$1")" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+# index NAME: a stable small number per engine (1..50), kept in its run dir.
+index_of() {
+  local name=$1 f; f="$(run_dir "$name")/index"
+  if [ -s "$f" ]; then cat "$f"; return; fi
+  local used=" " i
+  for g in "$RUN_BASE"/*/index; do [ -s "$g" ] && used+="$(cat "$g") "; done
+  for ((i = 1; i <= 50; i++)); do
+    if [[ $used != *" $i "* ]]; then
+      mkdir -p "$(run_dir "$name")"; echo "$i" >"$f"; echo "$i"; return
+    fi
+  done
+  die "no free engine index (50 engines at most)"
+}
+
+ensure_bridge() {
+  local idx=$1 br="dvb-$1"
+  if ! ip link show "$br" >/dev/null 2>&1; then
+    ip link add "$br" type bridge
+    ip addr add "10.$((200 + idx)).0.1/24" dev "$br"
+  fi
+  ip link set "$br" up
+}
+
+start_engine() {
+  local name=$1
+  valid_name "$name"
+  if pidof_engine "$name" >/dev/null && answers "$name"; then
+    echo "$name $(host "$name")"; return
+  fi
+  local idx rd dd
+  idx=$(index_of "$name"); rd=$(run_dir "$name"); dd="$DATA_BASE/$name"
+  mkdir -p "$rd/exec" "$dd"
+  ensure_bridge "$idx"
+  rm -f "$(sock "$name")" "$rd/docker.pid"
+  nohup dockerd \
+    --host "$(host "$name")" \
+    --pidfile "$rd/docker.pid" \
+    --exec-root "$rd/exec" \
+    --data-root "$dd" \
+    --containerd-namespace "dive-$name" \
+    --containerd-plugins-namespace "dive-$name-plugins" \
+    --bridge "dvb-$idx" \
+    --default-address-pool "base=10.$((200 + idx)).0.0/16,size=24" \
+    --iptables=false --ip-masq=false \
+    --log-level warn \
+    >"$rd/dockerd.log" 2>&1 </dev/null &
+  disown || true
+  local i
+  for ((i = 0; i < UP_TIMEOUT * 5; i++)); do
+    if answers "$name"; then echo "$name $(host "$name")"; return; fi
+    sleep 0.2
+  done
+  log "engine $name did not answer within ${UP_TIMEOUT}s; last lines of $rd/dockerd.log:"
+  tail -n 20 "$rd/dockerd.log" >&2 || true
+  exit 1
+}
+
+stop_engine() {
+  local name=$1 pid i
+  pid=$(pidof_engine "$name") || return 0
+  kill -CONT "$pid" 2>/dev/null || true
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  log "engine $name did not stop within 30s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+down_engine() {
+  local name=$1 rd dd idx
+  valid_name "$name"
+  rd=$(run_dir "$name"); dd="$DATA_BASE/$name"
+  [ -d "$rd" ] || [ -d "$dd" ] || return 0
+  idx=$(cat "$rd/index" 2>/dev/null || true)
+  stop_engine "$name"
+  # Shims and their containers outlive a killed dockerd: end them.
+  pkill -KILL -f "containerd-shim.*-namespace dive-$name( |$)" 2>/dev/null || true
+  pkill -KILL -f "containerd --config $rd/exec/containerd" 2>/dev/null || true
+  # Mounts left by containers (overlay, shm, netns) block the removal.
+  awk -v a="$dd" -v b="$rd" '$2 ~ "^"a || $2 ~ "^"b {print $2}' /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+  rm -rf "$dd" "$rd"
+  if [ -n "$idx" ] && ip link show "dvb-$idx" >/dev/null 2>&1; then
+    ip link delete "dvb-$idx" type bridge 2>/dev/null || true
+  fi
+  # Networks the engine created have their own br-* bridges: gone with it,
+  # unless the engine was killed before removing them.
+  log "engine $name removed"
+}
+
+signal_engine() {
+  local name=$1 sig=$2 pid
+  pid=$(pidof_engine "$name") || die "engine $name is not running"
+  kill "-$sig" "$pid"
+}
+
+cmd=${1:-}
+shift || true
+case $cmd in
+  up) [ $# -gt 0 ] || die "usage: engines.sh up NAME..."; for n in "$@"; do start_engine "$n"; done ;;
+  host) [ $# -eq 1 ] || die "usage: engines.sh host NAME"; valid_name "$1"; host "$1" ;;
+  stop) [ $# -eq 1 ] || die "usage: engines.sh stop NAME"; stop_engine "$1" ;;
+  start) [ $# -eq 1 ] || die "usage: engines.sh start NAME"; start_engine "$1" ;;
+  restart) [ $# -eq 1 ] || die "usage: engines.sh restart NAME"; stop_engine "$1"; start_engine "$1" ;;
+  kill) [ $# -eq 1 ] || die "usage: engines.sh kill NAME"; signal_engine "$1" KILL ;;
+  freeze) [ $# -eq 1 ] || die "usage: engines.sh freeze NAME"; signal_engine "$1" STOP ;;
+  thaw) [ $# -eq 1 ] || die "usage: engines.sh thaw NAME"; signal_engine "$1" CONT ;;
+  down) [ $# -gt 0 ] || die "usage: engines.sh down NAME..."; for n in "$@"; do down_engine "$n"; done ;;
+  status)
+    shopt -s nullglob
+    for d in "$RUN_BASE"/*/; do
+      n=$(basename "$d")
+      if answers "$n"; then s=answers; elif pidof_engine "$n" >/dev/null; then s="running, not answering"; else s=stopped; fi
+      echo "$n $(host "$n") $s"
+    done ;;
+  *) die "usage: engines.sh up|host|stop|start|restart|kill|freeze|thaw|down|status NAME..." ;;
+esac
