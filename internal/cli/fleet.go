@@ -29,6 +29,8 @@ type fleetFlags struct {
 	file        string
 	demo        bool
 	engines     []string // NAME=URL overrides
+	sshKeys     []string // NAME=FILE
+	knownHosts  []string // NAME=FILE
 	stateDir    string
 	logFormat   string
 	callTimeout time.Duration
@@ -42,6 +44,8 @@ func (a *app) fleetCmd() *cobra.Command {
 	pf.StringVarP(&f.file, "file", "f", "", "fleet file (default dive-fleet.yml in the current folder)")
 	pf.BoolVar(&f.demo, "demo", false, "use the embedded demo fleet: the demo hub plus three spokes")
 	pf.StringArrayVar(&f.engines, "engine", nil, "NAME=URL: where the fleet file's engine NAME is (unix://, tcp://, ssh://USER@HOST[:PORT], context:NAME); repeatable")
+	pf.StringArrayVar(&f.sshKeys, "ssh-key", nil, "NAME=FILE: the ssh identity for engine NAME (an ssh:// engine); repeatable")
+	pf.StringArrayVar(&f.knownHosts, "ssh-known-hosts", nil, "NAME=FILE: the known_hosts file for engine NAME (an ssh:// engine); repeatable")
 	pf.StringVar(&f.stateDir, "state-dir", "", "where fleet records live (default $DIVE_STATE_DIR, else .dive/ beside the fleet file)")
 	pf.StringVar(&f.logFormat, "log-format", "text", "stdout format: text or json (JSON lines)")
 	pf.DurationVar(&f.callTimeout, "api-timeout", 30*time.Second, "deadline of each single Engine API call")
@@ -93,6 +97,12 @@ func (a *app) parseFleet(f *fleetFlags) (*fleetTarget, error) {
 	if err := applyEngineFlags(fl, f.engines); err != nil {
 		return nil, err
 	}
+	if err := applyFileFlags(fl, "--ssh-key", f.sshKeys, func(e *fleet.Engine, p string) { e.SSHKey = p }); err != nil {
+		return nil, err
+	}
+	if err := applyFileFlags(fl, "--ssh-known-hosts", f.knownHosts, func(e *fleet.Engine, p string) { e.SSHKnownHosts = p }); err != nil {
+		return nil, err
+	}
 	t.f = fl
 	return t, nil
 }
@@ -110,6 +120,25 @@ func applyEngineFlags(fl *fleet.Fleet, flags []string) error {
 		} else if !strings.Contains(url, "://") {
 			return usageError{fmt.Errorf("--engine %s: %q is not a unix://, tcp:// or ssh:// URL, nor context:NAME", name, url)}
 		}
+	}
+	return nil
+}
+
+func applyFileFlags(fl *fleet.Fleet, flag string, flags []string, set func(*fleet.Engine, string)) error {
+	for _, kv := range flags {
+		name, path, ok := strings.Cut(kv, "=")
+		e := fl.Engines[name]
+		if !ok || e == nil || path == "" {
+			return usageError{fmt.Errorf("%s %q: write NAME=FILE with NAME one of the fleet's engines (%s)", flag, kv, strings.Join(engineNames(fl), ", "))}
+		}
+		if !strings.HasPrefix(e.Host, "ssh://") {
+			return usageError{fmt.Errorf("%s %s: engine %s is not an ssh:// engine", flag, kv, name)}
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return usageError{err}
+		}
+		set(e, abs)
 	}
 	return nil
 }

@@ -66,7 +66,7 @@ func clientOptions(e *Engine) ([]client.Opt, string, error) {
 		}
 		return opts, host, nil
 	case "ssh":
-		d := sshDialer(u, e.SSHKey)
+		d := sshDialer(u, e.SSHKey, e.SSHKnownHosts)
 		// The host is a placeholder: every connection goes through ssh.
 		return []client.Opt{client.WithHost("http://docker.example.com"), client.WithDialContext(d)}, host, nil
 	}
@@ -114,9 +114,13 @@ func contextEndpoint(name string) (host, tlsDir string, err error) {
 // does: each connection is `ssh USER@HOST docker system dial-stdio`, whose
 // stdin/stdout carry the HTTP connection to the remote engine's socket.
 // Keep-alives make a dropped connection fail within seconds, not hang.
-func sshDialer(u *url.URL, key string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	args := []string{"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=2",
-		"-o", "StrictHostKeyChecking=accept-new"}
+func sshDialer(u *url.URL, key, knownHosts string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	args := []string{"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=2"}
+	if knownHosts != "" {
+		args = append(args, "-o", "UserKnownHostsFile="+knownHosts, "-o", "StrictHostKeyChecking=yes")
+	} else {
+		args = append(args, "-o", "StrictHostKeyChecking=accept-new")
+	}
 	if p := u.Port(); p != "" {
 		args = append(args, "-p", p)
 	}

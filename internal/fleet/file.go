@@ -40,6 +40,9 @@ type Engine struct {
 	TLSDir string
 	// SSHKey is the identity file for an ssh:// host (default: ssh's own).
 	SSHKey string
+	// SSHKnownHosts is the known_hosts file for an ssh:// host (default:
+	// ssh's own, new hosts accepted on first use).
+	SSHKnownHosts string
 	// Context is a docker context name (instead of Host). With neither,
 	// the engine is the environment's (DOCKER_HOST or the local socket).
 	Context string
@@ -285,7 +288,7 @@ func (p *parser) engines(n *yaml.Node) error {
 		if kv[1].Kind == yaml.ScalarNode {
 			e.Host = kv[1].Value
 		} else {
-			fields, err := p.mapping(kv[1], "engines."+name, "host", "tls", "ssh_key", "context")
+			fields, err := p.mapping(kv[1], "engines."+name, "host", "tls", "ssh_key", "ssh_known_hosts", "context")
 			if err != nil {
 				return err
 			}
@@ -301,6 +304,8 @@ func (p *parser) engines(n *yaml.Node) error {
 					e.TLSDir = p.path(v)
 				case "ssh_key":
 					e.SSHKey = p.path(v)
+				case "ssh_known_hosts":
+					e.SSHKnownHosts = p.path(v)
 				case "context":
 					e.Context = v
 				}
@@ -326,8 +331,8 @@ func (p *parser) checkEngine(n *yaml.Node, e *Engine) error {
 		if e.TLSDir != "" && scheme != "tcp" {
 			return p.errf(n, "remove tls:, or use a tcp:// host", "engine %s: tls applies to tcp:// hosts only", e.Name)
 		}
-		if e.SSHKey != "" && scheme != "ssh" {
-			return p.errf(n, "remove ssh_key:, or use an ssh:// host", "engine %s: ssh_key applies to ssh:// hosts only", e.Name)
+		if (e.SSHKey != "" || e.SSHKnownHosts != "") && scheme != "ssh" {
+			return p.errf(n, "remove ssh_key: and ssh_known_hosts:, or use an ssh:// host", "engine %s: ssh_key and ssh_known_hosts apply to ssh:// hosts only", e.Name)
 		}
 	}
 	return nil
