@@ -75,6 +75,20 @@ index_of() {
   die "no free engine index (50 engines at most)"
 }
 
+# The host's FORWARD policy is DROP (the main dockerd sets it) and bridged
+# traffic goes through iptables: without this rule, containers of an engine
+# started with --iptables=false cannot reach each other, even on one network.
+# It accepts traffic inside the engine's own address pool only.
+forward_rule() {
+  local idx=$1 op=$2 pool="10.$((200 + $1)).0.0/16"
+  command -v iptables >/dev/null 2>&1 || return 0
+  if iptables -C FORWARD -s "$pool" -d "$pool" -j ACCEPT 2>/dev/null; then
+    [ "$op" = del ] && iptables -D FORWARD -s "$pool" -d "$pool" -j ACCEPT 2>/dev/null || true
+  elif [ "$op" = add ]; then
+    iptables -I FORWARD -s "$pool" -d "$pool" -j ACCEPT
+  fi
+}
+
 ensure_bridge() {
   local idx=$1 br="dvb-$1"
   if ! ip link show "$br" >/dev/null 2>&1; then
@@ -88,12 +102,14 @@ start_engine() {
   local name=$1
   valid_name "$name"
   if pidof_engine "$name" >/dev/null && answers "$name"; then
+    forward_rule "$(index_of "$name")" add
     echo "$name $(host "$name")"; return
   fi
   local idx rd dd
   idx=$(index_of "$name"); rd=$(run_dir "$name"); dd="$DATA_BASE/$name"
   mkdir -p "$rd/exec" "$dd"
   ensure_bridge "$idx"
+  forward_rule "$idx" add
   rm -f "$(sock "$name")" "$rd/docker.pid"
   nohup dockerd \
     --host "$(host "$name")" \
@@ -147,6 +163,7 @@ down_engine() {
     umount -l "$m" 2>/dev/null || true
   done
   rm -rf "$dd" "$rd"
+  [ -n "$idx" ] && forward_rule "$idx" del
   if [ -n "$idx" ] && ip link show "dvb-$idx" >/dev/null 2>&1; then
     ip link delete "dvb-$idx" type bridge 2>/dev/null || true
   fi

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -34,7 +35,9 @@ func Connect(ctx context.Context, e *Engine, o ConnectOptions) (*engine.Engine, 
 	if err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Describe(), err)
 	}
-	eng, err := engine.New(ctx, engine.Options{CallTimeout: o.CallTimeout, OnRetry: o.OnRetry, Client: opts, Where: where})
+	// The first contact gets the whole API deadline: an ssh handshake on a
+	// busy machine takes seconds. A stopped local engine fails at once.
+	eng, err := engine.New(ctx, engine.Options{CallTimeout: o.CallTimeout, PingTimeout: o.CallTimeout, OnRetry: o.OnRetry, Client: opts, Where: where})
 	if err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Describe(), err)
 	}
@@ -68,7 +71,10 @@ func clientOptions(e *Engine) ([]client.Opt, string, error) {
 	case "ssh":
 		d := sshDialer(u, e.SSHKey, e.SSHKnownHosts)
 		// The host is a placeholder: every connection goes through ssh.
-		return []client.Opt{client.WithHost("http://docker.example.com"), client.WithDialContext(d)}, host, nil
+		// Idle connections are kept (an ssh handshake costs far more than
+		// a request), up to the scheduler's usual concurrency.
+		hc := &http.Client{Transport: &http.Transport{DialContext: d, MaxIdleConnsPerHost: 32, IdleConnTimeout: 90 * time.Second}}
+		return []client.Opt{client.WithHTTPClient(hc), client.WithHost("http://docker.example.com"), client.WithDialContext(d)}, host, nil
 	}
 	return nil, "", fmt.Errorf("host %q: scheme %s is not unix, tcp or ssh", host, u.Scheme)
 }

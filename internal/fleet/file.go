@@ -368,8 +368,8 @@ func (p *parser) add(at *yaml.Node, s *Stack) error {
 	if len(s.Files) == 0 {
 		return p.errf(at, "add compose: <file>", "stack %s has no compose file", s.Name)
 	}
-	if s.Project == "" {
-		s.Project = s.Name
+	if s.Project == "" && s.Template != "" {
+		s.Project = s.Name // a stack entry's project is its compose file's (name:, COMPOSE_PROJECT_NAME, folder)
 	}
 	p.f.Stacks = append(p.f.Stacks, s)
 	return nil

@@ -289,7 +289,7 @@ func (r *runner) verdict(parent, fctx context.Context) {
 	if res.Outcome == deploy.Failed {
 		msg := strings.Join(problems, "; ")
 		if cause := context.Cause(fctx); cause != nil && !errors.Is(cause, context.Canceled) {
-			msg = "first failure: " + cause.Error() + "; " + msg
+			msg = cause.Error() // the first core failure; the others follow from it
 		}
 		res.Err = errors.New(msg)
 	}
