@@ -8,15 +8,17 @@
 #   exec-root   /run/dive-engines/NAME/exec   (its own supervised containerd lives under it)
 #   pidfile     /run/dive-engines/NAME/docker.pid
 #   data-root   /var/lib/dive-engines/NAME
-#   bridge      dvb-<index> with 10.<200+index>.0.1/24, address pool 10.<200+index>.0.0/16
 #   containerd namespace dive-NAME
-# and --iptables=false --ip-masq=false, so it never edits the host's NAT rules
-# (published ports go through docker-proxy, containers on one engine reach
-# each other through their own bridge networks).
+#   network namespace    dive-NAME: its own docker0, bridges, iptables rules and
+#                        published ports, like a separate host. (A second dockerd
+#                        in the host's network namespace deletes the main one's
+#                        docker0 at start.) The host reaches it at 10.<200+index>.255.2
+#                        through a veth pair (host side dvh-<index>, 10.<200+index>.255.1/30).
 #
 # Usage (as root; dockerd must be installed: scripts/docker-up.sh does it):
 #   scripts/engines.sh up NAME...      start (or keep) engines; prints "NAME unix:///run/dive-engines/NAME/docker.sock"
 #   scripts/engines.sh host NAME       print the engine's DOCKER_HOST
+#   scripts/engines.sh addr NAME       print the address the host reaches the engine's published ports at
 #   scripts/engines.sh stop NAME       SIGTERM dockerd, wait (containers stop), keep its data
 #   scripts/engines.sh start NAME      start a stopped engine again on the same data
 #   scripts/engines.sh restart NAME    stop, then start
@@ -75,52 +77,38 @@ index_of() {
   die "no free engine index (50 engines at most)"
 }
 
-# The host's FORWARD policy is DROP (the main dockerd sets it) and bridged
-# traffic goes through iptables: without this rule, containers of an engine
-# started with --iptables=false cannot reach each other, even on one network.
-# It accepts traffic inside the engine's own address pool only.
-forward_rule() {
-  local idx=$1 op=$2 pool="10.$((200 + $1)).0.0/16"
-  command -v iptables >/dev/null 2>&1 || return 0
-  if iptables -C FORWARD -s "$pool" -d "$pool" -j ACCEPT 2>/dev/null; then
-    [ "$op" = del ] && iptables -D FORWARD -s "$pool" -d "$pool" -j ACCEPT 2>/dev/null || true
-  elif [ "$op" = add ]; then
-    iptables -I FORWARD -s "$pool" -d "$pool" -j ACCEPT
+ensure_netns() {
+  local name=$1 idx=$2 ns="dive-$1" h="dvh-$2"
+  ip netns add "$ns" 2>/dev/null || true
+  ip -n "$ns" link set lo up
+  if ! ip link show "$h" >/dev/null 2>&1; then
+    ip link add "$h" type veth peer name eth0 netns "$ns"
+    ip addr add "10.$((200 + idx)).255.1/30" dev "$h"
+    ip -n "$ns" addr add "10.$((200 + idx)).255.2/30" dev eth0
   fi
-}
-
-ensure_bridge() {
-  local idx=$1 br="dvb-$1"
-  if ! ip link show "$br" >/dev/null 2>&1; then
-    ip link add "$br" type bridge
-    ip addr add "10.$((200 + idx)).0.1/24" dev "$br"
-  fi
-  ip link set "$br" up
+  ip link set "$h" up
+  ip -n "$ns" link set eth0 up
 }
 
 start_engine() {
   local name=$1
   valid_name "$name"
   if pidof_engine "$name" >/dev/null && answers "$name"; then
-    forward_rule "$(index_of "$name")" add
     echo "$name $(host "$name")"; return
   fi
   local idx rd dd
   idx=$(index_of "$name"); rd=$(run_dir "$name"); dd="$DATA_BASE/$name"
   mkdir -p "$rd/exec" "$dd"
-  ensure_bridge "$idx"
-  forward_rule "$idx" add
+  ensure_netns "$name" "$idx"
   rm -f "$(sock "$name")" "$rd/docker.pid"
-  nohup dockerd \
+  # nsenter (not `ip netns exec`, which remounts /sys and hides the cgroup mounts).
+  nohup nsenter --net="/run/netns/dive-$name" dockerd \
     --host "$(host "$name")" \
     --pidfile "$rd/docker.pid" \
     --exec-root "$rd/exec" \
     --data-root "$dd" \
     --containerd-namespace "dive-$name" \
     --containerd-plugins-namespace "dive-$name-plugins" \
-    --bridge "dvb-$idx" \
-    --default-address-pool "base=10.$((200 + idx)).0.0/16,size=24" \
-    --iptables=false --ip-masq=false \
     --log-level warn \
     >"$rd/dockerd.log" 2>&1 </dev/null &
   disown || true
@@ -152,8 +140,8 @@ down_engine() {
   valid_name "$name"
   rd=$(run_dir "$name"); dd="$DATA_BASE/$name"
   [ -d "$rd" ] || [ -d "$dd" ] || return 0
-  ssh_stop "$name"
   idx=$(cat "$rd/index" 2>/dev/null || true)
+  ssh_stop "$name"
   stop_engine "$name"
   # Shims and their containers outlive a killed dockerd: end them.
   pkill -KILL -f "containerd-shim.*-namespace dive-$name( |$)" 2>/dev/null || true
@@ -163,13 +151,17 @@ down_engine() {
     umount -l "$m" 2>/dev/null || true
   done
   rm -rf "$dd" "$rd"
-  [ -n "$idx" ] && forward_rule "$idx" del
-  if [ -n "$idx" ] && ip link show "dvb-$idx" >/dev/null 2>&1; then
-    ip link delete "dvb-$idx" type bridge 2>/dev/null || true
-  fi
-  # Networks the engine created have their own br-* bridges: gone with it,
-  # unless the engine was killed before removing them.
+  # Its bridges, veths and iptables rules live in its network namespace:
+  # they go with it.
+  if [ -n "$idx" ]; then ip link delete "dvh-$idx" 2>/dev/null || true; fi
+  ip netns delete "dive-$name" 2>/dev/null || true
   log "engine $name removed"
+}
+
+signal_engine() {
+  local name=$1 sig=$2 pid
+  pid=$(pidof_engine "$name") || die "engine $name is not running"
+  kill "-$sig" "$pid"
 }
 
 SSH_DIR="$DATA_BASE/ssh"
@@ -230,6 +222,7 @@ shift || true
 case $cmd in
   up) [ $# -gt 0 ] || die "usage: engines.sh up NAME..."; for n in "$@"; do start_engine "$n"; done ;;
   host) [ $# -eq 1 ] || die "usage: engines.sh host NAME"; valid_name "$1"; host "$1" ;;
+  addr) [ $# -eq 1 ] || die "usage: engines.sh addr NAME"; valid_name "$1"; echo "10.$((200 + $(index_of "$1"))).255.2" ;;
   stop) [ $# -eq 1 ] || die "usage: engines.sh stop NAME"; stop_engine "$1" ;;
   start) [ $# -eq 1 ] || die "usage: engines.sh start NAME"; start_engine "$1" ;;
   restart) [ $# -eq 1 ] || die "usage: engines.sh restart NAME"; stop_engine "$1"; start_engine "$1" ;;
@@ -246,5 +239,5 @@ case $cmd in
       if answers "$n"; then s=answers; elif pidof_engine "$n" >/dev/null; then s="running, not answering"; else s=stopped; fi
       echo "$n $(host "$n") $s"
     done ;;
-  *) die "usage: engines.sh up|host|stop|start|restart|kill|freeze|thaw|down|status|ssh|ssh-stop NAME..." ;;
+  *) die "usage: engines.sh up|host|addr|stop|start|restart|kill|freeze|thaw|down|status|ssh|ssh-stop NAME..." ;;
 esac

@@ -149,7 +149,7 @@ func ParseFile(path string) (*Fleet, error) {
 
 // Parse parses fleet file content; relative paths resolve against dir.
 func Parse(file, dir string, data []byte) (*Fleet, error) {
-	p := &parser{file: file, dir: dir, f: &Fleet{Dir: dir, Engines: map[string]*Engine{}}}
+	p := &parser{file: file, dir: dir, f: &Fleet{File: file, Dir: dir, Engines: map[string]*Engine{}}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &stack.ConfigError{Msg: fmt.Sprintf("%s: %v", file, err), Fix: "fix the YAML syntax", Err: err}
