@@ -70,5 +70,5 @@ services:
 	assert.Equal(t, Failed, r.res.Outcome)
 	assert.Equal(t, StateSkipped, r.res.Services["api"].State)
 	assert.Contains(t, r.res.Services["api"].Reason, "hub.keycloak (service_healthy): hub.keycloak failed: exit 1")
-	checkEvents(t, r, "db", "api")
+	checkEvents(t, r, "api") // db may be cancelled or ready: the core failure races with it
 }
