@@ -18,7 +18,6 @@ import (
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/events"
 	"github.com/dive-hub/dive/internal/fleet"
-	"github.com/dive-hub/dive/internal/stack"
 	"github.com/dive-hub/dive/internal/standin"
 	"github.com/dive-hub/dive/stacks/demo"
 	"github.com/spf13/cobra"
@@ -322,6 +321,3 @@ func stackDeployOptions(f deployFlags) func(ls *fleet.LoadedStack, o *deploy.Opt
 		o.ForceRecreate, o.Build, o.WaitAll, o.OpConcurrency, o.ProbeConcurrency = f.forceRecreate, f.build, f.waitAll, f.opConcurrency, probeConcurrency()
 	}
 }
-
-// isConfig reports a configuration error (exit 2).
-func isConfig(err error) bool { return stack.IsConfigError(err) }

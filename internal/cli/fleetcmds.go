@@ -283,7 +283,7 @@ func (a *app) runFleetDown(ctx context.Context, t *fleetTarget, l *fleet.Loaded,
 			return err
 		}
 		defer release()
-		return downProject(ctx, eng, ls.St.Project.Name, ld, volumes, &prefixWriter{w: out, prefix: fmt.Sprintf("[%s@%s] ", ls.Name, engineLabel(ls))})
+		return downProject(ctx, eng, ls.St.Project.Name, ld, volumes, &prefixWriter{w: out, prefix: fmt.Sprintf("[%s@%s] ", ls.Name, ls.Engine)})
 	})
 	// An unreachable engine still releases its dependencies' turn.
 	for _, ch := range done {
@@ -295,8 +295,6 @@ func (a *app) runFleetDown(ctx context.Context, t *fleetTarget, l *fleet.Loaded,
 	}
 	return stackErrors("down", errs)
 }
-
-func engineLabel(ls *fleet.LoadedStack) string { return ls.Engine }
 
 func stackErrors(what string, errs map[string]error) error {
 	var lines []string

@@ -89,7 +89,6 @@ func (p *parser) instance(base *Stack, tvars map[string]string, key, n *yaml.Nod
 	b.Variables = maps.Clone(tvars)
 	s := &b
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!null" {
-		var err error
 		// variables are read apart: they are not a stack field.
 		fields := &yaml.Node{Kind: yaml.MappingNode}
 		kvs, err := p.mapping(n, what, append([]string{"variables"}, stackFields...)...)
@@ -105,9 +104,11 @@ func (p *parser) instance(base *Stack, tvars map[string]string, key, n *yaml.Nod
 			}
 			fields.Content = append(fields.Content, kv[0], kv[1])
 		}
-		if s, err = p.stackEntry(key, fields, what, &b, stackFields...); err != nil {
+		st, err := p.stackEntry(key, fields, what, &b, stackFields...)
+		if err != nil {
 			return nil, err
 		}
+		s = st
 	}
 	s.Line = key.Line
 	instanceVariables(s)
