@@ -233,7 +233,7 @@ func forEachStack(ctx context.Context, l *fleet.Loaded, callTimeout time.Duratio
 				if def == nil {
 					def = &fleet.Engine{Name: fleet.DefaultEngine}
 				}
-				c.eng, c.err = fleet.Connect(ctx, def, fleet.ConnectOptions{CallTimeout: callTimeout})
+				c.eng, c.err = fleet.Connect(ctx, def, fleet.ConnectOptions{CallTimeout: callTimeout, DockerConfig: os.Getenv("DOCKER_CONFIG")})
 			})
 			err := c.err
 			if err == nil {

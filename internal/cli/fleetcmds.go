@@ -85,7 +85,7 @@ func (a *app) runFleetDeploy(ctx context.Context, ff *fleetFlags, f deployFlags)
 		fmt.Fprintf(a.stdout, "dive %s: deploying fleet %s (%d stacks on %d engines), deploy %s\n", Version, l.Name, len(l.Fleet.Stacks), len(usedEngines(l)), id)
 		bus.Subscribe(&fleetPrinter{w: a.stdout, t0: t0})
 	}
-	res := fleet.Run(ctx, l, fleet.Options{Bus: bus, Timeout: f.timeout, CallTimeout: ff.callTimeout, DiveVersion: Version,
+	res := fleet.Run(ctx, l, fleet.Options{Bus: bus, Timeout: f.timeout, CallTimeout: ff.callTimeout, DiveVersion: Version, DockerConfig: os.Getenv("DOCKER_CONFIG"),
 		Prepare: t.prepareEngine(l), Guard: a.fleetGuard(t, f), Redactor: fleetRedactor, Deploy: stackDeployOptions(f)})
 	mu.Lock()
 	evs := append([]events.Event(nil), collected...)

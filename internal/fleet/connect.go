@@ -26,31 +26,51 @@ import (
 type ConnectOptions struct {
 	CallTimeout time.Duration
 	OnRetry     func(op string, attempt int, err error, wait time.Duration)
+	// DockerConfig is the docker CLI's configuration folder, where docker
+	// contexts live (the caller resolves $DOCKER_CONFIG; default ~/.docker).
+	DockerConfig string
 }
 
 // Connect opens one engine of the fleet with its own client, API
 // negotiation and ping. An unreachable engine's error names it.
 func Connect(ctx context.Context, e *Engine, o ConnectOptions) (*engine.Engine, error) {
-	opts, where, err := clientOptions(e)
+	opts, where, err := clientOptions(e, o.DockerConfig)
 	if err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Describe(), err)
 	}
 	// The first contact gets the whole API deadline: an ssh handshake on a
 	// busy machine takes seconds. A stopped local engine fails at once.
 	eng, err := engine.New(ctx, engine.Options{CallTimeout: o.CallTimeout, PingTimeout: o.CallTimeout, OnRetry: o.OnRetry, Client: opts, Where: where})
+	var unreachable *engine.UnreachableError
+	if errors.As(err, &unreachable) {
+		return nil, &UnreachableError{Engine: e.Describe(), Name: e.Name, Err: unreachable.Err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Describe(), err)
 	}
 	return eng, nil
 }
 
+// UnreachableError says which engine of the fleet did not answer.
+type UnreachableError struct {
+	Engine string // name and address
+	Name   string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("engine %s is not reachable: %v\n  fix: start that engine, or correct its address in the fleet file (or --engine %s=URL)", e.Engine, e.Err, e.Name)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 // clientOptions turns an engine of the fleet file into client options and
 // the address messages show. The default engine is DOCKER_HOST & co.
-func clientOptions(e *Engine) ([]client.Opt, string, error) {
+func clientOptions(e *Engine, dockerConfig string) ([]client.Opt, string, error) {
 	host, tlsDir := e.Host, e.TLSDir
 	if e.Context != "" {
 		var err error
-		if host, tlsDir, err = contextEndpoint(e.Context); err != nil {
+		if host, tlsDir, err = contextEndpoint(e.Context, dockerConfig); err != nil {
 			return nil, "", err
 		}
 	}
@@ -80,10 +100,9 @@ func clientOptions(e *Engine) ([]client.Opt, string, error) {
 }
 
 // contextEndpoint reads a docker context's engine endpoint the way the
-// docker CLI stores it: $DOCKER_CONFIG/contexts/meta/<sha256(name)>/meta.json,
+// docker CLI stores it: <config>/contexts/meta/<sha256(name)>/meta.json,
 // TLS material under contexts/tls/<sha256(name)>/docker/.
-func contextEndpoint(name string) (host, tlsDir string, err error) {
-	cfg := os.Getenv("DOCKER_CONFIG")
+func contextEndpoint(name, cfg string) (host, tlsDir string, err error) {
 	if cfg == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {

@@ -22,7 +22,9 @@ type Options struct {
 	// Timeout is each stack's deploy deadline (and so the fleet's).
 	Timeout     time.Duration
 	CallTimeout time.Duration
-	DiveVersion string
+	// DockerConfig is where docker contexts live (see ConnectOptions).
+	DockerConfig string
+	DiveVersion  string
 	// Prepare runs once per engine after it is connected (the demo builds
 	// its stand-in image there).
 	Prepare func(ctx context.Context, e *Engine, eng *engine.Engine) error
@@ -149,7 +151,7 @@ func (r *runner) connect(ctx context.Context, c *engineConn) (*engine.Engine, er
 			r.o.Bus.Emit(events.Event{Phase: events.PhaseDeploy, Kind: events.EngineRetry, Level: events.LevelWarn,
 				Attrs: map[string]any{"engine": c.def.Name, "op": op, "attempt": attempt + 1, "reason": err.Error(), "backoff_ms": wait.Milliseconds()}})
 		}
-		c.eng, c.err = Connect(ctx, c.def, ConnectOptions{CallTimeout: r.o.CallTimeout, OnRetry: onRetry})
+		c.eng, c.err = Connect(ctx, c.def, ConnectOptions{CallTimeout: r.o.CallTimeout, OnRetry: onRetry, DockerConfig: r.o.DockerConfig})
 		if c.err == nil && r.o.Prepare != nil {
 			if err := r.o.Prepare(ctx, c.def, c.eng); err != nil {
 				c.err = fmt.Errorf("engine %s: %w", c.def.Describe(), err)
