@@ -243,18 +243,15 @@ func TestFleetFaults(t *testing.T) {
 	env := demoEnv(t)
 	stateDir := t.TempDir()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
 		for _, n := range engines.names {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			_, _ = engineScript(ctx, "start", n)
+			cancel()
 		}
 		dive(t, env, append([]string{"fleet", "down", "-v"}, fleetArgs(stateDir)...)...)
 	})
 	t.Run("stopped engine and failing spoke", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		_, err := engineScript(ctx, "stop", engines.names[2])
-		require.NoError(t, err)
+		script(t, "stop", engines.names[2])
 		r := dive(t, append(env, "DEMO_SPOKE_FRA_BACKEND_MODE=crash"), append([]string{"fleet", "deploy"}, fleetArgs(stateDir)...)...)
 		assert.Equal(t, 0, r.code, "optional spokes failing leave the fleet degraded, not failed")
 		_, stacks := lastDeploy(t, stateDir)
@@ -268,8 +265,7 @@ func TestFleetFaults(t *testing.T) {
 		assert.Equal(t, "deployed", stacks["hub"].State, stacks["hub"].Error)
 		assert.Equal(t, "deployed", stacks["spoke-deu"].State, stacks["spoke-deu"].Error)
 		assert.Contains(t, r.stdout, "degraded")
-		_, err = engineScript(ctx, "start", engines.names[2])
-		require.NoError(t, err)
+		script(t, "start", engines.names[2])
 		down(t, env, stateDir)
 	})
 	// The engine behind the ssh connection dies: the connection drops.
@@ -282,10 +278,7 @@ func TestFleetFaults(t *testing.T) {
 		t.Logf("spoke-gbr ended %s after it started: %s", gbr.Finished.Sub(gbr.Started), gbr.Error)
 		assert.Equal(t, "deployed", stacks["hub"].State, stacks["hub"].Error)
 		assert.Equal(t, "deployed", stacks["spoke-fra"].State, stacks["spoke-fra"].Error)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		_, err := engineScript(ctx, "start", engines.names[2])
-		require.NoError(t, err)
+		script(t, "start", engines.names[2])
 		down(t, env, stateDir)
 	})
 	t.Run("ctrl-c", func(t *testing.T) {
@@ -295,9 +288,19 @@ func TestFleetFaults(t *testing.T) {
 	})
 }
 
+// script runs engines.sh with its own deadline.
+func script(t *testing.T, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, err := engineScript(ctx, args...)
+	require.NoError(t, err)
+}
+
 // startDeploy starts a JSON-lines fleet deploy and calls at on each event
-// until it returns true.
-func startDeploy(t *testing.T, env []string, stateDir string, at func(map[string]any) bool) (*exec.Cmd, <-chan struct{}) {
+// until it returns true; the channel then receives true, or false when the
+// deploy's output ended first.
+func startDeploy(t *testing.T, env []string, stateDir string, at func(map[string]any) bool) (*exec.Cmd, <-chan bool) {
 	t.Helper()
 	cmd := exec.Command(diveBin, append([]string{"fleet", "deploy", "--log-format", "json"}, fleetArgs(stateDir)...)...)
 	cmd.Env = env
@@ -306,7 +309,7 @@ func startDeploy(t *testing.T, env []string, stateDir string, at func(map[string
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	require.NoError(t, cmd.Start())
-	hit := make(chan struct{})
+	hit := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -315,11 +318,11 @@ func startDeploy(t *testing.T, env []string, stateDir string, at func(map[string
 			var e map[string]any
 			if json.Unmarshal(sc.Bytes(), &e) == nil && !fired && at(e) {
 				fired = true
-				close(hit)
+				hit <- true
 			}
 		}
 		if !fired {
-			close(hit)
+			hit <- false
 		}
 	}()
 	return cmd, hit
@@ -354,11 +357,11 @@ func killDuring(t *testing.T, env []string, stateDir string) {
 		st, kind := stackOf(e)
 		return st == "spoke-gbr" && kind == "service_started"
 	})
-	<-hit
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, err := engineScript(ctx, "kill", engines.names[2])
-	require.NoError(t, err)
+	if !<-hit {
+		waitExit(t, cmd)
+		t.Fatal("the deploy ended before spoke-gbr started a service")
+	}
+	script(t, "kill", engines.names[2])
 	code := waitExit(t, cmd)
 	assert.Equal(t, 0, code, "spoke-gbr is optional: the fleet is degraded")
 }
@@ -368,7 +371,10 @@ func interruptDuring(t *testing.T, env []string, stateDir string) {
 		st, kind := stackOf(e)
 		return strings.HasPrefix(st, "spoke-") && kind == "service_started"
 	})
-	<-hit
+	if !<-hit {
+		waitExit(t, cmd)
+		t.Fatal("the deploy ended before a spoke started a service")
+	}
 	t0 := time.Now()
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	code := waitExit(t, cmd)
