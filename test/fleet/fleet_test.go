@@ -309,6 +309,9 @@ func startDeploy(t *testing.T, env []string, stateDir string, at func(map[string
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	require.NoError(t, cmd.Start())
+	// A test that stops half-way must not leave a deploy running (it would
+	// hold the stacks' locks): a no-op once the process has ended.
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	hit := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
