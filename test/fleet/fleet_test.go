@@ -65,7 +65,12 @@ type stackResult struct {
 // lastDeploy reads the latest fleet deploy's events and per-stack results.
 func lastDeploy(t *testing.T, stateDir string) ([]event, map[string]stackResult) {
 	t.Helper()
-	base := filepath.Join(stateDir, "fleet-dive-demo", "deploys")
+	return lastDeployOf(t, stateDir, "dive-demo")
+}
+
+func lastDeployOf(t *testing.T, stateDir, fleet string) ([]event, map[string]stackResult) {
+	t.Helper()
+	base := filepath.Join(stateDir, "fleet-"+fleet, "deploys")
 	ents, err := os.ReadDir(base)
 	require.NoError(t, err)
 	var ids []string
