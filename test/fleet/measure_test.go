@@ -26,7 +26,7 @@ func relaxed(services ...string) string {
 	return b.String()
 }
 
-const measureFleet = `name: measure
+const measureFleet = `name: relaxed
 engines: {one: {}, two: {}, three: {}}
 stacks:
   hub: {compose: [docker-compose.hub.yml, hub-relaxed.yml], env_file: .env.hub, engine: one}
@@ -46,18 +46,15 @@ const spokeDeps = `depends_on:
         hub.keycloak: service_healthy
         hub.backend: service_started`
 
-// TestMeasureFleet (opt-in: DIVE_FLEET_MEASURE=N rounds) compares the demo
-// fleet's wall time (hub + 3 spokes on 3 engines, one over ssh) with the
-// slowest stack deployed alone plus its cross-stack wait, for
-// docs/fleet.md. The demo's files with relaxed budgets; images warm.
-func TestMeasureFleet(t *testing.T) {
-	needEngines(t)
-	runs := 0
-	if _, err := fmt.Sscan(os.Getenv("DIVE_FLEET_MEASURE"), &runs); err != nil || runs < 1 {
-		t.Skip("set DIVE_FLEET_MEASURE=N to measure N rounds")
-	}
-	env := demoEnv(t)
-	stateDir := t.TempDir()
+// relaxedFiles is the demo fleet with relaxed budgets (and two one-stack
+// fleets of it), and the flags pointing it at the test's engines.
+type relaxedFiles struct {
+	full, hubOnly, spokeOnly string
+	args                     func(file string) []string
+}
+
+func relaxedFleet(t *testing.T, env []string, stateDir string) relaxedFiles {
+	t.Helper()
 	home := ""
 	for _, e := range env {
 		if v, ok := strings.CutPrefix(e, "XDG_STATE_HOME="); ok {
@@ -77,14 +74,32 @@ func TestMeasureFleet(t *testing.T) {
 	all := `fra: {engine: two, variables: {INSTANCE_CODE: FRA, FRONTEND_PORT: "13010"}}
       gbr: {engine: three, variables: {INSTANCE_CODE: GBR, FRONTEND_PORT: "13020"}}
       deu: {engine: one, variables: {INSTANCE_CODE: DEU, FRONTEND_PORT: "13030"}}`
-	full := write("measure.yml", strings.NewReplacer("DEPS", spokeDeps, "INSTANCES", all).Replace(measureFleet))
-	hubOnly := write("hub-only.yml", measureFleet[:strings.Index(measureFleet, "templates:")])
-	spokeOnly := write("spoke-only.yml", strings.NewReplacer("DEPS", "", "INSTANCES", `gbr: {engine: three, variables: {INSTANCE_CODE: GBR, FRONTEND_PORT: "13020"}}`,
-		"  hub: {compose: [docker-compose.hub.yml, hub-relaxed.yml], env_file: .env.hub, engine: one}\n", "", "stacks:\n", "").Replace(measureFleet))
-	args := func(file string) []string {
-		return []string{"-f", file, "--state-dir", stateDir, "--engine", "one=" + engines.hosts[0], "--engine", "two=" + engines.hosts[1],
-			"--engine", "three=" + engines.sshURL, "--ssh-key", "three=" + engines.sshKey, "--ssh-known-hosts", "three=" + engines.knownHosts}
+	return relaxedFiles{
+		full:    write("relaxed.yml", strings.NewReplacer("DEPS", spokeDeps, "INSTANCES", all).Replace(measureFleet)),
+		hubOnly: write("hub-only.yml", measureFleet[:strings.Index(measureFleet, "templates:")]),
+		spokeOnly: write("spoke-only.yml", strings.NewReplacer("DEPS", "", "INSTANCES", `gbr: {engine: three, variables: {INSTANCE_CODE: GBR, FRONTEND_PORT: "13020"}}`,
+			"  hub: {compose: [docker-compose.hub.yml, hub-relaxed.yml], env_file: .env.hub, engine: one}\n", "", "stacks:\n", "").Replace(measureFleet)),
+		args: func(file string) []string {
+			return []string{"-f", file, "--state-dir", stateDir, "--engine", "one=" + engines.hosts[0], "--engine", "two=" + engines.hosts[1],
+				"--engine", "three=" + engines.sshURL, "--ssh-key", "three=" + engines.sshKey, "--ssh-known-hosts", "three=" + engines.knownHosts}
+		},
 	}
+}
+
+// TestMeasureFleet (opt-in: DIVE_FLEET_MEASURE=N rounds) compares the demo
+// fleet's wall time (hub + 3 spokes on 3 engines, one over ssh) with the
+// slowest stack deployed alone plus its cross-stack wait, for
+// docs/fleet.md. The demo's files with relaxed budgets; images warm.
+func TestMeasureFleet(t *testing.T) {
+	needEngines(t)
+	runs := 0
+	if _, err := fmt.Sscan(os.Getenv("DIVE_FLEET_MEASURE"), &runs); err != nil || runs < 1 {
+		t.Skip("set DIVE_FLEET_MEASURE=N to measure N rounds")
+	}
+	env := demoEnv(t)
+	stateDir := t.TempDir()
+	rf := relaxedFleet(t, env, stateDir)
+	full, hubOnly, spokeOnly, args := rf.full, rf.hubOnly, rf.spokeOnly, rf.args
 	t.Cleanup(func() { dive(t, env, append([]string{"fleet", "down", "-v"}, args(full)...)...) })
 	deploy := func(file string) time.Duration {
 		t0 := time.Now()
@@ -97,7 +112,7 @@ func TestMeasureFleet(t *testing.T) {
 	deploy(full) // warm-up: the stand-in image on every engine
 	for i := 0; i < runs; i++ {
 		fleetWall := deploy(full)
-		evs, _ := lastDeployOf(t, stateDir, "measure")
+		evs, _ := lastDeployOf(t, stateDir, "relaxed")
 		ready, started := times(evs, "service_ready"), times(evs, "service_started")
 		release := ready["hub.keycloak"]
 		if started["hub.backend"].After(release) {
