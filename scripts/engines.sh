@@ -27,6 +27,15 @@
 #   scripts/engines.sh thaw NAME       SIGCONT dockerd
 #   scripts/engines.sh down NAME...    stop and remove everything of the engine (data, bridge, folders)
 #   scripts/engines.sh status          list the engines and whether they answer
+#   scripts/engines.sh ssh NAME PORT   also serve engine NAME over ssh on 127.0.0.1:PORT: its own sshd
+#                                      (Debian's openssh-server, installed if missing), a key pair made
+#                                      here, and an authorized_keys forced command running
+#                                      `docker -H <its socket> system dial-stdio`, so that
+#                                      ssh://root@127.0.0.1:PORT reaches it as the docker CLI's ssh
+#                                      helper would; prints "NAME ssh://root@127.0.0.1:PORT KEYFILE KNOWN_HOSTS".
+#                                      The keys live in /var/lib/dive-engines/ssh (kept by down, so a
+#                                      known_hosts entry stays valid); the sshd stops with down NAME.
+#   scripts/engines.sh ssh-stop NAME   stop that sshd
 #
 # Environment: ENGINE_UP_TIMEOUT (seconds to wait for an engine to answer, default 60).
 set -euo pipefail
@@ -132,6 +141,7 @@ down_engine() {
   rd=$(run_dir "$name"); dd="$DATA_BASE/$name"
   [ -d "$rd" ] || [ -d "$dd" ] || return 0
   idx=$(cat "$rd/index" 2>/dev/null || true)
+  ssh_stop "$name"
   stop_engine "$name"
   # Shims and their containers outlive a killed dockerd: end them.
   pkill -KILL -f "containerd-shim.*-namespace dive-$name( |$)" 2>/dev/null || true
@@ -154,6 +164,59 @@ signal_engine() {
   kill "-$sig" "$pid"
 }
 
+SSH_DIR="$DATA_BASE/ssh"
+
+ssh_keys() {
+  mkdir -p "$SSH_DIR"; chmod 700 "$SSH_DIR"
+  [ -s "$SSH_DIR/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C dive-engines-host -f "$SSH_DIR/host_ed25519"
+  [ -s "$SSH_DIR/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C dive-engines-client -f "$SSH_DIR/client_ed25519"
+}
+
+ssh_stop() {
+  local f pid; f="$(run_dir "$1")/ssh/sshd.pid"
+  [ -s "$f" ] || return 0
+  pid=$(cat "$f")
+  kill -TERM "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
+ssh_engine() {
+  local name=$1 port=$2 sd i
+  valid_name "$name"
+  [[ $port =~ ^[0-9]+$ ]] || die "ssh port '$port' is not a number"
+  pidof_engine "$name" >/dev/null || die "engine $name is not running (engines.sh up $name first)"
+  if [ ! -x /usr/sbin/sshd ]; then
+    log "installing openssh-server"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server >/dev/null || die "cannot install openssh-server"
+  fi
+  ssh_keys
+  sd="$(run_dir "$name")/ssh"
+  mkdir -p "$sd" /run/sshd; chmod 700 "$sd"
+  echo "command=\"docker -H $(host "$name") system dial-stdio\",no-pty,no-agent-forwarding,no-X11-forwarding,no-port-forwarding $(cat "$SSH_DIR/client_ed25519.pub")" >"$sd/authorized_keys"
+  chmod 600 "$sd/authorized_keys"
+  printf '%s\n' "Port $port" "ListenAddress 127.0.0.1" "HostKey $SSH_DIR/host_ed25519" "PidFile $sd/sshd.pid" \
+    "AuthorizedKeysFile $sd/authorized_keys" "PermitRootLogin prohibit-password" "PasswordAuthentication no" \
+    "KbdInteractiveAuthentication no" "UsePAM no" "StrictModes no" "MaxStartups 200" "MaxSessions 200" >"$sd/sshd_config"
+  ssh_stop "$name"
+  /usr/sbin/sshd -f "$sd/sshd_config" -E "$sd/sshd.log" || die "sshd did not start; see $sd/sshd.log"
+  for ((i = 0; i < 50; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      { grep -v "^\[127.0.0.1\]:$port " "$SSH_DIR/known_hosts" 2>/dev/null || true
+        echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")"; } >"$SSH_DIR/known_hosts.new"
+      mv "$SSH_DIR/known_hosts.new" "$SSH_DIR/known_hosts"
+      echo "$name ssh://root@127.0.0.1:$port $SSH_DIR/client_ed25519 $SSH_DIR/known_hosts"; return
+    fi
+    sleep 0.1
+  done
+  die "sshd for $name is not listening on 127.0.0.1:$port; see $sd/sshd.log"
+}
+
+signal_engine() {
+  local name=$1 sig=$2 pid
+  pid=$(pidof_engine "$name") || die "engine $name is not running"
+  kill "-$sig" "$pid"
+}
+
 cmd=${1:-}
 shift || true
 case $cmd in
@@ -167,6 +230,8 @@ case $cmd in
   freeze) [ $# -eq 1 ] || die "usage: engines.sh freeze NAME"; signal_engine "$1" STOP ;;
   thaw) [ $# -eq 1 ] || die "usage: engines.sh thaw NAME"; signal_engine "$1" CONT ;;
   down) [ $# -gt 0 ] || die "usage: engines.sh down NAME..."; for n in "$@"; do down_engine "$n"; done ;;
+  ssh) [ $# -eq 2 ] || die "usage: engines.sh ssh NAME PORT"; ssh_engine "$1" "$2" ;;
+  ssh-stop) [ $# -eq 1 ] || die "usage: engines.sh ssh-stop NAME"; valid_name "$1"; ssh_stop "$1" ;;
   status)
     shopt -s nullglob
     for d in "$RUN_BASE"/*/; do
@@ -174,5 +239,5 @@ case $cmd in
       if answers "$n"; then s=answers; elif pidof_engine "$n" >/dev/null; then s="running, not answering"; else s=stopped; fi
       echo "$n $(host "$n") $s"
     done ;;
-  *) die "usage: engines.sh up|host|addr|stop|start|restart|kill|freeze|thaw|down|status NAME..." ;;
+  *) die "usage: engines.sh up|host|addr|stop|start|restart|kill|freeze|thaw|down|status|ssh|ssh-stop NAME..." ;;
 esac

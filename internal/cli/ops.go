@@ -69,6 +69,13 @@ func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration)
 		}
 		defer release()
 	}
+	return downProject(ctx, eng, project, l, volumes, a.stdout)
+}
+
+// downProject stops and removes a project's containers (in reverse
+// dependency order when its stack is known) and networks, and with volumes
+// its named volumes. It reports to w.
+func downProject(ctx context.Context, eng *engine.Engine, project string, l *loaded, volumes bool, w io.Writer) error {
 	t0 := time.Now()
 	cs, err := eng.ListContainers(ctx, project)
 	if err != nil {
@@ -87,7 +94,7 @@ func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration)
 		}
 	}
 	var errs []string
-	if err := stopInReverseOrder(ctx, eng, cs, g, grace, preStop, a.stdout); err != nil {
+	if err := stopInReverseOrder(ctx, eng, cs, g, grace, preStop, w); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
@@ -108,7 +115,7 @@ func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration)
 			errs = append(errs, fmt.Sprintf("network %s: %v", n.Name, err))
 			continue
 		}
-		fmt.Fprintf(a.stdout, "removed network %s\n", n.Name)
+		fmt.Fprintf(w, "removed network %s\n", n.Name)
 		removed++
 	}
 	if volumes {
@@ -121,13 +128,13 @@ func (a *app) runDown(ctx context.Context, volumes bool, waitLock time.Duration)
 				errs = append(errs, fmt.Sprintf("volume %s: %v", v.Name, err))
 				continue
 			}
-			fmt.Fprintf(a.stdout, "removed volume %s\n", v.Name)
+			fmt.Fprintf(w, "removed volume %s\n", v.Name)
 		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("down left some things behind:\n  %s", strings.Join(errs, "\n  "))
 	}
-	fmt.Fprintf(a.stdout, "project %s is down (%d containers, %.2fs)\n", project, len(cs), time.Since(t0).Seconds())
+	fmt.Fprintf(w, "project %s is down (%d containers, %.2fs)\n", project, len(cs), time.Since(t0).Seconds())
 	return nil
 }
 

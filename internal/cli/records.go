@@ -113,8 +113,12 @@ func (a *app) expectedReadiness(l *loaded) map[string]expectation {
 }
 
 func (a *app) recordCommands() []*cobra.Command {
-	return []*cobra.Command{a.historyCmd(), a.reportCmd()}
+	return []*cobra.Command{a.historyCmd(a.recordsTarget), a.reportCmd(a.recordsTarget, "dive hub history")}
 }
+
+// recordsTargetFunc names the state dir and the project whose records a
+// history or report command reads (a stack's, or a fleet's).
+type recordsTargetFunc func(ctx context.Context) (stateDir, project string, err error)
 
 // recordsTarget resolves the project and state dir without needing the engine.
 func (a *app) recordsTarget(ctx context.Context) (stateDir, project string, err error) {
@@ -125,7 +129,7 @@ func (a *app) recordsTarget(ctx context.Context) (stateDir, project string, err 
 	return l.stateDir, l.st.Project.Name, nil
 }
 
-func (a *app) historyCmd() *cobra.Command {
+func (a *app) historyCmd(target recordsTargetFunc) *cobra.Command {
 	var asJSON bool
 	var last int
 	c := &cobra.Command{
@@ -133,7 +137,7 @@ func (a *app) historyCmd() *cobra.Command {
 		Short: "Deploys over time, with percentiles of deploy and per-service readiness, and the trend",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			stateDir, project, err := a.recordsTarget(c.Context())
+			stateDir, project, err := target(c.Context())
 			if err != nil {
 				return err
 			}
@@ -162,7 +166,7 @@ func (a *app) historyCmd() *cobra.Command {
 	return c
 }
 
-func (a *app) reportCmd() *cobra.Command {
+func (a *app) reportCmd(target recordsTargetFunc, historyCmd string) *cobra.Command {
 	var format string
 	var lastFlag bool
 	c := &cobra.Command{
@@ -171,9 +175,9 @@ func (a *app) reportCmd() *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 && !lastFlag {
-				return usageError{errors.New("name a deploy ID or pass --last (see 'dive hub history')")}
+				return usageError{fmt.Errorf("name a deploy ID or pass --last (see '%s')", historyCmd)}
 			}
-			stateDir, project, err := a.recordsTarget(c.Context())
+			stateDir, project, err := target(c.Context())
 			if err != nil {
 				return err
 			}
@@ -189,7 +193,7 @@ func (a *app) reportCmd() *cobra.Command {
 			}
 			dir := report.DeployDir(stateDir, project, id)
 			if _, err := os.Stat(dir); err != nil {
-				return usageError{fmt.Errorf("no deploy %s of %s under %s (see 'dive hub history')", id, project, stateDir)}
+				return usageError{fmt.Errorf("no deploy %s of %s under %s (see '%s')", id, project, stateDir, historyCmd)}
 			}
 			hist, _ := report.LoadHistory(stateDir, project)
 			m := report.LoadDeploy(dir, id, project)

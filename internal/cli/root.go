@@ -148,7 +148,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.DurationVar(&a.g.callTimeout, "api-timeout", 30*time.Second, "deadline of each single Engine API call")
 	hub.AddCommand(a.deployCmd(), a.downCmd(), a.statusCmd(), a.planCmd(), a.logsCmd())
 	hub.AddCommand(a.extraHubCommands()...)
-	root.AddCommand(hub, a.nukeCmd(), a.versionCmd())
+	root.AddCommand(hub, a.fleetCmd(), a.nukeCmd(), a.versionCmd())
 	root.AddCommand(&cobra.Command{Use: "standin", Hidden: true, DisableFlagParsing: true, RunE: func(c *cobra.Command, args []string) error {
 		if code := standin.Main(args); code != 0 {
 			return &ExitError{Code: code}

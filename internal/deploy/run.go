@@ -52,6 +52,9 @@ type Options struct {
 	// Announced says the caller emitted deploy_started (with Announce) and
 	// will emit deploy_finished (with Finish).
 	Announced bool
+	// ExternalDeps are, per service, dependencies outside the stack (a
+	// fleet's cross-stack edges): see external.go.
+	ExternalDeps map[string][]ExternalDep
 }
 
 // ReadyRecord is a container an earlier deploy saw ready, and when.

@@ -381,6 +381,9 @@ func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.Container
 // waitDeps waits until every dependency meets its condition. It returns
 // false when the service was skipped or the deploy stopped.
 func (d *deployer) waitDeps(ctx context.Context, r *svcRun) bool {
+	if !d.waitExternal(ctx, r) {
+		return false
+	}
 	deps := d.g.Deps(r.svc.Name)
 	if len(deps) == 0 {
 		return true

@@ -44,6 +44,12 @@ type Options struct {
 	Interrupt context.Context
 	// AfterInterrupt is that bound. Default DefaultAfterInterrupt.
 	AfterInterrupt time.Duration
+	// Client, when set, replaces the environment (client.FromEnv) as the
+	// way to reach the engine: a fleet's engines each have their own host,
+	// TLS material or ssh dialer.
+	Client []client.Opt
+	// Where names the engine in messages (default: the client's host).
+	Where string
 }
 
 // DefaultAfterInterrupt is how long engine calls may still run after an
@@ -100,13 +106,20 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.AfterInterrupt <= 0 {
 		o.AfterInterrupt = DefaultAfterInterrupt
 	}
-	cli, err := client.New(client.FromEnv)
+	copts := o.Client
+	if copts == nil {
+		copts = []client.Opt{client.FromEnv}
+	}
+	cli, err := client.New(copts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
 	e := &Engine{cli: cli, opts: o, daemonHost: cli.DaemonHost()}
 	if o.Interrupt != nil {
 		context.AfterFunc(o.Interrupt, func() { e.interruptedAt.CompareAndSwap(0, time.Now().UnixNano()) })
+	}
+	if o.Where != "" {
+		e.daemonHost = o.Where
 	}
 	e.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:    "engine " + e.daemonHost,

@@ -51,6 +51,8 @@ type DeployStartedAttrs struct {
 	Services  []string `json:"services"`
 	TimeoutMS float64  `json:"timeout_ms,omitempty"`
 	EngineAPI string   `json:"engine_api,omitempty"`
+	Fleet     string   `json:"fleet,omitempty"`  // a fleet deploy: the fleet's name
+	Stacks    []string `json:"stacks,omitempty"` // a fleet deploy: its stacks
 }
 
 // DeployFinishedAttrs: the last event of a deploy.
@@ -86,8 +88,9 @@ type VolumeReadyAttrs struct {
 
 // ServiceWaitingAttrs: the service waits on its dependencies.
 type ServiceWaitingAttrs struct {
-	Class string   `json:"class,omitempty"`
-	On    []string `json:"on"`
+	Class    string   `json:"class,omitempty"`
+	On       []string `json:"on"`
+	External bool     `json:"external,omitempty"` // dependencies in other stacks of a fleet
 }
 
 // ServiceCreatingAttrs: the container create is issued.

@@ -73,6 +73,10 @@ type Event struct {
 	Service  string        `json:"service,omitempty"`
 	Kind     Kind          `json:"event"`
 	Duration time.Duration `json:"-"`
+	// Stack and Engine name the fleet stack and the engine of an event of
+	// a fleet deploy (empty for a single stack).
+	Stack  string `json:"stack,omitempty"`
+	Engine string `json:"engine,omitempty"`
 	// Attrs is the kind's typed body; Emit fills Kind from it (and a zero
 	// body for a kind given without one).
 	Attrs Attributes `json:"attributes,omitempty"`

@@ -27,6 +27,8 @@ type Record struct {
 	DeployID      string          `json:"deploy_id"`
 	Phase         Phase           `json:"phase"`
 	Service       string          `json:"service,omitempty"`
+	Stack         string          `json:"stack,omitempty"`
+	Engine        string          `json:"engine,omitempty"`
 	Event         Kind            `json:"event"`
 	DurationMS    float64         `json:"duration_ms"`
 	Attributes    json.RawMessage `json:"attributes,omitempty"`
@@ -42,6 +44,8 @@ func ToRecord(e Event) (Record, error) {
 		DeployID:      e.DeployID,
 		Phase:         e.Phase,
 		Service:       e.Service,
+		Stack:         e.Stack,
+		Engine:        e.Engine,
 		Event:         e.Kind,
 		DurationMS:    MS(e.Duration),
 	}
@@ -82,7 +86,7 @@ func FromRecord(r Record) (Event, error) {
 		return Event{}, fmt.Errorf("%s attributes: %w", r.Event, err)
 	}
 	return Event{
-		Time: t, Level: r.Level, DeployID: r.DeployID, Phase: r.Phase, Service: r.Service,
+		Time: t, Level: r.Level, DeployID: r.DeployID, Phase: r.Phase, Service: r.Service, Stack: r.Stack, Engine: r.Engine,
 		Kind: r.Event, Duration: time.Duration(r.DurationMS * float64(time.Millisecond)), Attrs: body,
 	}, nil
 }
