@@ -110,7 +110,11 @@ func (d *deployer) image(ctx context.Context, s *stack.Service) (string, error) 
 	}
 	d.imagesMu.Unlock()
 	if !ok {
-		go func() { f.set(d.ensureImage(ctx, ref, s)) }()
+		d.imagesWG.Add(1)
+		go func() {
+			defer d.imagesWG.Done()
+			f.set(d.ensureImage(ctx, ref, s))
+		}()
 	}
 	return f.wait(ctx)
 }

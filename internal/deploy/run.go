@@ -105,6 +105,7 @@ type deployer struct {
 
 	imagesMu sync.Mutex
 	images   map[string]*future[string] // image ref -> image ID
+	imagesWG sync.WaitGroup             // image preparations in flight
 
 	resources *future[struct{}]
 
@@ -303,7 +304,9 @@ func (d *deployer) drain(wg *sync.WaitGroup, stopStats func()) {
 	cancelWait()
 	stopStats()
 	statsDone := make(chan struct{})
-	go func() { d.statsWG.Wait(); close(statsDone) }()
+	// Image preparations and stats samplers end with the deploy's context;
+	// wait for them (briefly) so that no event follows deploy_finished.
+	go func() { d.imagesWG.Wait(); d.statsWG.Wait(); close(statsDone) }()
 	statsGuard := time.NewTimer(3 * time.Second)
 	defer statsGuard.Stop()
 	select {
