@@ -186,6 +186,7 @@ func (p *prober) run(ctx context.Context, out chan<- probeResult, now bool) {
 	d := p.d
 	started := d.now()
 	interval := p.first / 2
+	skipped := false
 	timer := time.NewTimer(interval)
 	if now {
 		timer.Reset(0)
@@ -197,10 +198,16 @@ func (p *prober) run(ctx context.Context, out chan<- probeResult, now bool) {
 			return
 		case <-timer.C:
 		}
-		if wait := p.engineFirst(d.now()); wait > 0 {
-			timer.Reset(wait) // the engine's own check comes as soon: let it tell
+		if wait := p.engineFirst(d.now()); wait > 0 && !skipped {
+			// The engine's own check comes as soon: let it tell. Never
+			// twice in a row: its check may fail (a timeout on a loaded
+			// engine) and say nothing, so one probe per check interval
+			// always runs.
+			skipped = true
+			timer.Reset(wait)
 			continue
 		}
+		skipped = false
 		if d.gate.acquireProbe(ctx, d.rank[p.r.svc.Name]) != nil {
 			return
 		}
