@@ -246,7 +246,10 @@ func (p *prober) engineFirst(now time.Time) time.Duration {
 func (p *prober) once(ctx context.Context) probeResult {
 	d := p.d
 	t0 := d.now()
-	res, err := d.eng.Exec(ctx, p.id, p.cmd, p.timeout)
+	// The healthcheck's timeout bounds the command; the engine's own exec
+	// overhead (its measured latency, on a loaded engine seconds) is not
+	// the app's time, so it is added, up to the timeout again.
+	res, err := d.eng.Exec(ctx, p.id, p.cmd, p.timeout+min(p.timeout, d.cost.probeLatency()))
 	end := d.now()
 	if ctx.Err() == nil {
 		d.cost.record(costProbe, end.Sub(t0))
