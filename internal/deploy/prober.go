@@ -94,7 +94,9 @@ func execSymptom(res engine.ExecResult, err error) (notRun, aboutContainer bool)
 	if err != nil {
 		text = strings.ToLower(err.Error()) + " " + text
 	}
-	execFailed := err != nil || res.ExitCode == 126 || res.ExitCode == 127 || res.ExitCode == -1 ||
+	// Exit -1 alone is no evidence: the engine's health log uses it for a
+	// check that timed out, too.
+	execFailed := err != nil || res.ExitCode == 126 || res.ExitCode == 127 ||
 		strings.Contains(text, "oci runtime exec failed")
 	if !execFailed {
 		return false, false

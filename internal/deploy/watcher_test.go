@@ -37,6 +37,7 @@ func TestClassifyProbe(t *testing.T) {
 		{"the command said no", engine.ExecResult{ExitCode: 1, Output: "connection refused"}, nil, nil, probeFail},
 		{"its own output mentions a missing file", engine.ExecResult{ExitCode: 1, Output: "cat: /tmp/ready: No such file or directory"}, nil, nil, probeFail},
 		{"no answer", engine.ExecResult{}, errors.New("probe did not finish within 1s"), nil, probeNoAnswer},
+		{"the engine's check timed out", engine.ExecResult{ExitCode: -1, Output: "Health check exceeded timeout (2s)"}, nil, &steady, probeFail},
 		{"missing binary in a steady container", missing, nil, &steady, probeNotExec},
 		{"not in PATH in a steady container", notFound, nil, &steady, probeNotExec},
 		{"missing binary, but the container restarted", missing, nil, &restarted, probeContainerDown},
@@ -449,4 +450,30 @@ func TestNoOpReadyBeforeNeedsNoProbe(t *testing.T) {
 	r = deployWith(t, fake, st, g, func(o *Options) { o.ReadyBefore = rb })
 	require.Equal(t, Success, r.res.Outcome, "%v", r.res.Err)
 	assert.Equal(t, "probe", r.res.Services["db"].Signal)
+}
+
+// The engine's own check gave up (dive left the checking to it, or did not
+// see it first): its health log, all "command could not run" in a steady
+// container, names the command; a log of plain failures does not.
+func TestUnhealthyReadsTheHealthLog(t *testing.T) {
+	t.Parallel()
+	st, g := loadStack(t, `
+name: unhealthylog
+services:
+  web:
+    image: fake/web
+    healthcheck: {test: [CMD, /bin/curl, -f, "http://localhost"], interval: 10s, timeout: 1s, retries: 3}
+    labels: {dive.service.timeout: 10s, dive.health.probe-interval: "off"}
+`)
+	missing := `OCI runtime exec failed: exec failed: unable to start container process: exec: "/bin/curl": stat /bin/curl: no such file or directory: unknown`
+	fake := newFake(map[string]script{"web": {NeverReady: true, UnhealthyAfter: 50 * time.Millisecond, HealthLog: []string{missing, missing, missing}}})
+	r := deployWith(t, fake, st, g)
+	assert.Equal(t, Failed, r.res.Outcome)
+	web := r.res.Services["web"]
+	assert.Contains(t, web.Reason, "its healthcheck command")
+	assert.Contains(t, web.Reason, "not found in the image (the engine's checks: exit -1, 3 times")
+
+	fake = newFake(map[string]script{"web": {NeverReady: true, UnhealthyAfter: 50 * time.Millisecond, HealthLog: []string{"curl: (7) connection refused", "curl: (7) connection refused"}}})
+	r = deployWith(t, fake, st, g)
+	assert.Contains(t, r.res.Services["web"].Reason, "turned unhealthy: its healthcheck failed 3 times in a row")
 }
