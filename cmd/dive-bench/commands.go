@@ -59,7 +59,7 @@ func (b *bench) down(ctx context.Context, p *project) (time.Duration, []byte, er
 	var out []byte
 	var err error
 	switch p.tool {
-	case "dive":
+	case "dive", "dive-noprobe":
 		d, _, out, err = b.command(ctx, p.env, b.dive, "hub", "down", "-f", p.file, "-p", p.name, "--state-dir", p.stateDir, "-v")
 	case "demo":
 		d, _, out, err = b.command(ctx, p.env, b.dive, "hub", "down", "--demo", "-p", p.name, "-v")

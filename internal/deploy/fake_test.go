@@ -35,6 +35,10 @@ type script struct {
 	ProbeOutput string
 	// NoHealthEvents: readiness is only visible to exec probes (no health_status event).
 	NoHealthEvents bool
+	// UnhealthyAfter: the engine's own check gives up this long after the
+	// start (health_status unhealthy), its health log holding HealthLog.
+	UnhealthyAfter time.Duration
+	HealthLog      []string
 	// StartErr fails the start call; with FailStarts > 0 only the first FailStarts calls.
 	StartErr   error
 	FailStarts int
@@ -294,6 +298,16 @@ func (f *fakeEngine) Start(ctx context.Context, id string) error {
 			}
 		}))
 	}
+	if sc.UnhealthyAfter > 0 {
+		c.timers = append(c.timers, time.AfterFunc(sc.UnhealthyAfter, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.containers[id] == c && c.state == "running" {
+				c.health = "unhealthy"
+				f.emit(engine.Event{ContainerID: id, Service: c.service, Action: "health_status", Health: "unhealthy"})
+			}
+		}))
+	}
 	if sc.Exit {
 		c.timers = append(c.timers, time.AfterFunc(sc.ExitAfter, func() {
 			f.mu.Lock()
@@ -363,6 +377,9 @@ func (f *fakeEngine) Inspect(ctx context.Context, id string) (container.InspectR
 	}
 	if c.health != "" {
 		st.Health = &container.Health{Status: container.HealthStatus(c.health)}
+		for _, out := range f.scripts[c.service].HealthLog {
+			st.Health.Log = append(st.Health.Log, &container.HealthcheckResult{ExitCode: -1, Output: out})
+		}
 	}
 	return container.InspectResponse{ID: c.id, Name: "/" + c.name, State: st, Config: c.spec.Config, HostConfig: c.spec.Host}, nil
 }

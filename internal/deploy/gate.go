@@ -17,9 +17,9 @@ import (
 // once, and other operations wait while a critical one is in flight or
 // waiting; every other operation goes in parallel, up to opCap. Probes come
 // last: one is admitted only while no operation waits and no critical one
-// is in flight, up to probeCap in flight, and no sooner than spacing()
-// after the previous one (the cost model: probes keep within a share of the
-// CPUs). Waiters of each kind are served by rank.
+// is in flight, up to probeCap in flight, and — while probes compete — no
+// sooner than spacing() after the previous one (the cost model: probes keep
+// within a share of the CPUs). Waiters of each kind are served by rank.
 type gate struct {
 	mu       sync.Mutex
 	opCap    int
@@ -142,8 +142,12 @@ func (g *gate) admitLocked() {
 				return
 			}
 			if g.spacing != nil {
+				// The spacing bounds the probes' aggregate rate: it holds
+				// only while probes compete (more than one waits). A
+				// service probing alone is bounded by its own cadence and
+				// its one probe in flight.
 				now := g.now()
-				if wait := g.nextProbe.Sub(now); wait > 0 {
+				if wait := g.nextProbe.Sub(now); wait > 0 && len(g.waiters) > 1 {
 					g.wakeLocked(wait)
 					return
 				}

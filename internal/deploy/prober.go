@@ -94,7 +94,9 @@ func execSymptom(res engine.ExecResult, err error) (notRun, aboutContainer bool)
 	if err != nil {
 		text = strings.ToLower(err.Error()) + " " + text
 	}
-	execFailed := err != nil || res.ExitCode == 126 || res.ExitCode == 127 || res.ExitCode == -1 ||
+	// Exit -1 alone is no evidence: the engine's health log uses it for a
+	// check that timed out, too.
+	execFailed := err != nil || res.ExitCode == 126 || res.ExitCode == 127 ||
 		strings.Contains(text, "oci runtime exec failed")
 	if !execFailed {
 		return false, false
@@ -186,6 +188,7 @@ func (p *prober) run(ctx context.Context, out chan<- probeResult, now bool) {
 	d := p.d
 	started := d.now()
 	interval := p.first / 2
+	skipped := false
 	timer := time.NewTimer(interval)
 	if now {
 		timer.Reset(0)
@@ -197,10 +200,16 @@ func (p *prober) run(ctx context.Context, out chan<- probeResult, now bool) {
 			return
 		case <-timer.C:
 		}
-		if wait := p.engineFirst(d.now()); wait > 0 {
-			timer.Reset(wait) // the engine's own check comes as soon: let it tell
+		if wait := p.engineFirst(d.now()); wait > 0 && !skipped {
+			// The engine's own check comes as soon: let it tell. Never
+			// twice in a row: its check may fail (a timeout on a loaded
+			// engine) and say nothing, so one probe per check interval
+			// always runs.
+			skipped = true
+			timer.Reset(wait)
 			continue
 		}
+		skipped = false
 		if d.gate.acquireProbe(ctx, d.rank[p.r.svc.Name]) != nil {
 			return
 		}
@@ -239,7 +248,10 @@ func (p *prober) engineFirst(now time.Time) time.Duration {
 func (p *prober) once(ctx context.Context) probeResult {
 	d := p.d
 	t0 := d.now()
-	res, err := d.eng.Exec(ctx, p.id, p.cmd, p.timeout)
+	// The healthcheck's timeout bounds the command; the engine's own exec
+	// overhead (its measured latency, on a loaded engine seconds) is not
+	// the app's time, so it is added, up to the timeout again.
+	res, err := d.eng.Exec(ctx, p.id, p.cmd, p.timeout+min(p.timeout, d.cost.probeLatency()))
 	end := d.now()
 	if ctx.Err() == nil {
 		d.cost.record(costProbe, end.Sub(t0))

@@ -131,7 +131,7 @@ func (w *watcher) onEvent(ev engine.Event) verdict {
 			}
 			return w.ready(readyInfo{signal: events.SignalEngine})
 		case "unhealthy":
-			return w.fail(&Diagnosis{Reason: "turned unhealthy: its healthcheck failed " + retriesText(w.r.svc) + " in a row", OOMKilled: w.oom})
+			return w.onUnhealthy()
 		}
 	case "die":
 		return w.onDie(ev.ExitCode)
@@ -139,6 +139,45 @@ func (w *watcher) onEvent(ev engine.Event) verdict {
 		return w.fail(&Diagnosis{Reason: removedReason})
 	}
 	return undecided
+}
+
+// onUnhealthy: the engine's own check gave up. Its health log is the
+// evidence: when every entry is a command that could not run, in a
+// container running steadily, the command is broken, not the service.
+func (w *watcher) onUnhealthy() verdict {
+	s := w.r.svc
+	reason := "turned unhealthy: its healthcheck failed " + retriesText(s) + " in a row"
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.sc.deploy), 2*time.Second)
+	ins, err := w.d.eng.Inspect(ctx, w.id)
+	cancel()
+	if err == nil && ins.State != nil && ins.State.Health != nil && obsFrom(ins).sameRun(w.base) {
+		var last engine.ExecResult
+		n := 0
+		for _, l := range ins.State.Health.Log {
+			if l == nil {
+				continue
+			}
+			res := engine.ExecResult{ExitCode: l.ExitCode, Output: l.Output}
+			if notRun, aboutContainer := execSymptom(res, nil); !notRun || aboutContainer {
+				n = -1
+				break
+			}
+			last, n = res, n+1
+		}
+		if n >= 2 {
+			return w.fail(&Diagnosis{Reason: fmt.Sprintf("its healthcheck command %q %s (the engine's checks: exit %d, %d times, in a running container)", strings.Join(s.Config.HealthCheck.Test, " "), notExecWhat(last), last.ExitCode, n),
+				HealthOutputs: []string{fmt.Sprintf("exit %d: %s", last.ExitCode, trimOutput(last.Output))}})
+		}
+	}
+	return w.fail(&Diagnosis{Reason: reason, OOMKilled: w.oom})
+}
+
+// notExecWhat says why a command could not run: missing, or not executable.
+func notExecWhat(res engine.ExecResult) string {
+	if res.ExitCode == 126 && !strings.Contains(res.Output, "no such file") && !strings.Contains(res.Output, "not found") {
+		return "cannot be executed"
+	}
+	return "not found in the image"
 }
 
 const removedReason = "its container was removed during the deploy (docker rm -f, or another tool)"
@@ -234,12 +273,9 @@ func (w *watcher) onNotExec(p probeResult) verdict {
 	if w.notExec < 2 {
 		return undecided
 	}
-	what := "not found in the image"
-	if p.exitCode == 126 && !strings.Contains(p.output, "no such file") && !strings.Contains(p.output, "not found") {
-		what = "cannot be executed"
-	}
+	what := notExecWhat(engine.ExecResult{ExitCode: p.exitCode, Output: p.output})
 	s := w.r.svc
-	return w.fail(&Diagnosis{Reason: fmt.Sprintf("its healthcheck command %q %s (probe exit %d, twice, in a running container)", strings.Join(s.Config.HealthCheck.Test, " "), what, p.exitCode),
+	return w.fail(&Diagnosis{Reason: fmt.Sprintf("its healthcheck command %q %s (probe exit %d) — twice, in a running container", strings.Join(s.Config.HealthCheck.Test, " "), what, p.exitCode),
 		HealthOutputs: []string{fmt.Sprintf("exit %d: %s", p.exitCode, trimOutput(p.output))}})
 }
 
@@ -315,7 +351,11 @@ func (w *watcher) onBudget(budgetCtx context.Context) verdict {
 		// (on a slow engine each restart takes seconds).
 		c := w.lastExit
 		code = &c
-		reason = fmt.Sprintf("crash loop: exited %d times (last exit code %d; restart policy %s) and %s", w.restarts, c, w.policy, reason)
+		if w.restarts == 1 {
+			reason = fmt.Sprintf("exited once (exit code %d; restart policy %s restarted it) and %s", c, w.policy, reason)
+		} else {
+			reason = fmt.Sprintf("crash loop: exited %d times (last exit code %d; restart policy %s) and %s", w.restarts, c, w.policy, reason)
+		}
 	}
 	if slow := w.d.cost.slowness(); slow != "" {
 		reason += "; " + slow

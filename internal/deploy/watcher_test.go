@@ -38,6 +38,7 @@ func TestClassifyProbe(t *testing.T) {
 		{"the command said no", engine.ExecResult{ExitCode: 1, Output: "connection refused"}, nil, nil, probeFail},
 		{"its own output mentions a missing file", engine.ExecResult{ExitCode: 1, Output: "cat: /tmp/ready: No such file or directory"}, nil, nil, probeFail},
 		{"no answer", engine.ExecResult{}, errors.New("probe did not finish within 1s"), nil, probeNoAnswer},
+		{"the engine's check timed out", engine.ExecResult{ExitCode: -1, Output: "Health check exceeded timeout (2s)"}, nil, &steady, probeFail},
 		{"missing binary in a steady container", missing, nil, &steady, probeNotExec},
 		{"not in PATH in a steady container", notFound, nil, &steady, probeNotExec},
 		{"missing binary, but the container restarted", missing, nil, &restarted, probeContainerDown},
@@ -168,22 +169,38 @@ func TestGateProbesYieldToOps(t *testing.T) {
 func TestGateProbeSpacing(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{now: time.Unix(0, 0)}
-	g := newGate(4, 4, func() time.Duration { return time.Hour }, clock.Now)
+	g := newGate(4, 1, func() time.Duration { return time.Hour }, clock.Now)
 	ctx := context.Background()
 	require.NoError(t, g.acquireProbe(ctx, 1))
 	g.releaseProbe()
+	require.NoError(t, g.acquireProbe(ctx, 1), "a probe alone is not held by the spacing")
 	next := async(func() error { return g.acquireProbe(ctx, 1) })
-	assert.False(t, admitted(next), "the next probe waits for the spacing (cost model)")
+	assert.False(t, admitted(next), "one in flight (probeCap 1 here)")
+	other := async(func() error { return g.acquireProbe(ctx, 1) })
+	eventually(t, 2*time.Second, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.waiters) == 2 }, "two probes wait")
+	g.releaseProbe()
+	assert.False(t, admitted(next), "probes that compete wait for the spacing (cost model)")
 	clock.advance(time.Hour)
 	g.mu.Lock()
 	g.admitLocked()
 	g.mu.Unlock()
 	assert.True(t, admitted(next))
 	g.releaseProbe()
+	clock.advance(time.Hour)
+	g.mu.Lock()
+	g.admitLocked()
+	g.mu.Unlock()
+	assert.True(t, admitted(other))
+	// other is in flight: a probe that gives up while it waits is gone.
 	cctx, cancel := context.WithCancel(ctx)
 	cancelled := async(func() error { return g.acquireProbe(cctx, 1) })
+	eventually(t, 2*time.Second, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.waiters) == 1 }, "the probe waits")
 	cancel()
 	assert.ErrorIs(t, <-cancelled, context.Canceled)
+	g.mu.Lock()
+	assert.Empty(t, g.waiters)
+	g.mu.Unlock()
+	g.releaseProbe()
 }
 
 func TestProbeScheduleTable(t *testing.T) {
@@ -434,4 +451,30 @@ func TestNoOpReadyBeforeNeedsNoProbe(t *testing.T) {
 	r = deployWith(t, fake, st, g, func(o *Options) { o.ReadyBefore = rb })
 	require.Equal(t, Success, r.res.Outcome, "%v", r.res.Err)
 	assert.Equal(t, events.SignalProbe, r.res.Services["db"].Signal)
+}
+
+// The engine's own check gave up (dive left the checking to it, or did not
+// see it first): its health log, all "command could not run" in a steady
+// container, names the command; a log of plain failures does not.
+func TestUnhealthyReadsTheHealthLog(t *testing.T) {
+	t.Parallel()
+	st, g := loadStack(t, `
+name: unhealthylog
+services:
+  web:
+    image: fake/web
+    healthcheck: {test: [CMD, /bin/curl, -f, "http://localhost"], interval: 10s, timeout: 1s, retries: 3}
+    labels: {dive.service.timeout: 10s, dive.health.probe-interval: "off"}
+`)
+	missing := `OCI runtime exec failed: exec failed: unable to start container process: exec: "/bin/curl": stat /bin/curl: no such file or directory: unknown`
+	fake := newFake(map[string]script{"web": {NeverReady: true, UnhealthyAfter: 50 * time.Millisecond, HealthLog: []string{missing, missing, missing}}})
+	r := deployWith(t, fake, st, g)
+	assert.Equal(t, Failed, r.res.Outcome)
+	web := r.res.Services["web"]
+	assert.Contains(t, web.Reason, "its healthcheck command")
+	assert.Contains(t, web.Reason, "not found in the image (the engine's checks: exit -1, 3 times")
+
+	fake = newFake(map[string]script{"web": {NeverReady: true, UnhealthyAfter: 50 * time.Millisecond, HealthLog: []string{"curl: (7) connection refused", "curl: (7) connection refused"}}})
+	r = deployWith(t, fake, st, g)
+	assert.Contains(t, r.res.Services["web"].Reason, "turned unhealthy: its healthcheck failed 3 times in a row")
 }

@@ -308,8 +308,11 @@ func TestHealthcheckCommandMissing(t *testing.T) {
 	r := f.dive(nil, f.hub("deploy")...)
 	wantCode(t, r, 1)
 	wantOutput(t, r, "✘ web (core) failed", "/bin/curl")
-	if !regexp.MustCompile(`(not found in the image|cannot be executed) \(probe exit 12[67]\)`).MatchString(r.stdout) {
-		t.Errorf("the diagnosis should say the command is missing/not executable with the probe's exit 126/127")
+	// dive's probe finds it, or — when a loaded engine makes probes slower
+	// than its own checks, so dive leaves the checking to the engine — the
+	// engine's health log shows it.
+	if !regexp.MustCompile(`(not found in the image|cannot be executed) \((probe exit 12[67]|the engine's checks: exit -?\d+)`).MatchString(r.stdout) {
+		t.Errorf("the diagnosis should say the command is missing/not executable, from dive's probes (exit 126/127) or the engine's health log")
 	}
 	within(t, "fail fast (well before the 60s budget)", r.elapsed, 10*time.Second, 2)
 	t.Logf("left: %s", describe(f.containers()))
