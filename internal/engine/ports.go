@@ -10,9 +10,9 @@ import (
 
 // PortBindings returns the host ports a container is configured to publish
 // (its HostConfig), whatever its state. The container list shows ports only
-// while a container runs; a container that is restarting, or being started
-// by a deploy that was killed, already holds its host ports (the engine's
-// proxy binds them) while the list shows none. Ranges are expanded; a
+// once a container runs; a container being started (by a deploy that was
+// killed, say) already holds its host ports (the engine's proxy binds
+// them first) while the list shows none. Ranges are expanded; a
 // binding without a host port (the engine picks one) is left out.
 func (e *Engine) PortBindings(ctx context.Context, id string) ([]container.PortSummary, error) {
 	ins, err := e.Inspect(ctx, id)

@@ -15,9 +15,9 @@ type bindingLister interface {
 }
 
 // configuredPorts remembers, per container, the host ports it is configured
-// to publish: a container of the project that is restarting or still
-// starting holds its ports while the container list shows none, and must
-// not be taken for another process.
+// to publish: a container of the project that is still being started (or
+// runs in host network mode) holds its ports while the container list
+// shows none, and must not be taken for another process.
 type configuredPorts struct {
 	ctx  context.Context
 	eng  Engine

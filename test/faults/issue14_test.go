@@ -43,12 +43,14 @@ func TestSecretsNeverInClear(t *testing.T) {
 	// name prefixes its lines); the optional one crashes, so the deploy's
 	// diagnosis shows its logs and the breaker records its failure.
 	name := `"db=${DB_PASSWORD} dsn=${DATABASE_URL} notify=${NOTIFY_URL} hook=${ALERT_WEBHOOK_URL}"`
+	// api has no healthcheck: its readiness is not the point, and a
+	// loaded machine's engine times healthchecks out.
 	f.write(`services:
   api:
 ` + image + `    environment:
       STANDIN_NAME: ` + name + `
       STANDIN_LOG_EVERY: 200ms
-` + healthcheck + `  crasher:
+  crasher:
 ` + image + `    restart: "no"
     labels:
       dive.service.class: optional
@@ -64,7 +66,7 @@ func TestSecretsNeverInClear(t *testing.T) {
 	r := f.dive(nil, withEnv("deploy", "--wait-all")...)
 	wantCode(t, r, 0)
 	wantOutput(t, r, "crasher (optional) failed", "db=****")
-	within(t, "deploy (hang guard)", r.elapsed, 60*time.Second, 1)
+	within(t, "deploy (hang guard)", r.elapsed, 150*time.Second, 1)
 	outputs := map[string]string{"deploy": r.output()}
 
 	logs := f.dive(nil, withEnv("logs")...)
