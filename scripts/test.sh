@@ -14,11 +14,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && [ "${DIVE_SKIP
     || echo "test: chromium could not be installed; the render test will be skipped"
 fi
 
-unformatted=$(gofmt -l cmd internal stacks)
-if [ -n "$unformatted" ]; then
-  echo "gofmt needed:"; echo "$unformatted"; exit 1
-fi
-go vet ./...
+./scripts/lint.sh
 go build -o /dev/null ./cmd/dive
 # -p 2: packages with integration tests share one daemon on a 2-core machine.
 go test -count=1 -p 2 -timeout 20m ./... "$@"

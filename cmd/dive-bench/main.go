@@ -1269,7 +1269,8 @@ func (b *bench) main() int {
 	failures := 0
 	for _, d := range defs {
 		sr := &stackResult{def: d, file: filepath.Join(b.tmp, d.key, "docker-compose.yml")}
-		if err := os.MkdirAll(filepath.Dir(sr.file), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(sr.file), 0o755)
+		if err == nil {
 			err = os.WriteFile(sr.file, []byte(composeFile(d)), 0o644)
 		}
 		if err != nil {

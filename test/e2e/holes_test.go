@@ -55,11 +55,17 @@ func TestRecordsOnFullDisk(t *testing.T) {
 	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", state).CombinedOutput()
 	require.NoError(t, err, string(out))
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", state).Run() })
-	// Leave about one page free: the deploy's first lines fit, the rest does not.
+	// Leave four pages free: the lock record (and its temporary twin) and the
+	// deploy's first lines fit; the events of eight services do not.
 	filler := filepath.Join(state, "filler")
-	require.NoError(t, os.WriteFile(filler, make([]byte, 60*1024), 0o644))
+	require.NoError(t, os.WriteFile(filler, make([]byte, 48*1024), 0o644))
+	var compose strings.Builder
+	compose.WriteString("services:\n")
+	for _, n := range []string{"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"} {
+		compose.WriteString("  " + n + ":\n    image: " + img + "\n    environment: {STANDIN_NAME: " + n + "}\n")
+	}
 	file := filepath.Join(dir, "stack.yml")
-	require.NoError(t, os.WriteFile(file, []byte(twoServices(img)), 0o644))
+	require.NoError(t, os.WriteFile(file, []byte(compose.String()), 0o644))
 	env := []string{"DIVE_STATE_DIR=" + state}
 
 	r := dive(t, env, "hub", "deploy", "-f", file, "-p", project, "--timeout", "3m")
