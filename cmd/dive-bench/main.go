@@ -1212,7 +1212,7 @@ func (b *bench) main() int {
 		return 1
 	}
 	m.dockerServer, m.apiVersion = eng.ServerVersion(), eng.APIVersion()
-	ref, built, err := standin.EnsureImage(ctx, eng.Client(), b.dive)
+	ref, built, err := standin.EnsureImage(ctx, eng, b.dive)
 	eng.Close()
 	cancel()
 	if err != nil {

@@ -36,7 +36,7 @@ type Options struct {
 	// Skip maps services to skip to the reason (the per-service breaker).
 	Skip        map[string]string
 	DiveVersion string
-	// ProbeConcurrency bounds dive's own exec probes in flight (default max(4, 2×CPUs)).
+	// ProbeConcurrency bounds dive's own exec probes in flight (default DefaultProbeConcurrency).
 	ProbeConcurrency int
 	// Now is the clock (tests).
 	Now func() time.Time
@@ -44,12 +44,19 @@ type Options struct {
 	// p50): it ranks container operations and shapes probing.
 	Expected map[string]time.Duration
 	// OpConcurrency bounds container creates/starts/removes in flight
-	// (default 64; negative: unbounded). Within it, operations go by rank.
+	// (default DefaultOpConcurrency; negative: unbounded). Within it, operations go by rank.
 	OpConcurrency int
 	// Announced says the caller emitted deploy_started (with Announce) and
 	// will emit deploy_finished (with Finish).
 	Announced bool
 }
+
+// DefaultOpConcurrency is the default bound on container operations in flight.
+const DefaultOpConcurrency = 64
+
+// DefaultProbeConcurrency is the default bound on dive's own probes in
+// flight: twice the CPUs, at least 4.
+func DefaultProbeConcurrency() int { return max(4, 2*runtime.NumCPU()) }
 
 // Announce emits deploy_started and the stack's warnings: the first events of
 // a deploy. Callers that run phases before the scheduler (lock, preflight)
@@ -77,13 +84,13 @@ func Run(ctx context.Context, eng Engine, o Options) *Result {
 		o.Now = time.Now
 	}
 	if o.ProbeConcurrency <= 0 {
-		o.ProbeConcurrency = max(4, 2*runtime.NumCPU())
+		o.ProbeConcurrency = DefaultProbeConcurrency()
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
 	}
 	if o.OpConcurrency == 0 {
-		o.OpConcurrency = 64
+		o.OpConcurrency = DefaultOpConcurrency
 	}
 	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(), ops: newGate(o.OpConcurrency), rank: ranks(o.Graph, o.Expected), startIssued: map[string]bool{},
 		svcs: map[string]*svcRun{}, probes: newGate(o.ProbeConcurrency), images: map[string]*future[string]{}}

@@ -89,7 +89,7 @@ func TestEnsureImageIntegration(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	// DIVE_STANDIN_BINARY is how a dive that cannot run FROM scratch is pointed at one.
 	t.Setenv(EnvBinary, bin)
-	got, err := LinuxBinary(sv.Arch)
+	got, err := LinuxBinary(sv.Arch, os.Getenv(EnvBinary))
 	require.NoError(t, err)
 	require.Equal(t, bin, got)
 
