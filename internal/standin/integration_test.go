@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dive-hub/dive/internal/testutil"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -24,18 +25,7 @@ import (
 // none answers within 2s.
 func dockerClient(t *testing.T) *client.Client {
 	t.Helper()
-	cli, err := client.New(client.FromEnv)
-	if err != nil {
-		t.Skipf("no docker client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		cli.Close()
-		t.Skipf("no docker daemon answers: %v", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
+	return testutil.Docker(t)
 }
 
 // buildStandinBinary builds a static linux build of this package's test
