@@ -11,10 +11,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/report"
+	"github.com/dive-hub/dive/internal/standin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// standinImage makes sure the stand-in image of the dive under test exists,
+// the way deploy builds it (from the static linux binary), without a deploy.
+func standinImage(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng, err := engine.New(ctx, engine.Options{})
+	require.NoError(t, err)
+	defer eng.Close()
+	ref, _, err := standin.EnsureImage(ctx, eng, diveBin)
+	require.NoError(t, err)
+	return ref
+}
 
 // historyJSON runs `dive hub history --json` and decodes it.
 func historyJSON(t *testing.T, env []string, file, project string) report.Summary {
@@ -48,7 +64,7 @@ func TestRecordsOnFullDisk(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root")
 	}
-	img := ensureStandinViaDemoPlan(t)
+	img := standinImage(t)
 	project := uniqueProject("e2e-full")
 	t.Cleanup(func() { sweep(t, project, "") })
 	dir, state := t.TempDir(), t.TempDir()
@@ -89,7 +105,7 @@ func TestRecordsOnFullDisk(t *testing.T) {
 // incomplete, and its report has a start time.
 func TestRecordsOfKilledDeploy(t *testing.T) {
 	needDocker(t)
-	img := ensureStandinViaDemoPlan(t)
+	img := standinImage(t)
 	project := uniqueProject("e2e-kill")
 	t.Cleanup(func() { sweep(t, project, "") })
 	dir, state := t.TempDir(), t.TempDir()

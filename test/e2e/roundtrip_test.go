@@ -55,7 +55,7 @@ services:
 // the health outputs and log lines one per line, and every ready signal.
 func TestRecordsRoundTripRealEngine(t *testing.T) {
 	needDocker(t)
-	img := ensureStandinViaDemoPlan(t)
+	img := standinImage(t)
 	project := uniqueProject("e2e-trip")
 	t.Cleanup(func() { sweep(t, project, "") })
 	dir, state := t.TempDir(), t.TempDir()
