@@ -23,9 +23,9 @@ test:
 unit:
 	$(GO) test -count=1 -short ./...
 
+# gofmt, go vet and staticcheck (pinned in scripts/lint.sh); also run by `make test`.
 check:
-	@test -z "$$(gofmt -l cmd internal stacks)" || (echo "gofmt needed:"; gofmt -l cmd internal stacks; exit 1)
-	$(GO) vet ./...
+	./scripts/lint.sh
 
 bench: build
 	./scripts/bench.sh

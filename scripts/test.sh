@@ -18,11 +18,7 @@ fi
 # skips without it; the script caches its build (a cold build takes ~5 min).
 ./scripts/install-compose.sh || echo "test: docker compose could not be installed; the conformance suite will be skipped"
 
-unformatted=$(gofmt -l cmd internal stacks)
-if [ -n "$unformatted" ]; then
-  echo "gofmt needed:"; echo "$unformatted"; exit 1
-fi
-go vet ./...
+./scripts/lint.sh
 go build -o /dev/null ./cmd/dive
 # -p 2: packages with integration tests share one daemon on a 2-core machine.
 go test -count=1 -p 2 -timeout 20m ./... "$@"

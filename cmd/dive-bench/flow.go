@@ -165,7 +165,7 @@ func (b *bench) standinImage(m *machine, src string) int {
 		return 1
 	}
 	m.dockerServer, m.apiVersion = eng.ServerVersion(), eng.APIVersion()
-	ref, built, err := standin.EnsureImage(ctx, eng.Client(), b.dive)
+	ref, built, err := standin.EnsureImage(ctx, eng, b.dive)
 	eng.Close()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dive-bench: %v\n", err)

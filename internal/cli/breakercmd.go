@@ -80,7 +80,7 @@ type serviceBreakers struct {
 
 func (a *app) loadBreakers(l *loaded) *serviceBreakers {
 	warn := func(s string) { fmt.Fprintf(a.stderr, "dive: warning: %s\n", s) }
-	return newServiceBreakers(filepath.Join(l.stateDir, l.st.Project.Name, "breakers.json"), time.Now, os.Getenv("DIVE_BREAKER_COOLDOWN"), warn)
+	return newServiceBreakers(filepath.Join(l.stateDir, l.st.Project.Name, "breakers.json"), time.Now, a.env.BreakerCooldown, warn)
 }
 
 // newServiceBreakers reads the breaker state at path. cooldownEnv is the

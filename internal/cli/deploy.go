@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -61,7 +60,7 @@ Exit codes: 0 every core service ready (optional/stretch may be degraded),
 	fl.BoolVar(&f.skipPreflight, "skip-preflight", false, "skip the preflight checks")
 	fl.BoolVar(&f.retryBroken, "retry-broken", false, "try optional/stretch services the breaker is skipping")
 	fl.DurationVar(&f.waitLock, "wait-lock", 0, "wait this long for another deploy of the project to finish instead of refusing")
-	fl.IntVar(&f.opConcurrency, "op-concurrency", 0, "container creates/starts/removes in flight at once (0: CPUs+1; -1: unbounded)")
+	fl.IntVar(&f.opConcurrency, "op-concurrency", 0, "container creates/starts/removes in flight at once (0: 64; -1: unbounded)")
 	_ = fl.MarkHidden("op-concurrency")
 	return c
 }
@@ -92,7 +91,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 			return err
 		}
 		defer eng.Close()
-		ref, built, err := ensureStandin(ctx, eng)
+		ref, built, err := a.ensureStandin(ctx, eng)
 		if err != nil {
 			return fmt.Errorf("stand-in image: %w", err)
 		}
@@ -104,7 +103,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 		}
 	} else {
 		// Configuration first: nothing touches the engine before it is valid.
-		if l, err = a.load(ctx, services, os.Getenv("DIVE_STANDIN_IMAGE")); err != nil {
+		if l, err = a.load(ctx, services, a.env.StandinImage); err != nil {
 			return err
 		}
 		if eng, err = a.connect(ctx, onRetry); err != nil {
@@ -184,7 +183,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	}
 	res := deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
 		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true,
-		Expected: expected, OpConcurrency: f.opConcurrency, ProbeConcurrency: probeConcurrency(),
+		Expected: expected, OpConcurrency: opConcurrency(f.opConcurrency), ProbeConcurrency: a.env.ProbeConcurrency,
 		ReadyBefore: readyBefore(l.stateDir, st.Project.Name, deployID)})
 	if prog != nil {
 		prog.Close()
@@ -353,14 +352,4 @@ func printValidationLine(w io.Writer, rep validate.Report) {
 			fmt.Fprintf(w, "    %s %s: %s\n", c.Status, c.Name, c.Detail)
 		}
 	}
-}
-
-// probeConcurrency reads DIVE_PROBE_CONCURRENCY, a tuning knob for how many
-// of dive's own probes run at once (default: the scheduler's).
-func probeConcurrency() int {
-	n, err := strconv.Atoi(os.Getenv("DIVE_PROBE_CONCURRENCY"))
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
 }

@@ -65,14 +65,14 @@ type fleetTarget struct {
 func (a *app) parseFleet(f *fleetFlags) (*fleetTarget, error) {
 	t := &fleetTarget{stateDir: f.stateDir}
 	if t.stateDir == "" {
-		t.stateDir = os.Getenv("DIVE_STATE_DIR")
+		t.stateDir = a.env.StateDir
 	}
 	path := f.file
 	if f.demo {
 		if path != "" {
 			return nil, usageError{errors.New("--demo and -f/--file exclude each other")}
 		}
-		dir, err := demoDir()
+		dir, err := a.demoDir()
 		if err != nil {
 			return nil, err
 		}
@@ -149,14 +149,14 @@ func engineNames(fl *fleet.Fleet) []string {
 // loadFleet loads every stack. For the demo it names the stand-in image,
 // which each engine builds for itself before its stacks deploy.
 func (a *app) loadFleet(ctx context.Context, t *fleetTarget) (*fleet.Loaded, error) {
-	o := fleet.LoadOptions{Env: map[string]string{}}
+	o := fleet.LoadOptions{Env: map[string]string{}, Environ: a.env.Environ}
 	if cache, err := os.UserCacheDir(); err == nil {
 		o.SchemaCache = filepath.Join(cache, "dive", "schema-ok")
 	}
-	if ref := os.Getenv("DIVE_STANDIN_IMAGE"); ref != "" {
+	if ref := a.env.StandinImage; ref != "" {
 		o.Env["DIVE_STANDIN_IMAGE"] = ref
 		t.standin = ref
-	} else if ref, bin, err := standinRef(); err == nil {
+	} else if ref, bin, err := standinRef(a.env.StandinBinary); err == nil {
 		o.Env["DIVE_STANDIN_IMAGE"] = ref
 		t.standin, t.binary = ref, bin
 	} else {
@@ -167,8 +167,8 @@ func (a *app) loadFleet(ctx context.Context, t *fleetTarget) (*fleet.Loaded, err
 
 // standinRef names the stand-in image built from this machine's linux
 // build of dive (every engine of a fleet run from here builds the same).
-func standinRef() (string, string, error) {
-	bin, err := standin.LinuxBinary(runtime.GOARCH)
+func standinRef(override string) (string, string, error) {
+	bin, err := standin.LinuxBinary(runtime.GOARCH, override)
 	if err != nil {
 		return "", "", err
 	}
@@ -194,7 +194,7 @@ func (t *fleetTarget) prepareEngine(l *fleet.Loaded) func(ctx context.Context, e
 		if t.binary == "" || !uses {
 			return nil
 		}
-		ref, _, err := standin.EnsureImage(ctx, eng.Client(), t.binary)
+		ref, _, err := standin.EnsureImage(ctx, eng, t.binary)
 		if err != nil {
 			return err
 		}
@@ -207,7 +207,7 @@ func (t *fleetTarget) prepareEngine(l *fleet.Loaded) func(ctx context.Context, e
 
 // forEachStack runs fn for every stack at once, each with its engine
 // (connected once per engine), and returns the errors by stack.
-func forEachStack(ctx context.Context, l *fleet.Loaded, callTimeout time.Duration, stacks []string, fn func(ctx context.Context, ls *fleet.LoadedStack, eng *engine.Engine) error) map[string]error {
+func (a *app) forEachStack(ctx context.Context, l *fleet.Loaded, callTimeout time.Duration, stacks []string, fn func(ctx context.Context, ls *fleet.LoadedStack, eng *engine.Engine) error) map[string]error {
 	type conn struct {
 		once sync.Once
 		eng  *engine.Engine
@@ -233,7 +233,7 @@ func forEachStack(ctx context.Context, l *fleet.Loaded, callTimeout time.Duratio
 				if def == nil {
 					def = &fleet.Engine{Name: fleet.DefaultEngine}
 				}
-				c.eng, c.err = fleet.Connect(ctx, def, fleet.ConnectOptions{CallTimeout: callTimeout, DockerConfig: os.Getenv("DOCKER_CONFIG")})
+				c.eng, c.err = fleet.Connect(ctx, def, fleet.ConnectOptions{CallTimeout: callTimeout, DockerConfig: a.env.DockerConfig})
 			})
 			err := c.err
 			if err == nil {
@@ -316,8 +316,8 @@ func fleetRedactor(ls *fleet.LoadedStack) func(string) string {
 }
 
 // stackDeployOptions copies the deploy flags into a stack's options.
-func stackDeployOptions(f deployFlags) func(ls *fleet.LoadedStack, o *deploy.Options) {
+func stackDeployOptions(f deployFlags, probes int) func(ls *fleet.LoadedStack, o *deploy.Options) {
 	return func(ls *fleet.LoadedStack, o *deploy.Options) {
-		o.ForceRecreate, o.Build, o.WaitAll, o.OpConcurrency, o.ProbeConcurrency = f.forceRecreate, f.build, f.waitAll, f.opConcurrency, probeConcurrency()
+		o.ForceRecreate, o.Build, o.WaitAll, o.OpConcurrency, o.ProbeConcurrency = f.forceRecreate, f.build, f.waitAll, opConcurrency(f.opConcurrency), probes
 	}
 }

@@ -85,8 +85,8 @@ func (a *app) runFleetDeploy(ctx context.Context, ff *fleetFlags, f deployFlags)
 		fmt.Fprintf(a.stdout, "dive %s: deploying fleet %s (%d stacks on %d engines), deploy %s\n", Version, l.Name, len(l.Fleet.Stacks), len(usedEngines(l)), id)
 		bus.Subscribe(&fleetPrinter{w: a.stdout, t0: t0})
 	}
-	res := fleet.Run(ctx, l, fleet.Options{Bus: bus, Timeout: f.timeout, CallTimeout: ff.callTimeout, DiveVersion: Version, DockerConfig: os.Getenv("DOCKER_CONFIG"),
-		Prepare: t.prepareEngine(l), Guard: a.fleetGuard(t, f), Redactor: fleetRedactor, Deploy: stackDeployOptions(f)})
+	res := fleet.Run(ctx, l, fleet.Options{Bus: bus, Timeout: f.timeout, CallTimeout: ff.callTimeout, DiveVersion: Version, DockerConfig: a.env.DockerConfig,
+		Prepare: t.prepareEngine(l), Guard: a.fleetGuard(t, f), Redactor: fleetRedactor, Deploy: stackDeployOptions(f, a.env.ProbeConcurrency)})
 	mu.Lock()
 	evs := append([]events.Event(nil), collected...)
 	mu.Unlock()
@@ -267,7 +267,7 @@ func (a *app) runFleetDown(ctx context.Context, t *fleetTarget, l *fleet.Loaded,
 		dependents[d.To.Stack][d.From.Stack] = true
 	}
 	out := &lockedWriter{w: a.stdout}
-	errs := forEachStack(ctx, l, a.g.callTimeout, sortedKeys(l.Stacks), func(ctx context.Context, ls *fleet.LoadedStack, eng *engine.Engine) error {
+	errs := a.forEachStack(ctx, l, a.g.callTimeout, sortedKeys(l.Stacks), func(ctx context.Context, ls *fleet.LoadedStack, eng *engine.Engine) error {
 		defer close(done[ls.Name])
 		for dep := range dependents[ls.Name] {
 			select {
@@ -345,7 +345,7 @@ func (a *app) fleetStatusCmd(ff *fleetFlags) *cobra.Command {
 			}
 			var mu sync.Mutex
 			var rows []fleetStatusRow
-			errs := forEachStack(c.Context(), l, a.g.callTimeout, sortedKeys(l.Stacks), func(ctx context.Context, ls *fleet.LoadedStack, eng *engine.Engine) error {
+			errs := a.forEachStack(c.Context(), l, a.g.callTimeout, sortedKeys(l.Stacks), func(ctx context.Context, ls *fleet.LoadedStack, eng *engine.Engine) error {
 				cs, err := eng.ListContainers(ctx, ls.St.Project.Name)
 				if err != nil {
 					return err
@@ -489,7 +489,7 @@ func (a *app) fleetLogsCmd(ff *fleetFlags) *cobra.Command {
 			for _, s := range args[1:] {
 				want[s] = true
 			}
-			errs := forEachStack(c.Context(), l, a.g.callTimeout, args[:1], func(ctx context.Context, ls *fleet.LoadedStack, eng *engine.Engine) error {
+			errs := a.forEachStack(c.Context(), l, a.g.callTimeout, args[:1], func(ctx context.Context, ls *fleet.LoadedStack, eng *engine.Engine) error {
 				cs, err := eng.ListContainers(ctx, ls.St.Project.Name)
 				if err != nil {
 					return err

@@ -32,7 +32,7 @@ func (a *app) acquireLock(ctx context.Context, eng *engine.Engine, l *loaded, de
 		Warn:     warn,
 	}
 	if eng != nil {
-		o.Engine = eng.Client()
+		o.Engine = eng
 		o.CallContext = eng.CallContext
 	}
 	if a.g.callTimeout > 0 {

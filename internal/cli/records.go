@@ -79,7 +79,7 @@ func (a *app) writeRecords(l *loaded, deployID string, evs []events.Event, res *
 		}
 	}
 	prom := []string{filepath.Join(l.stateDir, st.Project.Name, "dive.prom")}
-	if td := os.Getenv("DIVE_TEXTFILE_DIR"); td != "" {
+	if td := a.env.TextfileDir; td != "" {
 		prom = append(prom, filepath.Join(td, "dive_"+st.Project.Name+".prom"))
 	}
 	for _, p := range prom {
@@ -87,7 +87,7 @@ func (a *app) writeRecords(l *loaded, deployID string, evs []events.Event, res *
 			warn(p, err)
 		}
 	}
-	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+	if a.env.OTLP {
 		ctx, cancel := context.WithTimeout(context.Background(), report.ExportTimeout)
 		defer cancel()
 		if err := report.ExportTraces(ctx, m); err != nil {

@@ -121,10 +121,11 @@ type globalFlags struct {
 type app struct {
 	stdout, stderr io.Writer
 	g              globalFlags
+	env            envConfig // resolved once, at start
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdout: stdout, stderr: stderr}
+	a := &app{stdout: stdout, stderr: stderr, env: processEnv()}
 	root := &cobra.Command{
 		Use:           "dive",
 		Short:         "dive deploys docker-compose stacks (the DIVE V3 hub) straight through the Docker Engine API",
@@ -173,8 +174,8 @@ type loaded struct {
 }
 
 // demoDir is where --demo materializes the embedded files.
-func demoDir() (string, error) {
-	base := os.Getenv("XDG_STATE_HOME")
+func (a *app) demoDir() (string, error) {
+	base := a.env.StateHome
 	if base == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
@@ -187,19 +188,19 @@ func demoDir() (string, error) {
 
 // load reads the stack the flags name. services restricts it.
 func (a *app) load(ctx context.Context, services []string, standinImage string) (*loaded, error) {
-	o := stack.Options{ProjectName: a.g.project, Profiles: a.g.profiles, Services: services, Env: map[string]string{}}
+	o := stack.Options{ProjectName: a.g.project, Profiles: a.g.profiles, Services: services, Env: map[string]string{}, Environ: a.env.Environ}
 	if cache, err := os.UserCacheDir(); err == nil {
 		o.SchemaCache = filepath.Join(cache, "dive", "schema-ok")
 	}
 	stateDir := a.g.stateDir
 	if stateDir == "" {
-		stateDir = os.Getenv("DIVE_STATE_DIR")
+		stateDir = a.env.StateDir
 	}
 	if a.g.demo {
 		if len(a.g.files) > 0 {
 			return nil, usageError{errors.New("--demo and -f/--file exclude each other")}
 		}
-		dir, err := demoDir()
+		dir, err := a.demoDir()
 		if err != nil {
 			return nil, err
 		}
@@ -258,12 +259,12 @@ func (a *app) connect(ctx context.Context, onRetry func(op string, attempt int, 
 }
 
 // ensureStandin builds the demo's stand-in image when the stack needs it.
-func ensureStandin(ctx context.Context, eng *engine.Engine) (string, bool, error) {
-	bin, err := standin.LinuxBinary(eng.Arch())
+func (a *app) ensureStandin(ctx context.Context, eng *engine.Engine) (string, bool, error) {
+	bin, err := standin.LinuxBinary(eng.Arch(), a.env.StandinBinary)
 	if err != nil {
 		return "", false, err
 	}
-	return standin.EnsureImage(ctx, eng.Client(), bin)
+	return standin.EnsureImage(ctx, eng, bin)
 }
 
 func isTerminal(w io.Writer) bool {

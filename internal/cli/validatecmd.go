@@ -7,14 +7,12 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/events"
 	"github.com/dive-hub/dive/internal/preflight"
 	"github.com/dive-hub/dive/internal/stack"
 	"github.com/dive-hub/dive/internal/standin"
 	"github.com/dive-hub/dive/internal/validate"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
@@ -31,11 +29,7 @@ func (e checkEngine) VolumeExists(ctx context.Context, name string) (bool, error
 		ctx, cancel = context.WithTimeout(ctx, e.timeout)
 		defer cancel()
 	}
-	_, err := e.Client().VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if cerrdefs.IsNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
+	return e.Engine.VolumeExists(ctx, name)
 }
 
 var (
@@ -53,7 +47,7 @@ func (a *app) preflightOptions(eng *engine.Engine, l *loaded, minDisk int64) pre
 			if !strings.HasPrefix(ref, standin.ImageRepository+":") {
 				return validate.Check{}, false
 			}
-			bin, err := standin.LinuxBinary(eng.Arch())
+			bin, err := standin.LinuxBinary(eng.Arch(), a.env.StandinBinary)
 			if err != nil {
 				// err already says how to get such a binary.
 				return validate.Check{Status: validate.Fail,
@@ -69,7 +63,7 @@ func (a *app) preflightOptions(eng *engine.Engine, l *loaded, minDisk int64) pre
 // preflightForDeploy runs the preflight checks as deploy's first phase. A
 // failure refuses the deploy before anything is created (exit 1).
 func (a *app) preflightForDeploy(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus) error {
-	minDisk, err := preflight.MinFreeDiskFromEnv()
+	minDisk, err := preflight.MinFreeDisk(a.env.MinFreeDisk)
 	if err != nil {
 		return usageError{err}
 	}
@@ -199,7 +193,7 @@ file or env does not load (the failed check names the problem).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
-			threshold, err := preflight.MinFreeDiskFromEnv()
+			threshold, err := preflight.MinFreeDisk(a.env.MinFreeDisk)
 			if err != nil {
 				return usageError{err}
 			}

@@ -102,13 +102,6 @@ func newFake(scripts map[string]script) *fakeEngine {
 		execs: map[string]int{}, startFails: map[string]int{}, started: map[string]time.Time{}, ready: map[string]time.Time{}}
 }
 
-// setScript replaces a service's script (for the next start).
-func (f *fakeEngine) setScript(service string, s script) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.scripts[service] = s
-}
-
 func (f *fakeEngine) setImageID(ref, id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -32,7 +32,8 @@ type Options struct {
 	Skip        map[string]string
 	DiveVersion string
 	// ProbeConcurrency bounds dive's own exec probes in flight (default
-	// max(1, CPUs/2)); the probes' rate is bounded by the cost model too.
+	// DefaultProbeConcurrency: max(1, CPUs/2)); the probes' rate is bounded
+	// by the cost model too.
 	ProbeConcurrency int
 	// CPUs the engine's machine has (default runtime.NumCPU()): the probing
 	// budget is a share of them.
@@ -43,7 +44,7 @@ type Options struct {
 	// p50): it ranks container operations and shapes probing.
 	Expected map[string]time.Duration
 	// OpConcurrency bounds container creates/starts/removes in flight
-	// (default 64; negative: unbounded). Within it, operations go by rank.
+	// (default DefaultOpConcurrency; negative: unbounded). Within it, operations go by rank.
 	OpConcurrency int
 	// ReadyBefore: the containers an earlier deploy of the project saw
 	// ready, by service. An unchanged one still in the same run is reused
@@ -63,6 +64,16 @@ type ReadyRecord struct {
 	At          time.Time
 }
 
+// DefaultOpConcurrency is the default bound on container operations in flight.
+const DefaultOpConcurrency = 64
+
+// DefaultProbeConcurrency is the default bound on dive's own probes in
+// flight: half the CPUs, at least 1 (their rate is also bounded by the
+// probes' measured cost, see cost.go).
+func DefaultProbeConcurrency() int {
+	return max(1, runtime.NumCPU()/2)
+}
+
 // Run deploys the stack. The returned Result is complete even on failure;
 // Result.Err says why a deploy failed.
 func Run(ctx context.Context, eng Engine, o Options) *Result {
@@ -79,7 +90,7 @@ func Run(ctx context.Context, eng Engine, o Options) *Result {
 		o.Timeout = 10 * time.Minute
 	}
 	if o.OpConcurrency == 0 {
-		o.OpConcurrency = 64
+		o.OpConcurrency = DefaultOpConcurrency
 	}
 	cost := newEngineCost(o.CPUs)
 	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(), cost: cost,

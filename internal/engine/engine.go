@@ -156,10 +156,6 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 // Close releases the client.
 func (e *Engine) Close() error { return e.cli.Close() }
 
-// Client exposes the raw client for packages that need a call the Engine
-// does not wrap (image building for the stand-in).
-func (e *Engine) Client() *client.Client { return e.cli }
-
 // APIVersion is the negotiated Engine API version.
 func (e *Engine) APIVersion() string { return e.apiVersion }
 

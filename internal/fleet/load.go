@@ -31,6 +31,9 @@ type LoadOptions struct {
 	// template instance's variables), e.g. DIVE_STANDIN_IMAGE.
 	Env         map[string]string
 	SchemaCache string
+	// Environ is the process environment ("KEY=value") that interpolates
+	// every stack's compose files (stack.Options.Environ).
+	Environ []string
 }
 
 // Load renders templates and loads every stack's compose files, all at once,
@@ -85,7 +88,7 @@ func loadStack(ctx context.Context, s *Stack, o LoadOptions) (*LoadedStack, erro
 		env = map[string]string{}
 	}
 	maps.Copy(env, s.Variables)
-	st, err := stack.Load(ctx, stack.Options{Files: files, ProjectName: s.Project, EnvFiles: s.EnvFiles, Profiles: s.Profiles,
+	st, err := stack.Load(ctx, stack.Options{Environ: o.Environ, Files: files, ProjectName: s.Project, EnvFiles: s.EnvFiles, Profiles: s.Profiles,
 		Env: env, SchemaCache: o.SchemaCache})
 	if err != nil {
 		return nil, err

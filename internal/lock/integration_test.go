@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dive-hub/dive/internal/testutil"
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,21 +20,7 @@ import (
 // daemon answers within 2s.
 func daemon(t *testing.T) *client.Client {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: no engine tests")
-	}
-	cli, err := client.New(client.FromEnv)
-	if err != nil {
-		t.Skipf("no docker client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		cli.Close()
-		t.Skipf("no docker daemon answers within 2s: %v", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
+	return testutil.Docker(t)
 }
 
 func randomName(prefix string) string {

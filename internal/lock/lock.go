@@ -228,8 +228,6 @@ func (o *Options) defaults() error {
 	if o.User == "" {
 		if u, err := user.Current(); err == nil {
 			o.User = u.Username
-		} else {
-			o.User = os.Getenv("USER")
 		}
 	}
 	if o.Alive == nil {

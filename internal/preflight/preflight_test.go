@@ -445,8 +445,7 @@ func TestParseBytes(t *testing.T) {
 	}
 	_, err := ParseBytes("lots")
 	assert.Error(t, err)
-	t.Setenv(EnvMinFreeDisk, "3g")
-	n, err := MinFreeDiskFromEnv()
+	n, err := MinFreeDisk("3g")
 	require.NoError(t, err)
 	assert.Equal(t, int64(3<<30), n)
 }

@@ -58,9 +58,9 @@ func ParseBytes(s string) (int64, error) {
 	return n, nil
 }
 
-// MinFreeDiskFromEnv is the threshold from $DIVE_MIN_FREE_DISK, else the default.
-func MinFreeDiskFromEnv() (int64, error) {
-	v := os.Getenv(EnvMinFreeDisk)
+// MinFreeDisk is the threshold given as v (the value of $DIVE_MIN_FREE_DISK,
+// which the caller reads), else the default.
+func MinFreeDisk(v string) (int64, error) {
 	if v == "" {
 		return DefaultMinFreeDisk, nil
 	}

@@ -292,7 +292,7 @@ type svcAcc struct {
 	creating, created, waiting, starting time.Time
 	started, ready, reused, failed       time.Time
 	skipped, imageBuilding, imageReady   time.Time
-	imageDur, readyDur, failDur          time.Duration
+	readyDur, failDur                    time.Duration
 	terminal                             string
 	terminalAt                           time.Time
 }

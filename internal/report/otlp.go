@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -25,15 +24,13 @@ const ExportTimeout = 5 * time.Second
 // services end with the deploy) or reused (a zero-length span). Timestamps
 // are the real ones from the events.
 //
-// It does nothing unless OTEL_EXPORTER_OTLP_ENDPOINT or
-// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set; the exporter reads the other
-// standard OTEL_EXPORTER_OTLP_* variables (headers, TLS, compression) itself.
+// The caller decides whether to export (cli does when
+// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set);
+// the OpenTelemetry exporter reads the endpoint and the other standard
+// OTEL_EXPORTER_OTLP_* variables (headers, TLS, compression) itself.
 // It gives up after ExportTimeout and returns the export error, if any; it
 // sets no global OpenTelemetry state.
 func ExportTraces(ctx context.Context, m Metrics) error {
-	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, ExportTimeout)
 	defer cancel()
 	exp, err := otlptracehttp.New(ctx)

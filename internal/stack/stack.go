@@ -92,7 +92,11 @@ type Options struct {
 	EnvFiles    []string          // --env-file; relative to the process's working folder
 	Profiles    []string          // --profile
 	Services    []string          // restrict to these services and their dependencies
-	Env         map[string]string // extra variables, below the OS environment in precedence
+	Env         map[string]string // extra variables, below Environ in precedence
+	// Environ is the process environment ("KEY=value") that interpolates the
+	// files, as compose does; the caller (cli) passes the process environment. The
+	// package reads no environment variable itself.
+	Environ []string
 	// SkipSchema skips compose-go's JSON-schema validation (the slowest part
 	// of a load); for files whose exact content already passed it.
 	SkipSchema bool
@@ -246,12 +250,17 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 
 	optFns := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(workDir),
-		cli.WithOsEnv,
+		cli.WithEnv(o.Environ),
 	}
 	if len(o.Env) > 0 {
+		inEnviron := map[string]bool{}
+		for _, kv := range o.Environ {
+			k, _, _ := strings.Cut(kv, "=")
+			inEnviron[k] = true
+		}
 		extra := make([]string, 0, len(o.Env))
 		for k, v := range o.Env {
-			if _, set := os.LookupEnv(k); !set {
+			if !inEnviron[k] {
 				extra = append(extra, k+"="+v)
 			}
 		}
@@ -268,7 +277,7 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	}
 	// Interpolation happens before validation, so the environment is part
 	// of what was validated.
-	envKey := append(append([]string(nil), os.Environ()...), envFiles...)
+	envKey := append(append([]string(nil), o.Environ...), envFiles...)
 	for k, v := range o.Env {
 		envKey = append(envKey, k+"="+v)
 	}

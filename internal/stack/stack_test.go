@@ -275,23 +275,22 @@ services:
 		assert.Equal(t, "s3cr3t", st.Environment["DIVE_TEST_SECRET"])
 	})
 	t.Run("OS env beats env file", func(t *testing.T) {
-		t.Setenv("DIVE_TEST_PORT", "28080")
 		dir := writeFiles(t, map[string]string{
 			"compose.yml": compose,
 			"hub.env":     "DIVE_TEST_TAG=1.27\nDIVE_TEST_SECRET=s3cr3t\nDIVE_TEST_PORT=18080\n",
 		})
-		st, err := Load(context.Background(), Options{Files: []string{filepath.Join(dir, "compose.yml")}, EnvFiles: []string{filepath.Join(dir, "hub.env")}})
+		st, err := Load(context.Background(), Options{Files: []string{filepath.Join(dir, "compose.yml")}, EnvFiles: []string{filepath.Join(dir, "hub.env")},
+			Environ: []string{"DIVE_TEST_PORT=28080"}})
 		require.NoError(t, err)
 		assert.Equal(t, "28080", *st.Service("web").Config.Environment["PORT"])
 	})
 	t.Run("Options.Env is below the OS env and above the env file", func(t *testing.T) {
-		t.Setenv("DIVE_TEST_TAG", "os")
 		dir := writeFiles(t, map[string]string{
 			"compose.yml": compose,
 			"hub.env":     "DIVE_TEST_TAG=file\nDIVE_TEST_SECRET=file\nDIVE_TEST_PORT=file\n",
 		})
 		st, err := Load(context.Background(), Options{Files: []string{filepath.Join(dir, "compose.yml")}, EnvFiles: []string{filepath.Join(dir, "hub.env")},
-			Env: map[string]string{"DIVE_TEST_TAG": "extra", "DIVE_TEST_PORT": "extra"}})
+			Env: map[string]string{"DIVE_TEST_TAG": "extra", "DIVE_TEST_PORT": "extra"}, Environ: []string{"DIVE_TEST_TAG=os"}})
 		require.NoError(t, err)
 		web := st.Service("web").Config
 		assert.Equal(t, "nginx:os", web.Image)
@@ -355,8 +354,7 @@ services:
 		assert.Empty(t, st.Disabled)
 	})
 	t.Run("COMPOSE_PROFILES", func(t *testing.T) {
-		t.Setenv("COMPOSE_PROFILES", "debug")
-		st := mustLoad(t, compose, Options{})
+		st := mustLoad(t, compose, Options{Environ: []string{"COMPOSE_PROFILES=debug"}})
 		assert.Equal(t, []string{"debug", "web"}, st.Names)
 	})
 	t.Run("unknown profile", func(t *testing.T) {
@@ -565,14 +563,15 @@ func TestProjectName(t *testing.T) {
 			if tt.envFile != "" {
 				files["p.env"] = "COMPOSE_PROJECT_NAME=" + tt.envFile + "\n"
 			}
+			var environ []string
 			if tt.osEnv != "" {
-				t.Setenv("COMPOSE_PROJECT_NAME", tt.osEnv)
+				environ = []string{"COMPOSE_PROJECT_NAME=" + tt.osEnv}
 			}
 			dir := writeFiles(t, files)
 			if tt.envFile != "" {
 				envFiles = []string{filepath.Join(dir, "p.env")}
 			}
-			st, err := Load(context.Background(), Options{Files: []string{filepath.Join(dir, "compose.yml")}, ProjectName: tt.opt, EnvFiles: envFiles})
+			st, err := Load(context.Background(), Options{Files: []string{filepath.Join(dir, "compose.yml")}, ProjectName: tt.opt, EnvFiles: envFiles, Environ: environ})
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, st.Project.Name)
 		})

@@ -50,18 +50,24 @@ type ImageAPI interface {
 // LinuxBinary returns the path of a static linux/<engineArch> build of dive to
 // put in the stand-in image. engineArch is the engine's GOARCH (ServerVersion's
 // Arch; "x86_64" and "aarch64" are accepted too). It looks, in order, at
-// $DIVE_STANDIN_BINARY (an explicit choice wins), at the running executable when
+// explicit, the caller's $DIVE_STANDIN_BINARY (an explicit choice wins), at the running executable when
 // it is a linux build for that arch, and at a sibling file dive-linux-<arch> next
 // to the executable. Each candidate must be an ELF for that machine and
 // statically linked: a cgo build would not start in a FROM scratch image.
-func LinuxBinary(engineArch string) (string, error) {
+func LinuxBinary(engineArch, explicit string) (string, error) {
 	exe, exeErr := os.Executable()
 	if exeErr == nil {
 		if resolved, err := filepath.EvalSymlinks(exe); err == nil {
 			exe = resolved
 		}
 	}
-	return linuxBinary(engineArch, runtime.GOOS, runtime.GOARCH, exe, exeErr, os.Getenv)
+	getenv := func(k string) string {
+		if k == EnvBinary {
+			return explicit
+		}
+		return ""
+	}
+	return linuxBinary(engineArch, runtime.GOOS, runtime.GOARCH, exe, exeErr, getenv)
 }
 
 func linuxBinary(engineArch, goos, goarch, exe string, exeErr error, getenv func(string) string) (string, error) {

@@ -151,7 +151,10 @@ func fakeBinary(t *testing.T) (path, sum string) {
 	return path, hex.EncodeToString(h[:])
 }
 
-var notFound = fmt.Errorf("Error: No such image: x: %w", cerrdefs.ErrNotFound)
+// errNotFound is the engine's own message for a missing image.
+//
+//lint:ignore ST1005 the Docker Engine's message, capitalised as it sends it
+var errNotFound = fmt.Errorf("Error: No such image: x: %w", cerrdefs.ErrNotFound)
 
 func TestEnsureImageFoundNeedsNoBuild(t *testing.T) {
 	t.Parallel()
@@ -169,7 +172,7 @@ func TestEnsureImageBuildsWhenMissing(t *testing.T) {
 	t.Parallel()
 	bin, sum := fakeBinary(t)
 	api := &fakeImageAPI{
-		inspectErr: notFound,
+		inspectErr: errNotFound,
 		buildBody:  `{"stream":"Step 1/4 : FROM scratch\n"}` + "\n" + `{"aux":{"ID":"sha256:abc"}}` + "\n" + `{"stream":"Successfully built abc\n"}`,
 	}
 	ref, built, err := ensureImage(context.Background(), api, bin, "")
@@ -221,12 +224,12 @@ func TestEnsureImageErrors(t *testing.T) {
 		path    string
 		wantErr string
 	}{
-		{"build reports errorDetail", &fakeImageAPI{inspectErr: notFound,
+		{"build reports errorDetail", &fakeImageAPI{inspectErr: errNotFound,
 			buildBody: `{"stream":"Step 2/4 : COPY dive /dive\n"}` + "\n" + `{"errorDetail":{"message":"no space left on device"},"error":"no space left on device"}`},
 			bin, "build dive-standin:"},
-		{"build reports error only", &fakeImageAPI{inspectErr: notFound, buildBody: `{"error":"no space left on device"}`}, bin, ""},
-		{"truncated output", &fakeImageAPI{inspectErr: notFound, buildBody: `{"stream":"Step 1`}, bin, "read build output"},
-		{"build request fails", &fakeImageAPI{inspectErr: notFound, buildErr: errors.New("connection reset")}, bin, "connection reset"},
+		{"build reports error only", &fakeImageAPI{inspectErr: errNotFound, buildBody: `{"error":"no space left on device"}`}, bin, ""},
+		{"truncated output", &fakeImageAPI{inspectErr: errNotFound, buildBody: `{"stream":"Step 1`}, bin, "read build output"},
+		{"build request fails", &fakeImageAPI{inspectErr: errNotFound, buildErr: errors.New("connection reset")}, bin, "connection reset"},
 		{"inspect fails", &fakeImageAPI{inspectErr: errors.New("daemon gone")}, bin, "inspect dive-standin:"},
 		{"missing binary", &fakeImageAPI{}, filepath.Join(t.TempDir(), "nope"), "hash "},
 	} {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dive-hub/dive/internal/testutil"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -24,18 +25,7 @@ import (
 // none answers within 2s.
 func dockerClient(t *testing.T) *client.Client {
 	t.Helper()
-	cli, err := client.New(client.FromEnv)
-	if err != nil {
-		t.Skipf("no docker client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		cli.Close()
-		t.Skipf("no docker daemon answers: %v", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
+	return testutil.Docker(t)
 }
 
 // buildStandinBinary builds a static linux build of this package's test
@@ -89,7 +79,7 @@ func TestEnsureImageIntegration(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	// DIVE_STANDIN_BINARY is how a dive that cannot run FROM scratch is pointed at one.
 	t.Setenv(EnvBinary, bin)
-	got, err := LinuxBinary(sv.Arch)
+	got, err := LinuxBinary(sv.Arch, os.Getenv(EnvBinary))
 	require.NoError(t, err)
 	require.Equal(t, bin, got)
 

@@ -24,13 +24,11 @@ import (
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/preflight"
 	"github.com/dive-hub/dive/internal/stack"
 	"github.com/dive-hub/dive/internal/validate"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -113,16 +111,8 @@ func needDaemon(t *testing.T) *engine.Engine {
 	return testEng
 }
 
-// checker adds VolumeExists to the engine, as the CLI's adapter does.
+// checker is the engine as the CLI's adapter passes it.
 type checker struct{ *engine.Engine }
-
-func (e checker) VolumeExists(ctx context.Context, name string) (bool, error) {
-	_, err := e.Client().VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if cerrdefs.IsNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()

@@ -11,10 +11,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/report"
+	"github.com/dive-hub/dive/internal/standin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// standinImage makes sure the stand-in image of the dive under test exists,
+// the way deploy builds it (from the static linux binary), without a deploy.
+func standinImage(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng, err := engine.New(ctx, engine.Options{})
+	require.NoError(t, err)
+	defer eng.Close()
+	ref, _, err := standin.EnsureImage(ctx, eng, diveBin)
+	require.NoError(t, err)
+	return ref
+}
 
 // historyJSON runs `dive hub history --json` and decodes it.
 func historyJSON(t *testing.T, env []string, file, project string) report.Summary {
@@ -48,18 +64,24 @@ func TestRecordsOnFullDisk(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root")
 	}
-	img := ensureStandinViaDemoPlan(t)
+	img := standinImage(t)
 	project := uniqueProject("e2e-full")
 	t.Cleanup(func() { sweep(t, project, "") })
 	dir, state := t.TempDir(), t.TempDir()
 	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", state).CombinedOutput()
 	require.NoError(t, err, string(out))
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", state).Run() })
-	// Leave about one page free: the deploy's first lines fit, the rest does not.
+	// Leave four pages free: the lock record (and its temporary twin) and the
+	// deploy's first lines fit; the events of eight services do not.
 	filler := filepath.Join(state, "filler")
-	require.NoError(t, os.WriteFile(filler, make([]byte, 60*1024), 0o644))
+	require.NoError(t, os.WriteFile(filler, make([]byte, 48*1024), 0o644))
+	var compose strings.Builder
+	compose.WriteString("services:\n")
+	for _, n := range []string{"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"} {
+		compose.WriteString("  " + n + ":\n    image: " + img + "\n    environment: {STANDIN_NAME: " + n + "}\n")
+	}
 	file := filepath.Join(dir, "stack.yml")
-	require.NoError(t, os.WriteFile(file, []byte(twoServices(img)), 0o644))
+	require.NoError(t, os.WriteFile(file, []byte(compose.String()), 0o644))
 	env := []string{"DIVE_STATE_DIR=" + state}
 
 	r := dive(t, env, "hub", "deploy", "-f", file, "-p", project, "--timeout", "3m")
@@ -83,7 +105,7 @@ func TestRecordsOnFullDisk(t *testing.T) {
 // incomplete, and its report has a start time.
 func TestRecordsOfKilledDeploy(t *testing.T) {
 	needDocker(t)
-	img := ensureStandinViaDemoPlan(t)
+	img := standinImage(t)
 	project := uniqueProject("e2e-kill")
 	t.Cleanup(func() { sweep(t, project, "") })
 	dir, state := t.TempDir(), t.TempDir()

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dive-hub/dive/internal/testutil"
 	"github.com/moby/moby/client"
 )
 
@@ -37,14 +38,9 @@ func run(m *testing.M) int {
 		skipWhy = "short mode"
 		return m.Run()
 	}
-	cli, err := client.New(client.FromEnv)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err = cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
-		cancel()
-	}
+	cli, err := testutil.PingDocker()
 	if err != nil {
-		skipWhy = "no Docker daemon answers: " + err.Error()
+		skipWhy = err.Error()
 		return m.Run()
 	}
 	docker = cli
@@ -120,30 +116,12 @@ func diveWithin(t *testing.T, guard time.Duration, env []string, args ...string)
 func sweep(t *testing.T, project string, sharedNet string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f := make(client.Filters).Add("label", "com.docker.compose.project="+project)
-	if cs, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err == nil {
-		for _, c := range cs.Items {
-			_, _ = docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		}
-	}
-	if ns, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: f}); err == nil {
-		for _, n := range ns.Items {
-			_, _ = docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
-		}
-	}
+	var nets []string
 	if sharedNet != "" {
-		_, _ = docker.NetworkRemove(ctx, sharedNet, client.NetworkRemoveOptions{})
+		nets = append(nets, sharedNet)
 	}
-	if vs, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: f}); err == nil {
-		for _, v := range vs.Items {
-			_, _ = docker.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
-		}
-	}
-	lf := make(client.Filters).Add("label", "io.dive.lock.project="+project)
-	if vs, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: lf}); err == nil {
-		for _, v := range vs.Items {
-			_, _ = docker.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
-		}
+	if left := testutil.Sweep(ctx, docker, project, nets...); len(left) > 0 {
+		t.Logf("sweep of %s left: %v", project, left)
 	}
 }
 

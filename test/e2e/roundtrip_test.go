@@ -23,12 +23,12 @@ services:
     image: ` + img + `
     environment: {STANDIN_NAME: probed, STANDIN_READY_AFTER: 15s}
     healthcheck: {test: ["CMD", "/dive", "standin", "probe"], interval: 60s, timeout: 10s, retries: 3}
-    labels: {dive.service.timeout: 2m}
+    labels: {dive.service.timeout: 150s}
   engined:
     image: ` + img + `
     environment: {STANDIN_NAME: engined}
-    healthcheck: {test: ["CMD", "/dive", "standin", "probe"], interval: 1s, timeout: 10s, retries: 3}
-    labels: {dive.health.probe-interval: "off", dive.service.timeout: 2m}
+    healthcheck: {test: ["CMD", "/dive", "standin", "probe"], interval: 1s, timeout: 10s, retries: 60}
+    labels: {dive.health.probe-interval: "off", dive.service.timeout: 150s}
   tcpsvc:
     image: ` + img + `
     environment: {STANDIN_NAME: tcpsvc, STANDIN_READY_AFTER: 300ms}
@@ -55,7 +55,7 @@ services:
 // the health outputs and log lines one per line, and every ready signal.
 func TestRecordsRoundTripRealEngine(t *testing.T) {
 	needDocker(t)
-	img := ensureStandinViaDemoPlan(t)
+	img := standinImage(t)
 	project := uniqueProject("e2e-trip")
 	t.Cleanup(func() { sweep(t, project, "") })
 	dir, state := t.TempDir(), t.TempDir()
@@ -77,7 +77,7 @@ func TestRecordsRoundTripRealEngine(t *testing.T) {
 	// The second deploy leaves broken out: it would only fail again.
 	var recs []testutil.Records
 	for i, extra := range [][]string{nil, {"probed", "engined", "tcpsvc", "job", "plain"}} {
-		args := append([]string{"hub", "deploy", "-f", file, "-p", project, "--timeout", "4m", "--wait-all"}, extra...)
+		args := append([]string{"hub", "deploy", "-f", file, "-p", project, "--timeout", "170s", "--wait-all"}, extra...)
 		r := dive(t, env, args...)
 		require.Equal(t, 0, r.code, "deploy %d:\n%s\n%s", i+1, r.stdout, r.stderr)
 		id, d := deployDir()

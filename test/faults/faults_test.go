@@ -416,9 +416,6 @@ func TestUnknownProfile(t *testing.T) {
 func TestInvalidMinFreeDisk(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "min-disk")
-	if !preflightLanded() {
-		t.Skip("preflight not wired into deploy yet")
-	}
 	f.write("services:\n  web:\n" + image + healthcheck)
 	configFailure(t, f, []string{"DIVE_MIN_FREE_DISK=lots"}, f.hub("deploy"), "DIVE_MIN_FREE_DISK", `"lots" is not a size`)
 }
@@ -471,8 +468,6 @@ func TestHostPortTaken(t *testing.T) {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	withPreflight := preflightLanded()
-	t.Logf("preflight wired into deploy: %t", withPreflight)
 	for _, skip := range []bool{false, true} {
 		name := "preflight"
 		if skip {
@@ -503,7 +498,7 @@ func TestHostPortTaken(t *testing.T) {
 			within(t, "port taken (hang guard)", r.elapsed, 15*time.Second, 2)
 			cs := f.containers()
 			t.Logf("left: %s", describe(cs))
-			if withPreflight && !skip {
+			if !skip {
 				wantOutput(t, r, "preflight failed", "in use by another process", "created nothing")
 				if len(cs) != 0 {
 					t.Errorf("preflight should refuse before any container is created; found %s", describe(cs))
@@ -575,9 +570,6 @@ func TestDaemonLostMidDeploy(t *testing.T) {
 func TestConcurrentDeployRefused(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "lock")
-	if !lockLanded() {
-		t.Skip("lock not implemented")
-	}
 	f.slot()
 	f.write(`services:
   slow:
@@ -605,9 +597,6 @@ func TestConcurrentDeployRefused(t *testing.T) {
 func TestInterruptWhileWaitingForLock(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "lock-wait-int")
-	if !lockLanded() {
-		t.Skip("lock not implemented")
-	}
 	f.slot()
 	f.write(`services:
   slow:

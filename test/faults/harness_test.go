@@ -16,13 +16,13 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dive-hub/dive/internal/events"
 	"github.com/dive-hub/dive/internal/standin"
+	"github.com/dive-hub/dive/internal/testutil"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
@@ -49,10 +49,8 @@ const (
 	// hardTimeout bounds every dive subprocess: nothing may hang a test.
 	hardTimeout = 3 * time.Minute
 	// maxDeploys is how many deploys run at once: the machine has 2 cores.
-	maxDeploys = 3
-	// lockLabelProject is the label of the lock marker volumes (internal/lock).
-	lockLabelProject = "io.dive.lock.project"
-	labelProject     = "com.docker.compose.project"
+	maxDeploys   = 3
+	labelProject = "com.docker.compose.project"
 )
 
 var deploySlots = make(chan struct{}, maxDeploys)
@@ -255,59 +253,11 @@ func (f *fixture) cleanup() {
 // sweep removes the project's containers, networks and volumes (and its
 // lock markers) by label; it returns what it could not remove.
 func (f *fixture) sweep(ctx context.Context) []string {
-	var left []string
-	pf := client.Filters{}.Add("label", labelProject+"="+f.project)
-	if cs, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: pf}); err == nil {
-		for _, c := range cs.Items {
-			if _, err := docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-				left = append(left, fmt.Sprintf("container %s: %v", c.ID[:12], err))
-			}
-		}
-	} else {
-		left = append(left, "container list: "+err.Error())
-	}
-	if ns, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: pf}); err == nil {
-		for _, n := range ns.Items {
-			if _, err := docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
-				left = append(left, fmt.Sprintf("network %s: %v", n.Name, err))
-			}
-		}
-	} else {
-		left = append(left, "network list: "+err.Error())
-	}
-	for _, label := range []string{labelProject, lockLabelProject} {
-		vf := client.Filters{}.Add("label", label+"="+f.project)
-		vs, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: vf})
-		if err != nil {
-			left = append(left, "volume list: "+err.Error())
-			continue
-		}
-		for _, v := range vs.Items {
-			if _, err := docker.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil {
-				left = append(left, fmt.Sprintf("volume %s: %v", v.Name, err))
-			}
-		}
-	}
-	return left
+	return testutil.Sweep(ctx, docker, f.project)
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.LockedBuffer
 
 // result is a finished dive run.
 type result struct {
@@ -607,28 +557,6 @@ func (f *fixture) wantNoResources() {
 	if c+n+v != 0 {
 		f.t.Errorf("project %s has %d containers, %d networks, %d volumes; want none", f.project, c, n, v)
 	}
-}
-
-// preflightLanded says whether the CLI runs internal/preflight before a
-// deploy (the preflight work may land while these tests are written).
-func preflightLanded() bool {
-	files, _ := filepath.Glob(filepath.Join(moduleRoot, "internal", "cli", "*.go"))
-	for _, file := range files {
-		if strings.HasSuffix(file, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(file)
-		if err == nil && bytes.Contains(b, []byte("preflight.Run(")) {
-			return true
-		}
-	}
-	return false
-}
-
-// lockLanded says whether internal/lock exists.
-func lockLanded() bool {
-	_, err := os.Stat(filepath.Join(moduleRoot, "internal", "lock", "lock.go"))
-	return err == nil
 }
 
 // processGone reports whether pid no longer exists (after it was reaped).

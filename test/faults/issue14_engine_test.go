@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dive-hub/dive/internal/lock"
 	"github.com/dive-hub/dive/internal/standin"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -171,7 +172,7 @@ func TestLockOfReusedPidIsTakenOver(t *testing.T) {
 	ns, _ := os.Readlink("/proc/self/ns/pid")
 	now := time.Now().UTC()
 	labels := map[string]string{
-		"io.dive.managed": "true", "io.dive.role": "lock", lockLabelProject: f.project,
+		"io.dive.managed": "true", "io.dive.role": "lock", lock.LabelProject: f.project,
 		"io.dive.lock.holder":  fmt.Sprintf("%s:%d:OLD-DEPLOY", hostname, os.Getpid()),
 		"io.dive.lock.started": now.Add(-time.Minute).Format(time.RFC3339), "io.dive.lock.expires": now.Add(10 * time.Minute).Format(time.RFC3339),
 		"io.dive.lock.user": "root", "io.dive.lock.command": "deploy",

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/dive-hub/dive/internal/deploy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestResolveEnv(t *testing.T) {
+	env := map[string]string{"DIVE_STATE_DIR": "/s", "DIVE_PROBE_CONCURRENCY": "3", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://x"}
+	c := resolveEnv(func(k string) string { return env[k] }, []string{"A=1"})
+	assert.Equal(t, "/s", c.StateDir)
+	assert.Equal(t, 3, c.ProbeConcurrency)
+	assert.True(t, c.OTLP)
+	assert.Equal(t, []string{"A=1"}, c.Environ)
+
+	c = resolveEnv(func(string) string { return "" }, nil)
+	assert.Equal(t, deploy.DefaultProbeConcurrency(), c.ProbeConcurrency, "default")
+	assert.False(t, c.OTLP)
+	assert.Equal(t, deploy.DefaultOpConcurrency, opConcurrency(0))
+	assert.Equal(t, -1, opConcurrency(-1))
+}
+
+// TestLibrariesReadNoEnvironment: only cli reads the environment (and the
+// stand-in program's own entry point, standin.Main, configured by its
+// container's environment).
+func TestLibrariesReadNoEnvironment(t *testing.T) {
+	read := regexp.MustCompile(`os\.(Getenv|LookupEnv|Environ)\(`)
+	allowed := map[string]bool{filepath.Join("standin", "standin.go"): true}
+	root := filepath.Join("..")
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if strings.HasPrefix(rel, "cli"+string(filepath.Separator)) || allowed[rel] {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		assert.False(t, read.Match(b), "%s reads the environment: take the value from cli's envConfig instead", rel)
+		return nil
+	})
+	require.NoError(t, err)
+}
