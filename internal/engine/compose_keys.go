@@ -149,7 +149,7 @@ func applyFiles(svc types.ServiceConfig, p *types.Project, spec *ContainerSpec, 
 	for _, ref := range svc.Secrets {
 		def, ok := p.Secrets[ref.Source]
 		if !ok {
-			return fmt.Errorf("service %q: secret %q is not defined in the top-level secrets:", svc.Name, ref.Source)
+			return fmt.Errorf("service %q: secret %q is not defined in the top-level secrets section", svc.Name, ref.Source)
 		}
 		if err := addFile(svc, p, spec, host, taken, "secret", types.FileReferenceConfig(ref), types.FileObjectConfig(def)); err != nil {
 			return err
@@ -158,7 +158,7 @@ func applyFiles(svc types.ServiceConfig, p *types.Project, spec *ContainerSpec, 
 	for _, ref := range svc.Configs {
 		def, ok := p.Configs[ref.Source]
 		if !ok {
-			return fmt.Errorf("service %q: config %q is not defined in the top-level configs:", svc.Name, ref.Source)
+			return fmt.Errorf("service %q: config %q is not defined in the top-level configs section", svc.Name, ref.Source)
 		}
 		if err := addFile(svc, p, spec, host, taken, "config", types.FileReferenceConfig(ref), types.FileObjectConfig(def)); err != nil {
 			return err

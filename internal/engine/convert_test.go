@@ -217,13 +217,6 @@ func TestSpecAPI(t *testing.T) {
 	assert.Empty(t, sp.Warnings)
 }
 
-func stripVolumeOptions(m mount.Mount) mount.Mount {
-	if m.VolumeOptions != nil && !m.VolumeOptions.NoCopy && m.VolumeOptions.Subpath == "" && len(m.VolumeOptions.Labels) == 0 {
-		m.VolumeOptions = nil
-	}
-	return m
-}
-
 func TestSpecOtherServices(t *testing.T) {
 	st := loadConvert(t, convertCompose)
 

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -120,5 +119,3 @@ func (t *tracker) externalDeps(deps map[string][]Dep) map[string][]deploy.Extern
 	}
 	return out
 }
-
-var errNotStarted = errors.New("the stack's deploy did not start")

@@ -87,8 +87,7 @@ func Render(src []byte, vars map[string]string) ([]byte, error) {
 		return nil, e
 	}
 	return placeholder.ReplaceAllFunc(src, func(m []byte) []byte {
-		name := string(m[2 : len(m)-2])
-		if v, ok := vars[name]; ok {
+		if v, ok := vars[string(m[2:len(m)-2])]; ok {
 			return []byte(v)
 		}
 		return m // only in comments (checked above)

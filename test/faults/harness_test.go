@@ -502,18 +502,6 @@ func eventTime(recs []events.Record, kind events.Kind, service string) time.Time
 	return time.Time{}
 }
 
-// phaseTime is the time of the first record of phase; zero when there is none.
-func phaseTime(recs []events.Record, phase events.Phase) time.Time {
-	for _, r := range recs {
-		if r.Phase == phase {
-			if t, err := time.Parse(time.RFC3339Nano, r.TS); err == nil {
-				return t
-			}
-		}
-	}
-	return time.Time{}
-}
-
 func parseDockerTime(s string) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil || t.Year() < 2000 {
