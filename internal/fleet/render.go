@@ -4,61 +4,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/dive-hub/dive/internal/stack"
+	"github.com/dive-hub/dive/internal/template"
 )
 
-// placeholderRE matches DIVE's template placeholders, {{NAME}} (spaces
-// inside the braces allowed). Lower-case or dotted forms ({{.Name}}, Go
-// templates in labels) are not placeholders and are left alone.
-var placeholderRE = regexp.MustCompile(`\{\{\s*([A-Z_][A-Z0-9_]*)\s*\}\}`)
-
-var varRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// missingError lists placeholders without a value.
-type missingError struct {
-	names []string
-	line  int
-}
-
-func (e *missingError) Error() string {
-	s := "no value for " + strings.Join(e.names, ", ")
-	if e.line > 0 {
-		s = fmt.Sprintf("line %d: %s", e.line, s)
-	}
-	return s
-}
-
-// Render replaces every {{NAME}} placeholder with its variable. A
-// placeholder without a variable is an error naming it and its first line.
+// Render replaces every {{NAME}} placeholder with its variable, with the
+// one renderer dive has for DIVE's templates (internal/template): compose's
+// ${VAR} is left to compose-go, a placeholder without a value is an error
+// naming it and its lines.
 func Render(text string, vars map[string]string) (string, error) {
-	missing := map[string]bool{}
-	out := placeholderRE.ReplaceAllStringFunc(text, func(m string) string {
-		name := placeholderRE.FindStringSubmatch(m)[1]
-		if v, ok := vars[name]; ok {
-			return v
-		}
-		missing[name] = true
-		return m
-	})
-	if len(missing) == 0 {
-		return out, nil
-	}
-	e := &missingError{}
-	for n := range missing {
-		e.names = append(e.names, "{{"+n+"}}")
-	}
-	sort.Strings(e.names)
-	for _, m := range placeholderRE.FindAllStringSubmatchIndex(text, -1) {
-		if missing[text[m[2]:m[3]]] {
-			e.line = strings.Count(text[:m[0]], "\n") + 1
-			break
-		}
-	}
-	return "", e
+	out, err := template.Render([]byte(text), vars)
+	return string(out), err
 }
 
 // renderFiles renders the stack's compose files when they hold {{NAME}}
@@ -72,7 +30,7 @@ func renderFiles(s *Stack) ([]string, error) {
 		if err != nil {
 			return nil, &stack.ConfigError{Msg: fmt.Sprintf("stack %s: compose file %s cannot be read: %v", s.Name, f, err), Fix: "fix the compose: path in the fleet file", Err: err}
 		}
-		if !placeholderRE.Match(b) {
+		if len(template.Placeholders(b)) == 0 {
 			out = append(out, f)
 			continue
 		}

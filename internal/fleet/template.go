@@ -3,6 +3,7 @@ package fleet
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -138,6 +139,9 @@ func instanceVariables(s *Stack) {
 	v["INSTANCE_CODE_UPPER"] = strings.ToUpper(v["INSTANCE_CODE"])
 	v["INSTANCE_CODE_LOWER"] = strings.ToLower(v["INSTANCE_CODE"])
 }
+
+// varRE is a variable name (a template placeholder or a compose variable).
+var varRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (p *parser) variables(n *yaml.Node, what string, into map[string]string) error {
 	kvs, err := p.mapping(n, what)
