@@ -107,7 +107,8 @@ func loadConvert(t *testing.T, compose string) *stack.Stack {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "web", "Dockerfile"), []byte("FROM scratch\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "api.env"), []byte("FROM_FILE=yes\nA=from-file\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "compose.yml"), []byte(compose), 0o644))
-	st, err := stack.Load(context.Background(), stack.Options{Files: []string{filepath.Join(dir, "compose.yml")}})
+	// the tests set variables with t.Setenv: the process environment interpolates
+	st, err := stack.Load(context.Background(), stack.Options{Files: []string{filepath.Join(dir, "compose.yml")}, Environ: os.Environ()})
 	require.NoError(t, err)
 	return st
 }
