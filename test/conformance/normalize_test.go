@@ -99,7 +99,8 @@ func (n *normalizer) normalize(kind string, doc map[string]any, autoIPAM bool) o
 	}
 	name, _ := doc["Name"].(string)
 	o := object{kind: kind, name: n.str(strings.TrimPrefix(name, "/")), fields: map[string]string{}}
-	flatten("", doc, func(path, v string) { o.fields[path] = n.str(v) })
+	// map keys hold names too (the networks of a container)
+	flatten("", doc, func(path, v string) { o.fields[n.str(path)] = n.str(v) })
 	return o
 }
 
