@@ -40,6 +40,8 @@ func (n *normalizer) str(s string) string {
 var drop = map[string][]string{
 	"container": {"Id", "Created", "State", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel",
 		"AppArmorProfile", "ExecIDs", "GraphDriver", "SizeRw", "SizeRootFs", "Image",
+		// files the engine writes at the first start (paths made of the ID)
+		"HostnamePath", "HostsPath", "ResolvConfPath", "LogPath",
 		"NetworkSettings.Bridge", "NetworkSettings.SandboxID", "NetworkSettings.HairpinMode",
 		"NetworkSettings.LinkLocalIPv6Address", "NetworkSettings.LinkLocalIPv6PrefixLen", "NetworkSettings.Ports",
 		"NetworkSettings.SandboxKey", "NetworkSettings.SecondaryIPAddresses", "NetworkSettings.SecondaryIPv6Addresses",
