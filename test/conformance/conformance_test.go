@@ -142,7 +142,7 @@ func runCase(t *testing.T, c caseSpec, ext string) (comparison, int) {
 	composeObjs, services := snapshot(t, pc, c)
 	composeObjs = append(composeObjs, psObject(t, c, vars, pc))
 	downArgs := append(append([]string{"compose", "-p", pc}, fileArgs(c)...), "down", "-v", "--remove-orphans")
-	if out, err := run(t, caseSpec{files: c.files}, vars, "docker", downArgs...); err != nil {
+	if out, err := run(t, c, vars, "docker", downArgs...); err != nil {
 		t.Logf("docker compose down: %v\n%s", err, out)
 	}
 	sweep(pc) // what compose's down left (a failed up)
@@ -156,7 +156,7 @@ func runCase(t *testing.T, c caseSpec, ext string) (comparison, int) {
 	diveObjs, _ := snapshot(t, pd, c)
 	diveObjs = append(diveObjs, psObject(t, c, vars, pd))
 	ddown := append(append([]string{"hub", "down", "-p", pd}, fileArgs(c)...), "-v")
-	if out, err := run(t, caseSpec{files: c.files}, vars, env.dive, ddown...); err != nil {
+	if out, err := run(t, c, vars, env.dive, ddown...); err != nil {
 		t.Logf("dive hub down: %v\n%s", err, out)
 	}
 	return compare(composeObjs, diveObjs), services
