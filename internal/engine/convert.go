@@ -393,7 +393,8 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 
 func restartPolicy(svc types.ServiceConfig) (container.RestartPolicy, error) {
 	r := svc.Restart
-	if r == "" && svc.Deploy != nil && svc.Deploy.RestartPolicy != nil {
+	// deploy.restart_policy wins over restart, as in compose
+	if svc.Deploy != nil && svc.Deploy.RestartPolicy != nil {
 		switch svc.Deploy.RestartPolicy.Condition {
 		case "any":
 			r = "always"
@@ -408,7 +409,9 @@ func restartPolicy(svc types.ServiceConfig) (container.RestartPolicy, error) {
 	}
 	name, max, _ := strings.Cut(r, ":")
 	switch name {
-	case "", "no":
+	case "":
+		return container.RestartPolicy{}, nil // unset: the engine's default, as compose sends it
+	case "no":
 		return container.RestartPolicy{Name: container.RestartPolicyDisabled}, nil
 	case "always":
 		return container.RestartPolicy{Name: container.RestartPolicyAlways}, nil

@@ -243,7 +243,7 @@ func TestSpecOtherServices(t *testing.T) {
 	assert.Equal(t, "convtest-web", web.Config.Image)
 	assert.Equal(t, "convtest-web-1", web.Name)
 	assert.Nil(t, web.Config.Healthcheck)
-	assert.Equal(t, container.RestartPolicy{Name: container.RestartPolicyDisabled}, web.Host.RestartPolicy)
+	assert.Equal(t, container.RestartPolicy{}, web.Host.RestartPolicy)
 
 	tagged := specFor(t, st, "tagged")
 	assert.Equal(t, "registry.local/tagged:2", tagged.Image, "build with image: the image name")
@@ -288,7 +288,7 @@ func TestRestartPolicy(t *testing.T) {
 		want    container.RestartPolicy
 		wantErr string
 	}{
-		{restart: "", want: container.RestartPolicy{Name: container.RestartPolicyDisabled}},
+		{restart: "", want: container.RestartPolicy{}}, // unset, as compose sends it
 		{restart: "no", want: container.RestartPolicy{Name: container.RestartPolicyDisabled}},
 		{restart: "always", want: container.RestartPolicy{Name: container.RestartPolicyAlways}},
 		{restart: "unless-stopped", want: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}},
@@ -299,7 +299,8 @@ func TestRestartPolicy(t *testing.T) {
 		{deploy: &types.RestartPolicy{Condition: "any"}, want: container.RestartPolicy{Name: container.RestartPolicyAlways}},
 		{deploy: &types.RestartPolicy{Condition: "on-failure", MaxAttempts: u(5)}, want: container.RestartPolicy{Name: container.RestartPolicyOnFailure, MaximumRetryCount: 5}},
 		{deploy: &types.RestartPolicy{Condition: "none"}, want: container.RestartPolicy{Name: container.RestartPolicyDisabled}},
-		{restart: "always", deploy: &types.RestartPolicy{Condition: "none"}, want: container.RestartPolicy{Name: container.RestartPolicyAlways}},
+		// deploy.restart_policy wins, as in compose's getRestartPolicy
+		{restart: "always", deploy: &types.RestartPolicy{Condition: "none"}, want: container.RestartPolicy{Name: container.RestartPolicyDisabled}},
 	}
 	for _, tt := range tests {
 		name := tt.restart

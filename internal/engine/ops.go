@@ -206,7 +206,8 @@ func (e *Engine) Build(ctx context.Context, b BuildSpec, progress func(line stri
 		return fmt.Errorf("pack build context %s: %w", b.Context, err)
 	}
 	defer tar.Close()
-	labels := map[string]string{LabelManaged: "true"}
+	// the builder label docker compose's classic builder sets: it is the one dive uses
+	labels := map[string]string{LabelManaged: "true", "com.docker.compose.image.builder": "classic"}
 	for k, v := range b.Labels {
 		labels[k] = v
 	}

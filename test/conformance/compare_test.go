@@ -12,8 +12,9 @@ import (
 func intentional(kind, path, composeVal, diveVal string) (string, bool) {
 	label := func(prefix string) bool { return strings.HasPrefix(path, prefix) }
 	switch {
-	// 1. dive's own labels: io.dive.* on everything dive creates.
-	case composeVal == "" && (label("Config.Labels.io.dive.") || label("Labels.io.dive.")):
+	// 1. dive's own labels: io.dive.* on everything dive creates (over an
+	// image's own io.dive.* labels, such as the stand-in image's role).
+	case label("Config.Labels.io.dive.") || label("Labels.io.dive."):
 		return "dive's own io.dive.* labels", true
 	// 2. compose's config-hash label on networks and volumes: dive does not
 	// set it, so compose adopts dive's networks and volumes instead of

@@ -40,6 +40,8 @@ func (n *normalizer) str(s string) string {
 var drop = map[string][]string{
 	"container": {"Id", "Created", "State", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel",
 		"AppArmorProfile", "ExecIDs", "GraphDriver", "SizeRw", "SizeRootFs", "Image",
+		// files the engine writes at the first start (paths made of the ID)
+		"HostnamePath", "HostsPath", "ResolvConfPath", "LogPath",
 		"NetworkSettings.Bridge", "NetworkSettings.SandboxID", "NetworkSettings.HairpinMode",
 		"NetworkSettings.LinkLocalIPv6Address", "NetworkSettings.LinkLocalIPv6PrefixLen", "NetworkSettings.Ports",
 		"NetworkSettings.SandboxKey", "NetworkSettings.SecondaryIPAddresses", "NetworkSettings.SecondaryIPv6Addresses",
@@ -99,7 +101,8 @@ func (n *normalizer) normalize(kind string, doc map[string]any, autoIPAM bool) o
 	}
 	name, _ := doc["Name"].(string)
 	o := object{kind: kind, name: n.str(strings.TrimPrefix(name, "/")), fields: map[string]string{}}
-	flatten("", doc, func(path, v string) { o.fields[path] = n.str(v) })
+	// map keys hold names too (the networks of a container)
+	flatten("", doc, func(path, v string) { o.fields[n.str(path)] = n.str(v) })
 	return o
 }
 
