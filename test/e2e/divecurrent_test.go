@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dive-hub/dive/internal/standin"
 	"github.com/dive-hub/dive/internal/template"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -37,7 +38,7 @@ const deployGuard = 12 * time.Minute
 
 func TestDiveCurrentHubAndSpoke(t *testing.T) {
 	needDocker(t)
-	img := ensureStandinViaDemoPlan(t)
+	img := standinImage(t)
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	hubFile := filepath.Join(root, "stacks", "dive-current", "docker-compose.hub.yml")
@@ -52,8 +53,8 @@ func TestDiveCurrentHubAndSpoke(t *testing.T) {
 		"DIVE_HUB_SUBNET_PREFIX=" + prefixes[0], "DIVE_SHARED_SUBNET_PREFIX=" + prefixes[1], "DIVE_SHARED_NETWORK=" + shared,
 		"POSTGRES_PASSWORD_" + upper + "=pg-" + code, "MONGO_PASSWORD_" + upper + "=mongo-" + code}
 	t.Cleanup(func() {
-		sweep(t, spokeProject, "")
-		sweep(t, hub, shared)
+		sweepWithin(t, 5*time.Minute, spokeProject, "")
+		sweepWithin(t, 5*time.Minute, hub, shared)
 	})
 	spokeFile := renderSpoke(t, filepath.Join(root, "stacks", "dive-current", "spoke", "docker-compose.template.yml"), code, prefixes[2])
 
@@ -130,6 +131,17 @@ func TestDiveCurrentHubAndSpoke(t *testing.T) {
 	}
 	assertNothingLeft(t, spokeProject, "")
 	assertNothingLeft(t, hub, shared)
+}
+
+// standinImage builds (or finds) the stand-in image of the dive binary under
+// test, as dive does for --demo.
+func standinImage(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ref, _, err := standin.EnsureImage(ctx, docker, diveBin)
+	require.NoError(t, err)
+	return ref
 }
 
 // randomCode is a lower-case instance code unique to the test.
@@ -393,7 +405,7 @@ func composeCreate(t *testing.T, env []string, file, project, shared, sharedPref
 		cmd.Stdout, cmd.Stderr = &out, &out
 		require.NoError(t, cmd.Run(), "docker %s %s:\n%s", strings.Join(args, " "), strings.Join(extra, " "), out.String())
 	}
-	t.Cleanup(func() { sweep(t, project, "") })
+	t.Cleanup(func() { sweepWithin(t, 5*time.Minute, project, "") })
 	// compose names build: images <project>-<service>: the stand-in plays them too
 	hubPlan := plan(t, env, "-f", file, "-p", project, "--profile", "vault-ha")
 	img := ""
