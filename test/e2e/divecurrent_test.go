@@ -95,7 +95,8 @@ func TestDiveCurrentHubAndSpoke(t *testing.T) {
 		assert.Equal(t, p+last, c.ipv4, "%s: the address the file fixes", svc)
 		assert.Equal(t, p+last, c.address, "%s: the address it runs with", svc)
 	}
-	assert.Equal(t, container.NetworkMode("container:"+hub+"-redis"), got["redis-exporter"].networkMode)
+	// dive asks for container:<name>; the engine keeps the name, or the ID when that container exists already
+	assert.Equal(t, hub+"-redis", got["redis-exporter"].networkModeTargets)
 	assert.True(t, got["redis-exporter"].running, "redis-exporter runs in redis's network namespace")
 	assert.False(t, got["seed-demo-data"].found, "deploy.replicas: 0 creates no container")
 	assert.False(t, got["authzforce"].found, "profile xacml is not active")
@@ -124,7 +125,7 @@ func TestDiveCurrentHubAndSpoke(t *testing.T) {
 	assert.Equal(t, prefixes[2]+".0/24", subnetOf(spokeNet.IPAM))
 	assert.Equal(t, prefixes[2]+".40", spoke["backend-"+code].address)
 	assert.Equal(t, prefixes[2]+".11", spoke["mongodb-"+code].address)
-	assert.Equal(t, container.NetworkMode("container:dive-spoke-"+code+"-frontend"), spoke["tunnel-"+code].networkMode)
+	assert.Equal(t, "dive-spoke-"+code+"-frontend", spoke["tunnel-"+code].networkModeTargets)
 	assertJobsGate(t, spoke, map[string][]string{
 		"mongodb-init-" + code:  {"backend-" + code, "kas-" + code, "seed-" + code},
 		"keycloak-init-" + code: {"backend-" + code, "frontend-" + code},
