@@ -9,10 +9,10 @@ import (
 
 // serviceContainer names the container of another service of the project,
 // for a "service:NAME" reference in key of service svc. docker compose puts
-// that container's ID; dive puts its name, which the engine resolves when
-// the container starts, so the reference survives the other container being
-// recreated (compose-go made NAME a dependency: it starts first, and a
-// recreate of it recreates svc, restart: true).
+// that container's ID; dive puts its name, known before the container
+// exists (the engine stores the ID when it exists already, else resolves
+// the name at start). compose-go made NAME a dependency: it starts first,
+// and a recreate of it recreates svc (restart: true).
 func serviceContainer(p *types.Project, svc, key, name string) (string, error) {
 	other, ok := p.Services[name]
 	if !ok {

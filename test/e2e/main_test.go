@@ -114,7 +114,12 @@ func diveWithin(t *testing.T, guard time.Duration, env []string, args ...string)
 // sweep removes every container, network and volume of a project, whatever
 // state dive left them in: the test's own cleanup.
 func sweep(t *testing.T, project string, sharedNet string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	sweepWithin(t, 60*time.Second, project, sharedNet)
+}
+
+// sweepWithin is sweep with its own deadline, for big stacks on a busy engine.
+func sweepWithin(t *testing.T, d time.Duration, project string, sharedNet string) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var nets []string
 	if sharedNet != "" {
