@@ -40,7 +40,7 @@ func mustLoadIn(t *testing.T, dir, compose string) *Stack {
 	t.Helper()
 	f := filepath.Join(dir, "compose.yml")
 	require.NoError(t, os.WriteFile(f, []byte(compose), 0o644))
-	st, err := Load(context.Background(), Options{Files: []string{f}, ProjectName: "raw"})
+	st, err := Load(context.Background(), Options{Files: []string{f}, ProjectName: "raw", Environ: os.Environ()})
 	require.NoError(t, err)
 	return st
 }

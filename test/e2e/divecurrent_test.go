@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dive-hub/dive/internal/standin"
 	"github.com/dive-hub/dive/internal/template"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -135,17 +134,6 @@ func TestDiveCurrentHubAndSpoke(t *testing.T) {
 	d = dive(t, env, "hub", "down", "-v", "-f", spokeFile)
 	require.Equal(t, 0, d.code, d.stdout+d.stderr)
 	assertNothingLeft(t, spokeProject, shared)
-}
-
-// standinImage builds (or finds) the stand-in image of the dive binary under
-// test, as dive does for --demo.
-func standinImage(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	ref, _, err := standin.EnsureImage(ctx, docker, diveBin)
-	require.NoError(t, err)
-	return ref
 }
 
 // randomCode is a lower-case instance code unique to the test.
