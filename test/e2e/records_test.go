@@ -46,7 +46,10 @@ func TestRecordsHistoryAndSecrets(t *testing.T) {
 
 	var outputs bytes.Buffer
 	for i, extra := range [][]string{nil, {"--force-recreate"}, {"--force-recreate"}} {
-		args := append([]string{"hub", "deploy", "--demo", "-p", project, "--env-file", envFile}, extra...)
+		// --wait-all: every service, optional ones too, is waited on, so
+		// that each deploy's outcome is success on a busy machine as well
+		// (without it an optional service still starting is "degraded").
+		args := append([]string{"hub", "deploy", "--demo", "-p", project, "--env-file", envFile, "--wait-all"}, extra...)
 		r := dive(t, env, args...)
 		require.Equal(t, 0, r.code, "deploy %d:\n%s\n%s", i+1, r.stdout, r.stderr)
 		outputs.WriteString(r.stdout + r.stderr)
