@@ -73,6 +73,8 @@ func TestDiveCurrentHubAndSpoke(t *testing.T) {
 		t.Log("docker compose is not installed: the comparison with compose is skipped")
 	}
 
+	// again: a `dive nuke` elsewhere on this engine removes dive's images
+	tagStandin(t, standinImage(t), planImages(hubPlan))
 	r := diveWithin(t, deployGuard, env, append([]string{"hub", "deploy", "--wait-all", "--timeout", "10m"}, hubArgs...)...)
 	require.Equal(t, 0, r.code, "hub deploy failed:\n%s\n%s", r.stdout, r.stderr)
 	assert.Contains(t, r.stdout, "validation: pass")
@@ -116,6 +118,7 @@ func TestDiveCurrentHubAndSpoke(t *testing.T) {
 	assertNothingLeft(t, hub, shared)
 
 	// the rendered spoke, on the same shared network
+	tagStandin(t, standinImage(t), planImages(spokePlan))
 	r = diveWithin(t, deployGuard, env, "hub", "deploy", "--wait-all", "--timeout", "10m", "-f", spokeFile)
 	require.Equal(t, 0, r.code, "spoke deploy failed:\n%s\n%s", r.stdout, r.stderr)
 	assert.Contains(t, r.stdout, "validation: pass")
