@@ -81,36 +81,11 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 		bus.Emit(events.Event{Phase: events.PhaseDeploy, Level: events.LevelWarn,
 			Attrs: events.EngineRetryAttrs{Op: op, Attempt: attempt + 1, Reason: err.Error(), BackoffMS: events.MS(wait)}})
 	}
-	var l *loaded
-	var eng *engine.Engine
-	var err error
-	if a.g.demo {
-		// The embedded file is known to be valid; it only needs the
-		// stand-in image's reference, which needs the engine.
-		if eng, err = a.connect(ctx, onRetry); err != nil {
-			return err
-		}
-		defer eng.Close()
-		ref, built, err := a.ensureStandin(ctx, eng)
-		if err != nil {
-			return fmt.Errorf("stand-in image: %w", err)
-		}
-		if built {
-			fmt.Fprintf(a.stderr, "built the stand-in image %s\n", ref)
-		}
-		if l, err = a.load(ctx, services, ref); err != nil {
-			return err
-		}
-	} else {
-		// Configuration first: nothing touches the engine before it is valid.
-		if l, err = a.load(ctx, services, a.env.StandinImage); err != nil {
-			return err
-		}
-		if eng, err = a.connect(ctx, onRetry); err != nil {
-			return err
-		}
-		defer eng.Close()
+	l, eng, err := a.loadAndConnect(ctx, services, onRetry)
+	if err != nil {
+		return err
 	}
+	defer eng.Close()
 	st := l.st
 	redactor := newRedactor(st)
 	bus.SetRedactor(redactor.String)
@@ -131,17 +106,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	if lw, ok := out.(interface{ Flush() error }); ok {
 		defer lw.Flush()
 	}
-	var prog *progress
-	if a.g.logFormat == "json" {
-		bus.Subscribe(events.NewJSONLSink(out))
-	} else {
-		classes := map[string]string{}
-		for _, n := range st.Names {
-			classes[n] = string(st.Services[n].Class)
-		}
-		prog = newProgress(out, isTerminal(a.stdout), l.g.Order(), classes)
-		bus.Subscribe(prog)
-	}
+	prog := a.subscribeOutput(bus, out, l)
 	if a.g.logFormat != "json" {
 		fmt.Fprintf(out, "dive %s: deploying %s (%d services, engine %s API %s), deploy %s\n", Version, st.Project.Name, len(st.Names), eng.ServerVersion(), eng.APIVersion(), deployID)
 	}
@@ -177,14 +142,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	}
 
 	// 4. deploy.
-	expected := map[string]time.Duration{}
-	for n, e := range a.expectedReadiness(l) {
-		expected[n] = e.P50
-	}
-	res := deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
-		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true,
-		Expected: expected, OpConcurrency: opConcurrency(f.opConcurrency), ProbeConcurrency: a.env.ProbeConcurrency,
-		ReadyBefore: readyBefore(l.stateDir, st.Project.Name, deployID)})
+	res := a.runDeployment(ctx, eng, l, bus, f, skip, deployID)
 	if prog != nil {
 		prog.Close()
 	}
@@ -192,6 +150,89 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	breakers.record(st, res)
 
 	// 5. validation, records and the verdict.
+	validation := a.validateDeployed(ctx, eng, l, bus, f, res)
+	res.Duration = time.Since(t0)
+	deploy.Finish(bus, res)
+	a.writeRecords(l, deployID, collected, res, validation, evLog)
+	a.printSummary(out, st, res, runDir)
+	if rep, ok := validation.(validate.Report); ok && a.g.logFormat != "json" {
+		printValidationLine(out, rep)
+	}
+	return deployVerdict(res, redactor.String)
+}
+
+// loadAndConnect loads the configuration and connects to the engine: for
+// the demo the engine first, since the stand-in image's reference needs it;
+// otherwise the configuration first, so nothing touches the engine before it
+// is valid. On error the engine, if connected, is closed.
+func (a *app) loadAndConnect(ctx context.Context, services []string, onRetry func(op string, attempt int, err error, wait time.Duration)) (*loaded, *engine.Engine, error) {
+	var l *loaded
+	var eng *engine.Engine
+	var err error
+	if a.g.demo {
+		// The embedded file is known to be valid; it only needs the
+		// stand-in image's reference, which needs the engine.
+		if eng, err = a.connect(ctx, onRetry); err != nil {
+			return nil, nil, err
+		}
+		ref, built, err := a.ensureStandin(ctx, eng)
+		if err != nil {
+			eng.Close()
+			return nil, nil, fmt.Errorf("stand-in image: %w", err)
+		}
+		if built {
+			fmt.Fprintf(a.stderr, "built the stand-in image %s\n", ref)
+		}
+		if l, err = a.load(ctx, services, ref); err != nil {
+			eng.Close()
+			return nil, nil, err
+		}
+		return l, eng, nil
+	}
+	// Configuration first: nothing touches the engine before it is valid.
+	if l, err = a.load(ctx, services, a.env.StandinImage); err != nil {
+		return nil, nil, err
+	}
+	if eng, err = a.connect(ctx, onRetry); err != nil {
+		return nil, nil, err
+	}
+	return l, eng, nil
+}
+
+// subscribeOutput subscribes the output to bus: JSON lines, or the progress
+// display it returns.
+func (a *app) subscribeOutput(bus *events.Bus, out io.Writer, l *loaded) *progress {
+	st := l.st
+	var prog *progress
+	if a.g.logFormat == "json" {
+		bus.Subscribe(events.NewJSONLSink(out))
+	} else {
+		classes := map[string]string{}
+		for _, n := range st.Names {
+			classes[n] = string(st.Services[n].Class)
+		}
+		prog = newProgress(out, isTerminal(a.stdout), l.g.Order(), classes)
+		bus.Subscribe(prog)
+	}
+	return prog
+}
+
+// runDeployment runs the deploy itself.
+func (a *app) runDeployment(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus, f deployFlags, skip map[string]string, deployID string) *deploy.Result {
+	st := l.st
+	expected := map[string]time.Duration{}
+	for n, e := range a.expectedReadiness(l) {
+		expected[n] = e.P50
+	}
+	return deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
+		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true,
+		Expected: expected, OpConcurrency: opConcurrency(f.opConcurrency), ProbeConcurrency: a.env.ProbeConcurrency,
+		ReadyBefore: readyBefore(l.stateDir, st.Project.Name, deployID)})
+}
+
+// validateDeployed validates the stack after a deploy that neither failed
+// nor was interrupted, unless --no-validate; nil when it does not.
+func (a *app) validateDeployed(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus, f deployFlags, res *deploy.Result) any {
 	var validation any
 	if !f.noValidate && res.Outcome != deploy.Failed && res.Outcome != deploy.Interrupted {
 		confirmed := map[string]bool{}
@@ -200,13 +241,11 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 		}
 		validation = a.validateAfterDeploy(ctx, eng, l, bus, confirmed)
 	}
-	res.Duration = time.Since(t0)
-	deploy.Finish(bus, res)
-	a.writeRecords(l, deployID, collected, res, validation, evLog)
-	a.printSummary(out, st, res, runDir)
-	if rep, ok := validation.(validate.Report); ok && a.g.logFormat != "json" {
-		printValidationLine(out, rep)
-	}
+	return validation
+}
+
+// deployVerdict is the error runDeploy returns for res: nil on success.
+func deployVerdict(res *deploy.Result, mask func(string) string) error {
 	switch res.Outcome {
 	case deploy.Success, deploy.Degraded:
 		return nil
@@ -216,7 +255,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	if res.Err == nil {
 		res.Err = errors.New("deploy failed")
 	}
-	return &ExitError{Code: ExitFailed, Err: maskErr(res.Err, redactor.String)}
+	return &ExitError{Code: ExitFailed, Err: maskErr(res.Err, mask)}
 }
 
 // needsStandin reports whether the stack's compose file refers to the stand-in image.

@@ -151,36 +151,13 @@ func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Con
 	for s := range byService {
 		stopped[s] = make(chan struct{})
 	}
-	// dependents from the graph when we have one, else from the depends_on label.
-	dependents := map[string][]string{}
-	for s, list := range byService {
-		var deps []string
-		if g != nil {
-			for _, e := range g.Deps(s) {
-				deps = append(deps, e.To)
-			}
-		} else if lbl := list[0].Labels[engine.LabelDependsOn]; lbl != "" {
-			for _, part := range strings.Split(lbl, ",") {
-				deps = append(deps, strings.SplitN(part, ":", 2)[0])
-			}
-		}
-		for _, d := range deps {
-			dependents[d] = append(dependents[d], s)
-		}
-	}
+	dependents := stopDependents(byService, g)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []string
 	// Removes are engine work (network teardown, layers): a few at a time,
 	// so that 200 of them do not each wait out their deadline in the
 	// engine's queue. Stops are not gated: they mostly wait for the
 	// service's own graceful exit.
-	removeGate := make(chan struct{}, max(4, 2*runtime.NumCPU()))
-	report := func(format string, args ...any) {
-		mu.Lock()
-		errs = append(errs, fmt.Sprintf(format, args...))
-		mu.Unlock()
-	}
+	sp := &stopper{ctx: ctx, eng: eng, preStop: preStop, w: w, removeGate: make(chan struct{}, max(4, 2*runtime.NumCPU()))}
 	for svc, list := range byService {
 		var swg sync.WaitGroup
 		for _, d := range dependents[svc] {
@@ -212,28 +189,7 @@ func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Con
 				cwg.Add(1)
 				go func() {
 					defer cwg.Done()
-					if c.State == "running" || c.State == "restarting" {
-						if err := eng.RunHooks(ctx, c.ID, "pre_stop", svc, false, preStop[svc]); err != nil {
-							report("pre_stop %s: %v", c.Name, err)
-						}
-						if err := eng.Stop(ctx, c.ID, gp); err != nil {
-							report("stop %s: %v", c.Name, err)
-						}
-					}
-					select {
-					case removeGate <- struct{}{}:
-					case <-ctx.Done():
-						return
-					}
-					err := eng.Remove(ctx, c.ID, false)
-					<-removeGate
-					if err != nil {
-						report("remove %s: %v", c.Name, err)
-						return
-					}
-					mu.Lock()
-					fmt.Fprintf(w, "removed %s\n", c.Name)
-					mu.Unlock()
+					sp.stopAndRemove(svc, c, gp)
 				}()
 			}
 			cwg.Wait()
@@ -243,11 +199,78 @@ func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Con
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if len(errs) > 0 {
-		sort.Strings(errs)
-		return errors.New(strings.Join(errs, "; "))
+	if len(sp.errs) > 0 {
+		sort.Strings(sp.errs)
+		return errors.New(strings.Join(sp.errs, "; "))
 	}
 	return nil
+}
+
+// stopDependents maps each service to those that depend on it: from the
+// graph when there is one, else from the depends_on label.
+func stopDependents(byService map[string][]engine.Container, g *graph.Graph) map[string][]string {
+	dependents := map[string][]string{}
+	for s, list := range byService {
+		var deps []string
+		if g != nil {
+			for _, e := range g.Deps(s) {
+				deps = append(deps, e.To)
+			}
+		} else if lbl := list[0].Labels[engine.LabelDependsOn]; lbl != "" {
+			for _, part := range strings.Split(lbl, ",") {
+				deps = append(deps, strings.SplitN(part, ":", 2)[0])
+			}
+		}
+		for _, d := range deps {
+			dependents[d] = append(dependents[d], s)
+		}
+	}
+	return dependents
+}
+
+// stopper stops and removes containers, collecting the errors.
+type stopper struct {
+	ctx        context.Context
+	eng        *engine.Engine
+	preStop    map[string][]types.ServiceHook
+	w          io.Writer
+	removeGate chan struct{}
+	mu         sync.Mutex
+	errs       []string
+}
+
+func (sp *stopper) report(format string, args ...any) {
+	sp.mu.Lock()
+	sp.errs = append(sp.errs, fmt.Sprintf(format, args...))
+	sp.mu.Unlock()
+}
+
+// stopAndRemove runs the pre_stop hooks of container c of service svc and
+// stops it (within grace period gp) when it runs, then removes it.
+func (sp *stopper) stopAndRemove(svc string, c engine.Container, gp time.Duration) {
+	ctx, eng := sp.ctx, sp.eng
+	if c.State == "running" || c.State == "restarting" {
+		if err := eng.RunHooks(ctx, c.ID, "pre_stop", svc, false, sp.preStop[svc]); err != nil {
+			sp.report("pre_stop %s: %v", c.Name, err)
+		}
+		if err := eng.Stop(ctx, c.ID, gp); err != nil {
+			sp.report("stop %s: %v", c.Name, err)
+		}
+	}
+	select {
+	case sp.removeGate <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	err := eng.Remove(ctx, c.ID, false)
+	<-sp.removeGate
+	if err != nil {
+		sp.report("remove %s: %v", c.Name, err)
+		return
+	}
+	sp.mu.Lock()
+	fmt.Fprintf(sp.w, "removed %s\n", c.Name)
+	sp.mu.Unlock()
 }
 
 // statusRow is one line of `hub status`.

@@ -135,6 +135,34 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	if svc.StopGracePeriod != nil {
 		spec.StopGrace = time.Duration(*svc.StopGracePeriod)
 	}
+	cfg := containerConfig(svc, o, spec)
+	host, err := hostConfig(svc, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyPorts(svc, cfg, host); err != nil {
+		return nil, err
+	}
+	// volumes, secrets and configs
+	if err := applyVolumes(svc, p, host, o.APIVersion); err != nil {
+		return nil, err
+	}
+	if err := applyFiles(svc, p, spec, host); err != nil {
+		return nil, err
+	}
+	applyComposeKeys(svc, o, spec, cfg, host)
+	if err := applyNetworks(svc, p, spec, host); err != nil {
+		return nil, err
+	}
+	spec.Config = cfg
+	spec.Host = host
+	return spec, nil
+}
+
+// specLabels are the labels of the container: the service's own, then
+// compose's and dive's.
+func specLabels(svc types.ServiceConfig, o BuildOptions, hash string) map[string]string {
+	p := o.Project
 	labels := map[string]string{}
 	for k, v := range svc.Labels {
 		labels[k] = v
@@ -146,7 +174,7 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	labels[LabelService] = svc.Name
 	labels[LabelNumber] = strconv.Itoa(o.Number)
 	labels[LabelOneOff] = "False"
-	labels[LabelConfigHash] = spec.Hash
+	labels[LabelConfigHash] = hash
 	labels[LabelWorkingDir] = p.WorkingDir
 	labels[LabelConfigFiles] = strings.Join(p.ComposeFiles, ",")
 	if len(o.EnvFiles) > 0 {
@@ -161,7 +189,11 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	if o.Class != "" {
 		labels[LabelClass] = o.Class
 	}
+	return labels
+}
 
+// specEnv is the environment of the container, sorted.
+func specEnv(svc types.ServiceConfig) []string {
 	env := make([]string, 0, len(svc.Environment))
 	for k, v := range svc.Environment {
 		if v == nil {
@@ -173,11 +205,16 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 		env = append(env, k+"="+*v)
 	}
 	sort.Strings(env)
+	return env
+}
 
+// containerConfig is the container config of the service, before ports and
+// the compose keys applyComposeKeys sets.
+func containerConfig(svc types.ServiceConfig, o BuildOptions, spec *ContainerSpec) *container.Config {
 	cfg := &container.Config{
 		Image:      spec.Image,
-		Env:        env,
-		Labels:     labels,
+		Env:        specEnv(svc),
+		Labels:     specLabels(svc, o, spec.Hash),
 		User:       svc.User,
 		WorkingDir: svc.WorkingDir,
 		Hostname:   svc.Hostname,
@@ -200,34 +237,45 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 		cfg.StopTimeout = &secs
 	}
 	if hc := svc.HealthCheck; hc != nil {
-		h := &container.HealthConfig{}
-		if hc.Disable {
-			h.Test = []string{"NONE"}
-		} else {
-			h.Test = []string(hc.Test)
-			if hc.Interval != nil {
-				h.Interval = time.Duration(*hc.Interval)
-			}
-			if hc.Timeout != nil {
-				h.Timeout = time.Duration(*hc.Timeout)
-			}
-			if hc.StartPeriod != nil {
-				h.StartPeriod = time.Duration(*hc.StartPeriod)
-			}
-			if hc.Retries != nil {
-				h.Retries = int(*hc.Retries)
-			}
-			if hc.StartInterval != nil {
-				if versionAtLeast(o.APIVersion, "1.44") {
-					h.StartInterval = time.Duration(*hc.StartInterval)
-				} else {
-					spec.Warnings = append(spec.Warnings, fmt.Sprintf("service %q: healthcheck.start_interval needs Engine API 1.44 (Docker 25); this engine speaks %s, so the engine ignores it (dive's own probe still checks early)", svc.Name, o.APIVersion))
-				}
-			}
-		}
-		cfg.Healthcheck = h
+		cfg.Healthcheck = healthConfig(svc, hc, o, spec)
 	}
+	return cfg
+}
 
+// healthConfig converts the service's healthcheck, warning on spec when the
+// engine is too old for start_interval.
+func healthConfig(svc types.ServiceConfig, hc *types.HealthCheckConfig, o BuildOptions, spec *ContainerSpec) *container.HealthConfig {
+	h := &container.HealthConfig{}
+	if hc.Disable {
+		h.Test = []string{"NONE"}
+		return h
+	}
+	h.Test = []string(hc.Test)
+	if hc.Interval != nil {
+		h.Interval = time.Duration(*hc.Interval)
+	}
+	if hc.Timeout != nil {
+		h.Timeout = time.Duration(*hc.Timeout)
+	}
+	if hc.StartPeriod != nil {
+		h.StartPeriod = time.Duration(*hc.StartPeriod)
+	}
+	if hc.Retries != nil {
+		h.Retries = int(*hc.Retries)
+	}
+	if hc.StartInterval != nil {
+		if versionAtLeast(o.APIVersion, "1.44") {
+			h.StartInterval = time.Duration(*hc.StartInterval)
+		} else {
+			spec.Warnings = append(spec.Warnings, fmt.Sprintf("service %q: healthcheck.start_interval needs Engine API 1.44 (Docker 25); this engine speaks %s, so the engine ignores it (dive's own probe still checks early)", svc.Name, o.APIVersion))
+		}
+	}
+	return h
+}
+
+// hostConfig is the host config of the service, before ports, mounts,
+// networks and the compose keys applyComposeKeys sets.
+func hostConfig(svc types.ServiceConfig, p *types.Project) (*container.HostConfig, error) {
 	host := &container.HostConfig{
 		CapAdd:         svc.CapAdd,
 		CapDrop:        svc.CapDrop,
@@ -282,13 +330,17 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 		path, opts, _ := strings.Cut(t, ":")
 		host.Tmpfs[path] = opts
 	}
-	// ports
+	return host, nil
+}
+
+// applyPorts sets the exposed ports on cfg and the port bindings on host.
+func applyPorts(svc types.ServiceConfig, cfg *container.Config, host *container.HostConfig) error {
 	exposed := network.PortSet{}
 	bindings := network.PortMap{}
 	for _, e := range svc.Expose {
 		port, err := parsePort(e, "tcp")
 		if err != nil {
-			return nil, fmt.Errorf("service %q: expose %q: %w", svc.Name, e, err)
+			return fmt.Errorf("service %q: expose %q: %w", svc.Name, e, err)
 		}
 		exposed[port] = struct{}{}
 	}
@@ -299,14 +351,14 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 		}
 		port, err := parsePort(strconv.Itoa(int(pc.Target)), proto)
 		if err != nil {
-			return nil, fmt.Errorf("service %q: port %d: %w", svc.Name, pc.Target, err)
+			return fmt.Errorf("service %q: port %d: %w", svc.Name, pc.Target, err)
 		}
 		exposed[port] = struct{}{}
 		b := network.PortBinding{HostPort: pc.Published}
 		if pc.HostIP != "" {
 			a, err := netip.ParseAddr(pc.HostIP)
 			if err != nil {
-				return nil, fmt.Errorf("service %q: port %d: host_ip %q is not an IP address", svc.Name, pc.Target, pc.HostIP)
+				return fmt.Errorf("service %q: port %d: host_ip %q is not an IP address", svc.Name, pc.Target, pc.HostIP)
 			}
 			b.HostIP = a
 		}
@@ -318,77 +370,80 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	if len(bindings) > 0 {
 		host.PortBindings = bindings
 	}
-	// volumes, secrets and configs
-	if err := applyVolumes(svc, p, host, o.APIVersion); err != nil {
-		return nil, err
-	}
-	if err := applyFiles(svc, p, spec, host); err != nil {
-		return nil, err
-	}
-	applyComposeKeys(svc, o, spec, cfg, host)
+	return nil
+}
 
-	// networks
-	switch {
-	case svc.NetworkMode != "":
+// applyNetworks sets the network mode on host and, without network_mode,
+// the service's network attachments on spec, highest priority first.
+func applyNetworks(svc types.ServiceConfig, p *types.Project, spec *ContainerSpec, host *container.HostConfig) error {
+	if svc.NetworkMode != "" {
 		mode, err := namespaceMode(p, svc.Name, "network_mode", svc.NetworkMode)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		host.NetworkMode = container.NetworkMode(mode)
-	default:
-		names := svc.NetworksByPriority()
-		for i, key := range names {
-			nc := svc.Networks[key]
-			engineName := key
-			if pn, ok := p.Networks[key]; ok && pn.Name != "" {
-				engineName = pn.Name
-			}
-			ep := &network.EndpointSettings{}
-			// compose's aliases: the container name, the service name, then the configured ones
-			aliases := []string{spec.Name}
-			if nc == nil || nc.ServiceNameAliasEnabled() {
-				aliases = append(aliases, svc.Name)
-			}
-			if nc != nil {
-				aliases = append(aliases, nc.Aliases...)
-				// compose always passes an IPAM config for a configured network
-				ep.IPAMConfig = &network.EndpointIPAMConfig{}
-				for _, l := range nc.LinkLocalIPs {
-					a, err := netip.ParseAddr(l)
-					if err != nil {
-						return nil, fmt.Errorf("service %q: network %s: link_local_ips %q: %w", svc.Name, key, l, err)
-					}
-					ep.IPAMConfig.LinkLocalIPs = append(ep.IPAMConfig.LinkLocalIPs, a)
-				}
-				if nc.Ipv4Address != "" {
-					a, err := netip.ParseAddr(nc.Ipv4Address)
-					if err != nil {
-						return nil, fmt.Errorf("service %q: network %s: ipv4_address %q: %w", svc.Name, key, nc.Ipv4Address, err)
-					}
-					ep.IPAMConfig.IPv4Address = a
-				}
-				if nc.Ipv6Address != "" {
-					a, err := netip.ParseAddr(nc.Ipv6Address)
-					if err != nil {
-						return nil, fmt.Errorf("service %q: network %s: ipv6_address %q: %w", svc.Name, key, nc.Ipv6Address, err)
-					}
-					ep.IPAMConfig.IPv6Address = a
-				}
-				if len(nc.DriverOpts) > 0 {
-					ep.DriverOpts = map[string]string(nc.DriverOpts)
-				}
-				ep.GwPriority = nc.GatewayPriority
-			}
-			ep.Aliases = aliases
-			if i == 0 {
-				host.NetworkMode = container.NetworkMode(engineName)
-			}
-			spec.Networks = append(spec.Networks, NetworkAttachment{Name: engineName, Endpoint: ep})
-		}
+		return nil
 	}
-	spec.Config = cfg
-	spec.Host = host
-	return spec, nil
+	names := svc.NetworksByPriority()
+	for i, key := range names {
+		nc := svc.Networks[key]
+		engineName := key
+		if pn, ok := p.Networks[key]; ok && pn.Name != "" {
+			engineName = pn.Name
+		}
+		ep, err := endpointSettings(svc, key, nc, spec.Name)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			host.NetworkMode = container.NetworkMode(engineName)
+		}
+		spec.Networks = append(spec.Networks, NetworkAttachment{Name: engineName, Endpoint: ep})
+	}
+	return nil
+}
+
+// endpointSettings is the endpoint of container name on the service's
+// network key; nc is that network's config, or nil.
+func endpointSettings(svc types.ServiceConfig, key string, nc *types.ServiceNetworkConfig, name string) (*network.EndpointSettings, error) {
+	ep := &network.EndpointSettings{}
+	// compose's aliases: the container name, the service name, then the configured ones
+	aliases := []string{name}
+	if nc == nil || nc.ServiceNameAliasEnabled() {
+		aliases = append(aliases, svc.Name)
+	}
+	if nc != nil {
+		aliases = append(aliases, nc.Aliases...)
+		// compose always passes an IPAM config for a configured network
+		ep.IPAMConfig = &network.EndpointIPAMConfig{}
+		for _, l := range nc.LinkLocalIPs {
+			a, err := netip.ParseAddr(l)
+			if err != nil {
+				return nil, fmt.Errorf("service %q: network %s: link_local_ips %q: %w", svc.Name, key, l, err)
+			}
+			ep.IPAMConfig.LinkLocalIPs = append(ep.IPAMConfig.LinkLocalIPs, a)
+		}
+		if nc.Ipv4Address != "" {
+			a, err := netip.ParseAddr(nc.Ipv4Address)
+			if err != nil {
+				return nil, fmt.Errorf("service %q: network %s: ipv4_address %q: %w", svc.Name, key, nc.Ipv4Address, err)
+			}
+			ep.IPAMConfig.IPv4Address = a
+		}
+		if nc.Ipv6Address != "" {
+			a, err := netip.ParseAddr(nc.Ipv6Address)
+			if err != nil {
+				return nil, fmt.Errorf("service %q: network %s: ipv6_address %q: %w", svc.Name, key, nc.Ipv6Address, err)
+			}
+			ep.IPAMConfig.IPv6Address = a
+		}
+		if len(nc.DriverOpts) > 0 {
+			ep.DriverOpts = map[string]string(nc.DriverOpts)
+		}
+		ep.GwPriority = nc.GatewayPriority
+	}
+	ep.Aliases = aliases
+	return ep, nil
 }
 
 func restartPolicy(svc types.ServiceConfig) (container.RestartPolicy, error) {

@@ -221,17 +221,54 @@ func secretLike(name string) bool {
 // which variables it interpolated) and reports every plain ${VAR} / $VAR of
 // an active service, or of the top-level sections, that is unset or empty.
 func variableChecks(st *stack.Stack) []validate.Check {
-	type use struct {
-		services map[string]bool
-		classes  []stack.Class
-		stack    bool // referenced outside services
-		plain    bool
+	refs, readErrs := collectVarUses(st)
+	names := make([]string, 0, len(refs))
+	for n := range refs {
+		names = append(names, n)
 	}
-	refs := map[string]*use{}
+	sort.Strings(names)
+	envHint := "the environment"
+	if len(st.EnvFile) > 0 {
+		envHint = strings.Join(st.EnvFile, " or ") + " or the environment"
+	}
+	var out []validate.Check
+	for _, n := range names {
+		u := refs[n]
+		if !u.plain || n == "COMPOSE_PROJECT_NAME" {
+			continue
+		}
+		val, set := st.Environment[n]
+		if set && val != "" {
+			continue
+		}
+		out = append(out, emptyVarCheck(n, u, set, envHint))
+	}
+	if len(out) == 0 && len(readErrs) == 0 {
+		detail := fmt.Sprintf("all %d variables the compose file references are set or have a default", len(names))
+		if len(names) == 0 {
+			detail = "the compose file references no variables"
+		}
+		out = append(out, validate.Check{Name: CheckEnv, Status: validate.Pass, Detail: detail})
+	}
+	return append(readErrs, out...)
+}
+
+// varUse is where the compose files use one variable.
+type varUse struct {
+	services map[string]bool
+	classes  []stack.Class
+	stack    bool // referenced outside services
+	plain    bool
+}
+
+// collectVarUses re-reads the compose files of st and finds the variables
+// they reference, by name; a file it cannot read or parse gives a warning.
+func collectVarUses(st *stack.Stack) (map[string]*varUse, []validate.Check) {
+	refs := map[string]*varUse{}
 	add := func(r varRef, svc string, class stack.Class) {
 		u := refs[r.name]
 		if u == nil {
-			u = &use{services: map[string]bool{}}
+			u = &varUse{services: map[string]bool{}}
 			refs[r.name] = u
 		}
 		if svc == "" {
@@ -278,62 +315,39 @@ func variableChecks(st *stack.Stack) []validate.Check {
 			}
 		}
 	}
+	return refs, readErrs
+}
 
-	names := make([]string, 0, len(refs))
-	for n := range refs {
-		names = append(names, n)
+// emptyVarCheck is the check of variable n, used as u says, that resolves
+// to an empty string; set says it is set (but empty).
+func emptyVarCheck(n string, u *varUse, set bool, envHint string) validate.Check {
+	svcs := make([]string, 0, len(u.services))
+	for s := range u.services {
+		svcs = append(svcs, s)
 	}
-	sort.Strings(names)
-	envHint := "the environment"
-	if len(st.EnvFile) > 0 {
-		envHint = strings.Join(st.EnvFile, " or ") + " or the environment"
+	sort.Strings(svcs)
+	where := strings.Join(svcs, ", ")
+	if u.stack {
+		where = strings.TrimPrefix(where+", top-level sections", ", ")
 	}
-	var out []validate.Check
-	for _, n := range names {
-		u := refs[n]
-		if !u.plain || n == "COMPOSE_PROJECT_NAME" {
-			continue
-		}
-		val, set := st.Environment[n]
-		if set && val != "" {
-			continue
-		}
-		svcs := make([]string, 0, len(u.services))
-		for s := range u.services {
-			svcs = append(svcs, s)
-		}
-		sort.Strings(svcs)
-		where := strings.Join(svcs, ", ")
-		if u.stack {
-			where = strings.TrimPrefix(where+", top-level sections", ", ")
-		}
-		c := validate.Check{Name: CheckEnv, Class: validate.StrongestClass(u.classes...)}
-		if u.stack {
-			c.Class = ""
-		}
-		if len(svcs) == 1 && !u.stack {
-			c.Service = svcs[0]
-		}
-		state := "is not set"
-		if set {
-			state = "is set but empty"
-		}
-		c.Fix = fmt.Sprintf("set %s in %s; if empty is intended, write ${%s:-} in the compose file", n, envHint, n)
-		if secretLike(n) {
-			c.Status = validate.Fail
-			c.Detail = fmt.Sprintf("variable %s %s, so it resolves to an empty string (used by %s); it looks like a secret", n, state, where)
-		} else {
-			c.Status = validate.Warn
-			c.Detail = fmt.Sprintf("variable %s %s, so it resolves to an empty string (used by %s)", n, state, where)
-		}
-		out = append(out, c)
+	c := validate.Check{Name: CheckEnv, Class: validate.StrongestClass(u.classes...)}
+	if u.stack {
+		c.Class = ""
 	}
-	if len(out) == 0 && len(readErrs) == 0 {
-		detail := fmt.Sprintf("all %d variables the compose file references are set or have a default", len(names))
-		if len(names) == 0 {
-			detail = "the compose file references no variables"
-		}
-		out = append(out, validate.Check{Name: CheckEnv, Status: validate.Pass, Detail: detail})
+	if len(svcs) == 1 && !u.stack {
+		c.Service = svcs[0]
 	}
-	return append(readErrs, out...)
+	state := "is not set"
+	if set {
+		state = "is set but empty"
+	}
+	c.Fix = fmt.Sprintf("set %s in %s; if empty is intended, write ${%s:-} in the compose file", n, envHint, n)
+	if secretLike(n) {
+		c.Status = validate.Fail
+		c.Detail = fmt.Sprintf("variable %s %s, so it resolves to an empty string (used by %s); it looks like a secret", n, state, where)
+	} else {
+		c.Status = validate.Warn
+		c.Detail = fmt.Sprintf("variable %s %s, so it resolves to an empty string (used by %s)", n, state, where)
+	}
+	return c
 }

@@ -409,60 +409,18 @@ func portChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, loc
 	if len(ports) == 0 {
 		return nil
 	}
-	var out []validate.Check
 	// Two services of the stack on the same host port: the second cannot start.
-	clash := map[int]bool{}
-	for i := range ports {
-		for j := i + 1; j < len(ports); j++ {
-			a, b := ports[i], ports[j]
-			if a.service != b.service && a.port == b.port && a.proto == b.proto && overlaps(a.ip, b.ip) && a.rangeLen == 1 && b.rangeLen == 1 {
-				clash[i], clash[j] = true, true
-				out = append(out, validate.Check{Name: CheckPort, Service: b.service, Class: validate.StrongestClass(a.class, b.class), Status: validate.Fail,
-					Detail: fmt.Sprintf("port %s/%s is published by both %s and %s", b.addr(), b.proto, a.service, b.service),
-					Fix:    "give one of them another host port in its ports: mapping"})
-			}
-		}
-	}
+	clash, out := portClashes(ports)
 	if !local {
 		return append(out, validate.Check{Name: CheckPort, Status: validate.Warn,
 			Detail: fmt.Sprintf("the engine at %s is not on this host, so its host ports are not checked", eng.Host()),
 			Fix:    "make sure the published ports are free on the engine's host"})
 	}
-	errs := make([]error, len(ports))
-	var wg sync.WaitGroup
-	for i, p := range ports {
-		if clash[i] {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = o.Listen(p.proto, p.addr())
-		}()
-	}
-	wg.Wait()
+	errs := listenAll(ports, clash, o)
 
 	// Taken ports held by this project's own containers are fine: the deploy
 	// reuses or replaces them.
-	var own, managed []engine.Container
-	var ownErr error
-	ownOnce, managedOnce := sync.Once{}, sync.Once{}
-	configured := newConfiguredPorts(ctx, eng)
-	holder := func(p hostPort) (engine.Container, bool, bool) {
-		ownOnce.Do(func() { own, ownErr = eng.ListContainers(ctx, st.Project.Name) })
-		for _, c := range own {
-			if publishes(c, p) || configured.publishes(c, p) {
-				return c, true, true
-			}
-		}
-		managedOnce.Do(func() { managed, _ = eng.ListContainers(ctx, "") })
-		for _, c := range managed {
-			if publishes(c, p) {
-				return c, false, true
-			}
-		}
-		return engine.Container{}, false, false
-	}
+	h := &portHolders{ctx: ctx, eng: eng, project: st.Project.Name, configured: newConfiguredPorts(ctx, eng)}
 
 	// A published range needs one free port of the range.
 	rangeFree := map[string]bool{}
@@ -476,13 +434,6 @@ func portChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, loc
 		if clash[i] {
 			continue
 		}
-		mk := func(st validate.Status, detail, fix string) validate.Check {
-			return validate.Check{Name: CheckPort, Service: p.service, Class: p.class, Status: st, Detail: detail, Fix: fix}
-		}
-		where := fmt.Sprintf("port %s", p.addr())
-		if p.proto != "tcp" {
-			where += "/" + p.proto
-		}
 		if p.rangeLen > 1 {
 			key := fmt.Sprintf("%s/%d", p.service, p.rangeLo)
 			if reportedRange[key] {
@@ -490,37 +441,120 @@ func portChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, loc
 			}
 			reportedRange[key] = true
 			if rangeFree[key] {
-				out = append(out, mk(validate.Pass, fmt.Sprintf("ports %d-%d on %s: at least one is free", p.rangeLo, p.rangeLo+p.rangeLen-1, orAll(p.ip)), ""))
+				out = append(out, portCheck(p, validate.Pass, fmt.Sprintf("ports %d-%d on %s: at least one is free", p.rangeLo, p.rangeLo+p.rangeLen-1, orAll(p.ip)), ""))
 				continue
 			}
 		}
-		err := errs[i]
-		switch {
-		case err == nil:
-			out = append(out, mk(validate.Pass, where+" is free", ""))
-		case errors.Is(err, syscall.EADDRINUSE):
-			if c, ours, ok := holder(p); ok && ours {
-				out = append(out, mk(validate.Pass, fmt.Sprintf("%s is held by this project's container %s (service %s); the deploy reuses or replaces it", where, c.Name, c.Service), ""))
-			} else if ok {
-				out = append(out, mk(validate.Fail, fmt.Sprintf("%s (service %s) is in use by container %s of project %s", where, p.service, c.Name, c.Project),
-					fmt.Sprintf("stop that project (dive hub down -p %s) or change the ports: mapping", c.Project)))
-			} else {
-				out = append(out, mk(validate.Fail, fmt.Sprintf("%s (service %s) is in use by another process", where, p.service),
-					"free it or change the ports: mapping"))
+		out = append(out, h.listenChecks(p, errs[i])...)
+	}
+	return out
+}
+
+// portClashes finds the host ports two services of the stack publish: the
+// indexes in ports of both, and a check for each pair.
+func portClashes(ports []hostPort) (map[int]bool, []validate.Check) {
+	var out []validate.Check
+	clash := map[int]bool{}
+	for i := range ports {
+		for j := i + 1; j < len(ports); j++ {
+			a, b := ports[i], ports[j]
+			if a.service != b.service && a.port == b.port && a.proto == b.proto && overlaps(a.ip, b.ip) && a.rangeLen == 1 && b.rangeLen == 1 {
+				clash[i], clash[j] = true, true
+				out = append(out, validate.Check{Name: CheckPort, Service: b.service, Class: validate.StrongestClass(a.class, b.class), Status: validate.Fail,
+					Detail: fmt.Sprintf("port %s/%s is published by both %s and %s", b.addr(), b.proto, a.service, b.service),
+					Fix:    "give one of them another host port in its ports: mapping"})
 			}
-			if ownErr != nil {
-				out = append(out, mk(validate.Warn, fmt.Sprintf("could not list the project's containers to see who holds %s: %v", where, ownErr), ""))
-			}
-		case errors.Is(err, syscall.EACCES):
-			out = append(out, mk(validate.Warn, fmt.Sprintf("%s (service %s) could not be tested: binding a port below 1024 needs root", where, p.service),
-				"run preflight as root, or check it yourself (ss -ltnp)"))
-		case errors.Is(err, syscall.EADDRNOTAVAIL):
-			out = append(out, mk(validate.Fail, fmt.Sprintf("%s (service %s): host_ip %s is not an address of this host", where, p.service, p.ip),
-				"use an address this host has (ip addr), 127.0.0.1, or none for every address"))
-		default:
-			out = append(out, mk(validate.Fail, fmt.Sprintf("%s (service %s) cannot be bound: %v", where, p.service, err),
+		}
+	}
+	return clash, out
+}
+
+// listenAll tries to bind each port that does not clash, all at once; the
+// errors are in the order of ports.
+func listenAll(ports []hostPort, clash map[int]bool, o Options) []error {
+	errs := make([]error, len(ports))
+	var wg sync.WaitGroup
+	for i, p := range ports {
+		if clash[i] {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = o.Listen(p.proto, p.addr())
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// portHolders finds the container holding a host port, listing the
+// containers only when first needed.
+type portHolders struct {
+	ctx                  context.Context
+	eng                  Engine
+	project              string
+	configured           *configuredPorts
+	own, managed         []engine.Container
+	ownErr               error
+	ownOnce, managedOnce sync.Once
+}
+
+// holder is the container publishing p, whether it is one of the project's,
+// and whether there is one.
+func (h *portHolders) holder(p hostPort) (engine.Container, bool, bool) {
+	h.ownOnce.Do(func() { h.own, h.ownErr = h.eng.ListContainers(h.ctx, h.project) })
+	for _, c := range h.own {
+		if publishes(c, p) || h.configured.publishes(c, p) {
+			return c, true, true
+		}
+	}
+	h.managedOnce.Do(func() { h.managed, _ = h.eng.ListContainers(h.ctx, "") })
+	for _, c := range h.managed {
+		if publishes(c, p) {
+			return c, false, true
+		}
+	}
+	return engine.Container{}, false, false
+}
+
+func portCheck(p hostPort, st validate.Status, detail, fix string) validate.Check {
+	return validate.Check{Name: CheckPort, Service: p.service, Class: p.class, Status: st, Detail: detail, Fix: fix}
+}
+
+// listenChecks are the checks of port p that binding it returned err.
+func (h *portHolders) listenChecks(p hostPort, err error) []validate.Check {
+	var out []validate.Check
+	mk := func(st validate.Status, detail, fix string) validate.Check { return portCheck(p, st, detail, fix) }
+	where := fmt.Sprintf("port %s", p.addr())
+	if p.proto != "tcp" {
+		where += "/" + p.proto
+	}
+	switch {
+	case err == nil:
+		out = append(out, mk(validate.Pass, where+" is free", ""))
+	case errors.Is(err, syscall.EADDRINUSE):
+		if c, ours, ok := h.holder(p); ok && ours {
+			out = append(out, mk(validate.Pass, fmt.Sprintf("%s is held by this project's container %s (service %s); the deploy reuses or replaces it", where, c.Name, c.Service), ""))
+		} else if ok {
+			out = append(out, mk(validate.Fail, fmt.Sprintf("%s (service %s) is in use by container %s of project %s", where, p.service, c.Name, c.Project),
+				fmt.Sprintf("stop that project (dive hub down -p %s) or change the ports: mapping", c.Project)))
+		} else {
+			out = append(out, mk(validate.Fail, fmt.Sprintf("%s (service %s) is in use by another process", where, p.service),
 				"free it or change the ports: mapping"))
 		}
+		if h.ownErr != nil {
+			out = append(out, mk(validate.Warn, fmt.Sprintf("could not list the project's containers to see who holds %s: %v", where, h.ownErr), ""))
+		}
+	case errors.Is(err, syscall.EACCES):
+		out = append(out, mk(validate.Warn, fmt.Sprintf("%s (service %s) could not be tested: binding a port below 1024 needs root", where, p.service),
+			"run preflight as root, or check it yourself (ss -ltnp)"))
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		out = append(out, mk(validate.Fail, fmt.Sprintf("%s (service %s): host_ip %s is not an address of this host", where, p.service, p.ip),
+			"use an address this host has (ip addr), 127.0.0.1, or none for every address"))
+	default:
+		out = append(out, mk(validate.Fail, fmt.Sprintf("%s (service %s) cannot be bound: %v", where, p.service, err),
+			"free it or change the ports: mapping"))
 	}
 	return out
 }

@@ -99,6 +99,18 @@ func buildHTMLView(m Metrics, hist []HistoryEntry) htmlView {
 		Gantt:        buildGantt(m),
 		SchemaVer:    m.SchemaVersion,
 	}
+	v.addCards(m)
+	v.addServiceRows(m)
+	v.addPath(m)
+	v.addTables(m)
+	if len(hist) > 0 {
+		v.addHistory(m, hist)
+	}
+	return v
+}
+
+// addCards sets the summary cards and the legend of the chart.
+func (v *htmlView) addCards(m Metrics) {
 	t := m.Totals
 	up := t.Ready + t.Reused
 	cp := m.CriticalPath
@@ -121,7 +133,11 @@ func buildHTMLView(m Metrics, hist []HistoryEntry) htmlView {
 		{Label: "up (reused)", Color: outcomePalette[OutcomeReused].Tint},
 		{Label: "critical path", Kind: "critical"},
 	}
+}
 
+// addServiceRows adds one row per service, and the failed and skipped ones.
+func (v *htmlView) addServiceRows(m Metrics) {
+	cp := m.CriticalPath
 	onPath := map[string]bool{}
 	for _, s := range cp.Services {
 		onPath[s] = true
@@ -145,7 +161,11 @@ func buildHTMLView(m Metrics, hist []HistoryEntry) htmlView {
 		}
 		v.Rows = append(v.Rows, r)
 	}
+}
 
+// addPath sets the chips and the summary of the critical path.
+func (v *htmlView) addPath(m Metrics) {
+	cp := m.CriticalPath
 	for i, l := range cp.Links {
 		c := pathChip{Service: l.Service, Class: l.Class, Took: fmtSeconds(l.TimeToReadyMS), First: i == 0}
 		if l.Outcome == OutcomeReused {
@@ -166,7 +186,10 @@ func buildHTMLView(m Metrics, hist []HistoryEntry) htmlView {
 			v.PlannedPath = strings.Join(m.PlannedPath, " → ")
 		}
 	}
+}
 
+// addTables adds the rows of the retries, warnings, phases and images tables.
+func (v *htmlView) addTables(m Metrics) {
 	for _, s := range m.Services {
 		for _, r := range s.Retries {
 			v.Retries = append(v.Retries, retryRow{At: "+" + fmtSeconds(r.OffsetMS), Who: s.Name, Attempt: r.Attempt, Reason: r.Reason, Backoff: fmtMS(fptr(r.BackoffMS))})
@@ -189,24 +212,24 @@ func buildHTMLView(m Metrics, hist []HistoryEntry) htmlView {
 	for _, img := range m.Images {
 		v.Images = append(v.Images, imageRow{Image: img.Image, Services: strings.Join(img.Services, ", "), Source: imageSource(img), Took: fmtSeconds(img.DurationMS), Ready: fmtOffset(img.ReadyOffsetMS)})
 	}
+}
 
-	if len(hist) > 0 {
-		all := withCurrent(hist, m)
-		v.HasHistory = true
-		v.Trend = buildTrend(all, m.DeployID)
-		v.Summary = Summarize(all, HistoryWindow)
-		tr := v.Summary.Trend
-		if tr.Verdict == "unknown" {
-			v.TrendText = fmt.Sprintf("Not enough deploys yet to compare the last %d with the %d before.", tr.Window, tr.Window)
-		} else {
-			v.TrendText = fmt.Sprintf("%s: p50 of the last %d successful deploys is %s against %s for the %d before (%+.1f %%; mean %+.1f %%).",
-				strings.ToUpper(tr.Verdict[:1])+tr.Verdict[1:], tr.RecentCount, fmtSeconds(tr.RecentP50MS), fmtSeconds(tr.PreviousP50MS), tr.PreviousCount, tr.DeltaP50Percent, tr.DeltaMeanPercent)
-		}
-		for _, o := range []string{DeploySuccess, DeployDegraded, DeployFailed, DeployInterrupted} {
-			v.TrendLegend = append(v.TrendLegend, legendItem{Label: o, Color: deployColor(o)})
-		}
+// addHistory sets the trend of the project's deploys, this one included.
+func (v *htmlView) addHistory(m Metrics, hist []HistoryEntry) {
+	all := withCurrent(hist, m)
+	v.HasHistory = true
+	v.Trend = buildTrend(all, m.DeployID)
+	v.Summary = Summarize(all, HistoryWindow)
+	tr := v.Summary.Trend
+	if tr.Verdict == "unknown" {
+		v.TrendText = fmt.Sprintf("Not enough deploys yet to compare the last %d with the %d before.", tr.Window, tr.Window)
+	} else {
+		v.TrendText = fmt.Sprintf("%s: p50 of the last %d successful deploys is %s against %s for the %d before (%+.1f %%; mean %+.1f %%).",
+			strings.ToUpper(tr.Verdict[:1])+tr.Verdict[1:], tr.RecentCount, fmtSeconds(tr.RecentP50MS), fmtSeconds(tr.PreviousP50MS), tr.PreviousCount, tr.DeltaP50Percent, tr.DeltaMeanPercent)
 	}
-	return v
+	for _, o := range []string{DeploySuccess, DeployDegraded, DeployFailed, DeployInterrupted} {
+		v.TrendLegend = append(v.TrendLegend, legendItem{Label: o, Color: deployColor(o)})
+	}
 }
 
 func retriesSub(t Totals) string {

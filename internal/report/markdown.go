@@ -36,6 +36,26 @@ func mdCell(s string) string {
 func WriteMarkdown(w io.Writer, m Metrics, hist History) error {
 	ew := &errWriter{w: w}
 	p := ew.printf
+	mdSummary(p, m)
+	p("## Timeline\n\n```text\n%s```\n\n", textGantt(m, 60))
+	mdCriticalPath(p, m)
+	mdServices(p, m)
+	mdFailuresAndSkips(p, m)
+	mdRetries(p, m)
+	mdWarnings(p, m)
+	mdPhasesAndImages(p, m)
+	if len(hist) > 0 {
+		mdHistory(p, m, hist)
+	}
+	p("---\nTimes are offsets from the deploy start. Start → ready runs from dive issuing the start to dive seeing the service ready; detection lag is how late dive saw it.\n")
+	return ew.err
+}
+
+// mdPrintf writes formatted markdown.
+type mdPrintf func(format string, a ...any)
+
+// mdSummary writes the title, the outcome line, the totals and any error.
+func mdSummary(p mdPrintf, m Metrics) {
 	p("# dive deploy report: %s\n\n", orDash(m.Project))
 	p("%s **%s** in **%s** · deploy `%s` · started %s UTC\n\n", outcomeMark(m.Outcome), m.Outcome, fmtSeconds(m.DurationMS),
 		m.DeployID, m.StartedAt.UTC().Format("2006-01-02 15:04:05"))
@@ -49,29 +69,31 @@ func WriteMarkdown(w io.Writer, m Metrics, hist History) error {
 	if m.RecordsError != "" {
 		p("> **Incomplete records:** %s\n\n", m.RecordsError)
 	}
+}
 
-	p("## Timeline\n\n```text\n%s```\n\n", textGantt(m, 60))
-
+func mdCriticalPath(p mdPrintf, m Metrics) {
 	p("## Critical path\n\n")
 	cp := m.CriticalPath
 	if len(cp.Links) == 0 {
 		p("No service became ready, so there is no critical path.\n\n")
-	} else {
-		p("**%s**: %s from the first start to the last ready (services booting %s, dive handing over %s), after a lead-in of %s; the path ends at +%s.\n\n",
-			strings.Join(cp.Services, " → "), fmtSeconds(cp.LengthMS), fmtSeconds(cp.BootMS), fmtSeconds(cp.HandoffMS), fmtSeconds(cp.LeadInMS), fmtSeconds(cp.EndOffsetMS))
-		if len(m.PlannedPath) > 0 && strings.Join(m.PlannedPath, ",") != strings.Join(cp.Services, ",") {
-			p("The plan expected %s.\n\n", strings.Join(m.PlannedPath, " → "))
-		}
-		p("| # | Service | Class | Start issued | Ready | Waited on deps | Start → ready | Handoff | Detection lag |\n")
-		p("|---:|---|---|---:|---:|---:|---:|---:|---:|\n")
-		for i, l := range cp.Links {
-			p("| %d | %s | %s | +%s | +%s | %s | %s | %s | %s |\n", i+1, mdCell(l.Service), mdCell(l.Class),
-				fmtSeconds(l.StartIssuedOffsetMS), fmtSeconds(l.ReadyOffsetMS), fmtSeconds(l.WaitMS), fmtSeconds(l.TimeToReadyMS),
-				fmtSeconds(l.HandoffMS), fmtMS(l.DetectionLagMS))
-		}
-		p("\n")
+		return
 	}
+	p("**%s**: %s from the first start to the last ready (services booting %s, dive handing over %s), after a lead-in of %s; the path ends at +%s.\n\n",
+		strings.Join(cp.Services, " → "), fmtSeconds(cp.LengthMS), fmtSeconds(cp.BootMS), fmtSeconds(cp.HandoffMS), fmtSeconds(cp.LeadInMS), fmtSeconds(cp.EndOffsetMS))
+	if len(m.PlannedPath) > 0 && strings.Join(m.PlannedPath, ",") != strings.Join(cp.Services, ",") {
+		p("The plan expected %s.\n\n", strings.Join(m.PlannedPath, " → "))
+	}
+	p("| # | Service | Class | Start issued | Ready | Waited on deps | Start → ready | Handoff | Detection lag |\n")
+	p("|---:|---|---|---:|---:|---:|---:|---:|---:|\n")
+	for i, l := range cp.Links {
+		p("| %d | %s | %s | +%s | +%s | %s | %s | %s | %s |\n", i+1, mdCell(l.Service), mdCell(l.Class),
+			fmtSeconds(l.StartIssuedOffsetMS), fmtSeconds(l.ReadyOffsetMS), fmtSeconds(l.WaitMS), fmtSeconds(l.TimeToReadyMS),
+			fmtSeconds(l.HandoffMS), fmtMS(l.DetectionLagMS))
+	}
+	p("\n")
+}
 
+func mdServices(p mdPrintf, m Metrics) {
 	p("## Services\n\n")
 	p("| Service | Class | Outcome | Start issued | Ready / ended | Start → ready | Waited | Signal | Lag | Attempts | CPU peak | Mem peak |\n")
 	p("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n")
@@ -82,7 +104,9 @@ func WriteMarkdown(w io.Writer, m Metrics, hist History) error {
 			s.Attempts, fmtPercent(s.CPUPeakPercent), fmtBytes(s.MemPeakBytes))
 	}
 	p("\n")
+}
 
+func mdFailuresAndSkips(p mdPrintf, m Metrics) {
 	var failed, skipped []Service
 	for _, s := range m.Services {
 		switch s.Outcome {
@@ -95,27 +119,7 @@ func WriteMarkdown(w io.Writer, m Metrics, hist History) error {
 	if len(failed) > 0 {
 		p("## Failures\n\n")
 		for _, s := range failed {
-			p("### %s (%s): %s\n\n", s.Name, orDash(s.Class), orDash(s.FailureReason))
-			var facts []string
-			if s.ExitCode != nil {
-				facts = append(facts, fmt.Sprintf("exit code %d", *s.ExitCode))
-			}
-			if s.OOMKilled {
-				facts = append(facts, "OOM-killed")
-			}
-			facts = append(facts, fmt.Sprintf("failed at %s after %s", fmtOffset(s.FailedOffsetMS), fmtSecondsPtr(s.TimeToFailMS)),
-				fmt.Sprintf("%d attempts", s.Attempts))
-			p("- %s\n", strings.Join(facts, " · "))
-			if s.Hint != "" {
-				p("- **Hint:** %s\n", strings.ReplaceAll(s.Hint, "\n", " "))
-			}
-			if s.HealthOutput != "" {
-				p("- Last health check output:\n\n```text\n%s\n```\n", strings.TrimRight(s.HealthOutput, "\n"))
-			}
-			if s.LogsTail != "" {
-				p("- Last log lines:\n\n```text\n%s\n```\n", s.LogsTail)
-			}
-			p("\n")
+			mdFailure(p, s)
 		}
 	}
 	if len(skipped) > 0 {
@@ -129,36 +133,68 @@ func WriteMarkdown(w io.Writer, m Metrics, hist History) error {
 		}
 		p("\n")
 	}
+}
 
+func mdFailure(p mdPrintf, s Service) {
+	p("### %s (%s): %s\n\n", s.Name, orDash(s.Class), orDash(s.FailureReason))
+	var facts []string
+	if s.ExitCode != nil {
+		facts = append(facts, fmt.Sprintf("exit code %d", *s.ExitCode))
+	}
+	if s.OOMKilled {
+		facts = append(facts, "OOM-killed")
+	}
+	facts = append(facts, fmt.Sprintf("failed at %s after %s", fmtOffset(s.FailedOffsetMS), fmtSecondsPtr(s.TimeToFailMS)),
+		fmt.Sprintf("%d attempts", s.Attempts))
+	p("- %s\n", strings.Join(facts, " · "))
+	if s.Hint != "" {
+		p("- **Hint:** %s\n", strings.ReplaceAll(s.Hint, "\n", " "))
+	}
+	if s.HealthOutput != "" {
+		p("- Last health check output:\n\n```text\n%s\n```\n", strings.TrimRight(s.HealthOutput, "\n"))
+	}
+	if s.LogsTail != "" {
+		p("- Last log lines:\n\n```text\n%s\n```\n", s.LogsTail)
+	}
+	p("\n")
+}
+
+func mdRetries(p mdPrintf, m Metrics) {
 	var retries int
 	for _, s := range m.Services {
 		retries += len(s.Retries)
 	}
-	if retries+len(m.EngineRetries) > 0 {
-		p("## Retries\n\n| At | Service / operation | Attempt | Reason | Backoff |\n|---:|---|---:|---|---:|\n")
-		for _, s := range m.Services {
-			for _, r := range s.Retries {
-				p("| +%s | %s | %d | %s | %s |\n", fmtSeconds(r.OffsetMS), mdCell(s.Name), r.Attempt, mdCell(r.Reason), fmtMS(&r.BackoffMS))
-			}
-		}
-		for _, r := range m.EngineRetries {
-			p("| +%s | engine: %s | %d | %s | %s |\n", fmtSeconds(r.OffsetMS), mdCell(r.Op), r.Attempt, mdCell(r.Reason), fmtMS(&r.BackoffMS))
-		}
-		p("\n")
+	if retries+len(m.EngineRetries) == 0 {
+		return
 	}
-
-	if len(m.Warnings) > 0 {
-		p("## Warnings\n\n")
-		for _, n := range m.Warnings {
-			who := ""
-			if n.Service != "" {
-				who = " **" + n.Service + "**:"
-			}
-			p("- +%s%s %s\n", fmtSeconds(n.OffsetMS), who, strings.ReplaceAll(n.Message, "\n", " "))
+	p("## Retries\n\n| At | Service / operation | Attempt | Reason | Backoff |\n|---:|---|---:|---|---:|\n")
+	for _, s := range m.Services {
+		for _, r := range s.Retries {
+			p("| +%s | %s | %d | %s | %s |\n", fmtSeconds(r.OffsetMS), mdCell(s.Name), r.Attempt, mdCell(r.Reason), fmtMS(&r.BackoffMS))
 		}
-		p("\n")
 	}
+	for _, r := range m.EngineRetries {
+		p("| +%s | engine: %s | %d | %s | %s |\n", fmtSeconds(r.OffsetMS), mdCell(r.Op), r.Attempt, mdCell(r.Reason), fmtMS(&r.BackoffMS))
+	}
+	p("\n")
+}
 
+func mdWarnings(p mdPrintf, m Metrics) {
+	if len(m.Warnings) == 0 {
+		return
+	}
+	p("## Warnings\n\n")
+	for _, n := range m.Warnings {
+		who := ""
+		if n.Service != "" {
+			who = " **" + n.Service + "**:"
+		}
+		p("- +%s%s %s\n", fmtSeconds(n.OffsetMS), who, strings.ReplaceAll(n.Message, "\n", " "))
+	}
+	p("\n")
+}
+
+func mdPhasesAndImages(p mdPrintf, m Metrics) {
 	if len(m.Phases) > 0 {
 		p("## Phases\n\nWall is the time during which at least one service was in the phase; sum adds up every service.\n\n")
 		p("| Phase | Count | From | To | Wall | Sum |\n|---|---:|---:|---:|---:|---:|\n")
@@ -167,7 +203,6 @@ func WriteMarkdown(w io.Writer, m Metrics, hist History) error {
 		}
 		p("\n")
 	}
-
 	if len(m.Images) > 0 {
 		p("## Images\n\n| Image | Services | Source | Took | Ready at |\n|---|---|---|---:|---:|\n")
 		for _, img := range m.Images {
@@ -175,35 +210,34 @@ func WriteMarkdown(w io.Writer, m Metrics, hist History) error {
 		}
 		p("\n")
 	}
+}
 
-	if len(hist) > 0 {
-		all := withCurrent(hist, m)
-		s := Summarize(all, HistoryWindow)
-		p("## History\n\n")
-		p("%d deploys of %s (%s). Deploy duration over the %d that succeeded: %s.\n\n", s.Deploys, orDash(s.Project), outcomeCounts(s.Outcomes), s.Duration.Count, pctLine(s.Duration))
-		tr := s.Trend
-		if tr.Verdict == "unknown" {
-			p("Trend: not enough deploys yet to compare the last %d with the %d before.\n\n", tr.Window, tr.Window)
-		} else {
-			p("Trend: **%s**: the p50 of the last %d successful deploys is %s, against %s for the %d before (%+.1f %%; mean %+.1f %%).\n\n", tr.Verdict, tr.RecentCount,
-				fmtSeconds(tr.RecentP50MS), fmtSeconds(tr.PreviousP50MS), tr.PreviousCount, tr.DeltaP50Percent, tr.DeltaMeanPercent)
-		}
-		p("| Deploy | Started (UTC) | Outcome | Duration |\n|---|---|---|---:|\n")
-		pts := s.History
-		if len(pts) > 10 {
-			pts = pts[len(pts)-10:]
-		}
-		for _, d := range pts {
-			id := d.DeployID
-			if id == m.DeployID {
-				id = "**" + id + "** (this one)"
-			}
-			p("| %s | %s | %s | %s |\n", id, d.StartedAt.UTC().Format("2006-01-02 15:04"), d.Outcome, fmtSeconds(d.DurationMS))
-		}
-		p("\n")
+// mdHistory writes the history of the project's deploys, this one included.
+func mdHistory(p mdPrintf, m Metrics, hist History) {
+	all := withCurrent(hist, m)
+	s := Summarize(all, HistoryWindow)
+	p("## History\n\n")
+	p("%d deploys of %s (%s). Deploy duration over the %d that succeeded: %s.\n\n", s.Deploys, orDash(s.Project), outcomeCounts(s.Outcomes), s.Duration.Count, pctLine(s.Duration))
+	tr := s.Trend
+	if tr.Verdict == "unknown" {
+		p("Trend: not enough deploys yet to compare the last %d with the %d before.\n\n", tr.Window, tr.Window)
+	} else {
+		p("Trend: **%s**: the p50 of the last %d successful deploys is %s, against %s for the %d before (%+.1f %%; mean %+.1f %%).\n\n", tr.Verdict, tr.RecentCount,
+			fmtSeconds(tr.RecentP50MS), fmtSeconds(tr.PreviousP50MS), tr.PreviousCount, tr.DeltaP50Percent, tr.DeltaMeanPercent)
 	}
-	p("---\nTimes are offsets from the deploy start. Start → ready runs from dive issuing the start to dive seeing the service ready; detection lag is how late dive saw it.\n")
-	return ew.err
+	p("| Deploy | Started (UTC) | Outcome | Duration |\n|---|---|---|---:|\n")
+	pts := s.History
+	if len(pts) > 10 {
+		pts = pts[len(pts)-10:]
+	}
+	for _, d := range pts {
+		id := d.DeployID
+		if id == m.DeployID {
+			id = "**" + id + "** (this one)"
+		}
+		p("| %s | %s | %s | %s |\n", id, d.StartedAt.UTC().Format("2006-01-02 15:04"), d.Outcome, fmtSeconds(d.DurationMS))
+	}
+	p("\n")
 }
 
 func imageSource(img Image) string {

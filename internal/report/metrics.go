@@ -317,7 +317,35 @@ func (a *svcAcc) setTerminal(outcome string, t time.Time) {
 // their order does not matter. Events of another deploy ID are ignored.
 func Compute(d Deploy, evs []events.Event) Metrics {
 	evs = sortedEvents(d.ID, evs)
-	m := Metrics{
+	m := newMetrics(d)
+	b := scanDeployBounds(&m, evs)
+	if len(evs) == 0 {
+		if t, ok := StartFromID(m.DeployID); ok {
+			m.StartedAt, m.FinishedAt = t, t
+		}
+		m.Outcome = DeployIncomplete
+		m.CriticalPath = Path{Services: []string{}, Links: []Link{}}
+		return m
+	}
+	start, endT := settleTiming(&m, evs, b)
+
+	c := newComputeAcc(&m, d, start, endT, b.announced)
+	for _, e := range evs {
+		c.event(e)
+	}
+	for _, name := range c.order {
+		c.finishService(c.accs[name])
+	}
+	c.collectImages()
+	m.Phases = phaseTotals(c.phaseIv, start)
+	m.Totals = totals(m)
+	m.CriticalPath = criticalPath(m.Services)
+	return m
+}
+
+// newMetrics is the empty Metrics of deploy d, before any event.
+func newMetrics(d Deploy) Metrics {
+	return Metrics{
 		SchemaVersion: SchemaVersion,
 		DeployID:      d.ID,
 		Project:       d.Project,
@@ -328,49 +356,56 @@ func Compute(d Deploy, evs []events.Event) Metrics {
 		Warnings:      []Note{},
 		RecordsError:  d.RecordsError,
 	}
+}
 
-	var (
-		start, end  time.Time
-		finished    bool
-		finishedDur time.Duration
-		announced   []string
-	)
+// deployBounds is what deploy_started and deploy_finished say.
+type deployBounds struct {
+	start, end  time.Time
+	finished    bool
+	finishedDur time.Duration
+	announced   []string
+}
+
+// scanDeployBounds reads the deploy ID, the start and the finish of the
+// deploy from evs, filling what it finds into m.
+func scanDeployBounds(m *Metrics, evs []events.Event) deployBounds {
+	var b deployBounds
 	for _, e := range evs {
 		if m.DeployID == "" && e.DeployID != "" {
 			m.DeployID = e.DeployID
 		}
 		switch at := e.Attrs.(type) {
 		case events.DeployStartedAttrs:
-			if start.IsZero() {
-				start = e.Time
+			if b.start.IsZero() {
+				b.start = e.Time
 				if at.Project != "" && m.Project == "" {
 					m.Project = at.Project
 				}
-				announced = at.Services
+				b.announced = at.Services
 				if at.TimeoutMS != 0 {
 					m.TimeoutMS = at.TimeoutMS
 				}
 			}
 		case events.DeployFinishedAttrs:
-			finished = true
-			end = e.Time
-			finishedDur = e.Duration
+			b.finished = true
+			b.end = e.Time
+			b.finishedDur = e.Duration
 			m.Outcome = at.Outcome
 			m.Error = at.Error
 		}
 	}
-	if len(evs) == 0 {
-		if t, ok := StartFromID(m.DeployID); ok {
-			m.StartedAt, m.FinishedAt = t, t
-		}
-		m.Outcome = DeployIncomplete
-		m.CriticalPath = Path{Services: []string{}, Links: []Link{}}
-		return m
-	}
+	return b
+}
+
+// settleTiming sets the outcome, start, finish and duration of m from the
+// bounds b of the (non-empty) evs, and returns the start and the end that
+// still-running phases are cut at.
+func settleTiming(m *Metrics, evs []events.Event, b deployBounds) (start, endT time.Time) {
+	start, end := b.start, b.end
 	if start.IsZero() {
 		start = evs[0].Time
 	}
-	if !finished {
+	if !b.finished {
 		end = evs[len(evs)-1].Time
 		m.Outcome = DeployIncomplete
 	} else if m.Outcome == "" {
@@ -378,280 +413,336 @@ func Compute(d Deploy, evs []events.Event) Metrics {
 	}
 	m.StartedAt = start.UTC()
 	m.FinishedAt = end.UTC()
-	if finished && finishedDur > 0 {
-		m.DurationMS = msOf(finishedDur)
+	if b.finished && b.finishedDur > 0 {
+		m.DurationMS = msOf(b.finishedDur)
 	} else {
 		m.DurationMS = msOf(end.Sub(start))
 	}
-	off := func(t time.Time) float64 { return msOf(t.Sub(start)) }
-	endT := start.Add(time.Duration(m.DurationMS * float64(time.Millisecond)))
+	endT = start.Add(time.Duration(m.DurationMS * float64(time.Millisecond)))
 	if end.After(endT) {
 		endT = end
 	}
+	return start, endT
+}
 
-	// Services: plan order, then announced order, then first appearance.
-	accs := map[string]*svcAcc{}
-	var order []string
-	info := map[string]ServiceInfo{}
-	add := func(name string) *svcAcc {
-		if a, ok := accs[name]; ok {
-			return a
-		}
-		si := info[name]
-		a := &svcAcc{s: &Service{Name: name, Class: si.Class, DependsOn: append([]string(nil), si.DependsOn...)}}
-		accs[name] = a
-		order = append(order, name)
-		return a
+// computeAcc accumulates the events of one deploy into its Metrics.
+type computeAcc struct {
+	m          *Metrics
+	start      time.Time
+	endT       time.Time
+	accs       map[string]*svcAcc
+	order      []string
+	info       map[string]ServiceInfo
+	images     map[string]*Image
+	imageOrder []string
+	imageStart map[string]time.Time
+	phaseIv    map[string][]interval
+}
+
+// newComputeAcc registers the services: plan order, then announced order;
+// the rest come in order of first appearance.
+func newComputeAcc(m *Metrics, d Deploy, start, endT time.Time, announced []string) *computeAcc {
+	c := &computeAcc{
+		m:          m,
+		start:      start,
+		endT:       endT,
+		accs:       map[string]*svcAcc{},
+		info:       map[string]ServiceInfo{},
+		images:     map[string]*Image{},
+		imageStart: map[string]time.Time{},
+		phaseIv:    map[string][]interval{},
 	}
 	for _, si := range d.Services {
 		if si.Name != "" {
-			info[si.Name] = si
+			c.info[si.Name] = si
 		}
 	}
 	for _, si := range d.Services {
 		if si.Name != "" {
-			add(si.Name)
+			c.service(si.Name)
 		}
 	}
 	for _, n := range announced {
-		add(n)
+		c.service(n)
 	}
+	return c
+}
 
-	images := map[string]*Image{}
-	var imageOrder []string
-	imageStart := map[string]time.Time{}
-	phaseIv := map[string][]interval{}
-	addIv := func(phase string, from, to time.Time) {
-		if from.IsZero() || to.IsZero() || to.Before(from) {
-			return
-		}
-		phaseIv[phase] = append(phaseIv[phase], interval{from, to})
+func (c *computeAcc) off(t time.Time) float64 { return msOf(t.Sub(c.start)) }
+
+// service is the accumulator of service name, registered on first use.
+func (c *computeAcc) service(name string) *svcAcc {
+	if a, ok := c.accs[name]; ok {
+		return a
 	}
+	si := c.info[name]
+	a := &svcAcc{s: &Service{Name: name, Class: si.Class, DependsOn: append([]string(nil), si.DependsOn...)}}
+	c.accs[name] = a
+	c.order = append(c.order, name)
+	return a
+}
 
-	for _, e := range evs {
-		var a *svcAcc
-		if e.Service != "" {
-			a = add(e.Service)
+func (c *computeAcc) addIv(phase string, from, to time.Time) {
+	if from.IsZero() || to.IsZero() || to.Before(from) {
+		return
+	}
+	c.phaseIv[phase] = append(c.phaseIv[phase], interval{from, to})
+}
+
+// event accumulates one event.
+func (c *computeAcc) event(e events.Event) {
+	var a *svcAcc
+	if e.Service != "" {
+		a = c.service(e.Service)
+	}
+	switch at := e.Attrs.(type) {
+	case events.ImageBuildingAttrs:
+		c.imageBuilding(a, e, at)
+	case events.ImageReadyAttrs:
+		c.imageReady(a, e, at)
+	case events.NetworkReadyAttrs, events.VolumeReadyAttrs:
+		c.addIv(string(events.PhaseResources), e.Time.Add(-e.Duration), e.Time)
+	case events.ServiceCreatingAttrs, events.ServiceCreatedAttrs, events.ServiceReusedAttrs,
+		events.ServiceWaitingAttrs, events.ServiceStartingAttrs, events.ServiceStartedAttrs,
+		events.ServiceReadyAttrs, events.ServiceFailedAttrs, events.ServiceSkippedAttrs,
+		events.ServiceRetryAttrs, events.ServiceStatsAttrs:
+		if a != nil {
+			a.event(e, c.off(e.Time))
 		}
-		switch at := e.Attrs.(type) {
-		case events.ImageBuildingAttrs:
-			key := at.Image
-			if _, ok := imageStart[key]; !ok {
-				imageStart[key] = e.Time
-			}
-			if a != nil && a.imageBuilding.IsZero() {
-				a.imageBuilding = e.Time
-			}
-		case events.ImageReadyAttrs:
-			name := at.Image
-			img, ok := images[name]
-			if !ok {
-				img = &Image{Image: name}
-				images[name] = img
-				imageOrder = append(imageOrder, name)
-			}
-			img.Built = img.Built || at.Built
-			img.Cached = img.Cached || at.Cached
-			from := e.Time.Add(-e.Duration)
-			if e.Duration <= 0 {
-				if t, ok := imageStart[name]; ok {
-					from = t
-				}
-			}
-			img.DurationMS = math.Max(img.DurationMS, msOf(e.Time.Sub(from)))
-			img.ReadyOffsetMS = fptr(off(e.Time))
-			img.ReadyAt = tptr(e.Time)
-			addIv(string(events.PhaseImage), from, e.Time)
-			if a != nil {
-				img.Services = appendUnique(img.Services, a.s.Name)
-				a.imageReady = e.Time
-				a.s.Image = name
-				a.s.ImageBuilt = img.Built
-			}
-		case events.NetworkReadyAttrs, events.VolumeReadyAttrs:
-			addIv(string(events.PhaseResources), e.Time.Add(-e.Duration), e.Time)
-		case events.ServiceCreatingAttrs:
-			if a != nil && a.creating.IsZero() {
-				a.creating = e.Time
-			}
-		case events.ServiceCreatedAttrs:
-			if a != nil {
-				if a.created.IsZero() {
-					a.created = e.Time
-				}
-				if at.Container != "" {
-					a.s.Container = at.Container
-				}
-			}
-		case events.ServiceReusedAttrs:
-			if a != nil {
-				a.reused = e.Time
-				a.setTerminal(OutcomeReused, e.Time)
-				if at.Container != "" {
-					a.s.Container = at.Container
-				}
-				a.readiness(at.Readiness)
-			}
-		case events.ServiceWaitingAttrs:
-			if a != nil {
-				if a.waiting.IsZero() {
-					a.waiting = e.Time
-				}
-				for _, o := range at.On {
-					a.s.WaitingOn = appendUnique(a.s.WaitingOn, o)
-				}
-			}
-		case events.ServiceStartingAttrs:
-			if a != nil && a.starting.IsZero() {
-				a.starting = e.Time
-			}
-		case events.ServiceStartedAttrs:
-			if a != nil {
-				a.s.Attempts++
-				if a.started.IsZero() {
-					a.started = e.Time
-				}
-			}
-		case events.ServiceReadyAttrs:
-			if a != nil {
-				a.ready = e.Time
-				a.readyDur = e.Duration
-				a.setTerminal(OutcomeReady, e.Time)
-				a.readiness(at.Readiness)
-			}
-		case events.ServiceFailedAttrs:
-			if a != nil {
-				a.failed = e.Time
-				a.failDur = e.Duration
-				a.setTerminal(OutcomeFailed, e.Time)
-				a.s.FailureReason = at.Reason
-				if at.ExitCode != nil {
-					c := *at.ExitCode
-					a.s.ExitCode = &c
-				}
-				a.s.OOMKilled = at.OOM
-				a.s.HealthOutput = strings.Join(at.HealthOutput, "\n")
-				a.s.LogsTail = tailLines(strings.Join(at.Logs, "\n"), 20, 4096)
-				a.s.Hint = at.Hint
-			}
-		case events.ServiceSkippedAttrs:
-			if a != nil {
-				a.skipped = e.Time
-				a.setTerminal(OutcomeSkipped, e.Time)
-				a.s.SkipReason = at.Reason
-				a.s.SkipBecause = append([]string(nil), at.Because...)
-			}
-		case events.ServiceRetryAttrs:
-			if a != nil {
-				a.s.Retries = append(a.s.Retries, Retry{OffsetMS: off(e.Time), Reason: at.Reason, Attempt: at.Attempt, BackoffMS: at.BackoffMS})
-			}
-		case events.ServiceStatsAttrs:
-			if a != nil {
-				if c := at.CPUPercent; a.s.CPUPeakPercent == nil || c > *a.s.CPUPeakPercent {
-					a.s.CPUPeakPercent = fptr(c)
-				}
-				if b := at.MemBytes; a.s.MemPeakBytes == nil || b > *a.s.MemPeakBytes {
-					a.s.MemPeakBytes = fptr(b)
-				}
-			}
-		case events.EngineRetryAttrs:
-			m.EngineRetries = append(m.EngineRetries, Retry{OffsetMS: off(e.Time), Op: at.Op, Reason: at.Reason, Attempt: at.Attempt, BackoffMS: at.BackoffMS})
-		case events.WarningAttrs:
-			m.Warnings = append(m.Warnings, Note{OffsetMS: off(e.Time), At: e.Time.UTC(), Level: string(e.Level), Service: e.Service, Message: at.Message})
-			if a != nil {
-				a.s.Warnings++
-			}
-		default:
-			// Other phases (load, preflight, lock, validate, down) count by
-			// the duration their events carry.
-			switch e.Phase {
-			case events.PhaseLoad, events.PhasePreflight, events.PhaseLock, events.PhaseValidate, events.PhaseDown:
-				if e.Duration > 0 {
-					addIv(string(e.Phase), e.Time.Add(-e.Duration), e.Time)
-				}
+	case events.EngineRetryAttrs:
+		c.m.EngineRetries = append(c.m.EngineRetries, Retry{OffsetMS: c.off(e.Time), Op: at.Op, Reason: at.Reason, Attempt: at.Attempt, BackoffMS: at.BackoffMS})
+	case events.WarningAttrs:
+		c.m.Warnings = append(c.m.Warnings, Note{OffsetMS: c.off(e.Time), At: e.Time.UTC(), Level: string(e.Level), Service: e.Service, Message: at.Message})
+		if a != nil {
+			a.s.Warnings++
+		}
+	default:
+		// Other phases (load, preflight, lock, validate, down) count by
+		// the duration their events carry.
+		switch e.Phase {
+		case events.PhaseLoad, events.PhasePreflight, events.PhaseLock, events.PhaseValidate, events.PhaseDown:
+			if e.Duration > 0 {
+				c.addIv(string(e.Phase), e.Time.Add(-e.Duration), e.Time)
 			}
 		}
 	}
+}
 
-	// Finish each service.
-	for _, name := range order {
-		a := accs[name]
-		s := a.s
-		s.Outcome = a.terminal
-		if s.Outcome == "" {
-			s.Outcome = OutcomePending
-		}
-		set := func(t time.Time, o **float64, at **time.Time) {
-			if !t.IsZero() {
-				*o, *at = fptr(off(t)), tptr(t)
-			}
-		}
-		set(a.imageReady, &s.ImageReadyOffsetMS, &s.ImageReadyAt)
-		set(a.creating, &s.CreatingOffsetMS, &s.CreatingAt)
-		set(a.created, &s.CreatedOffsetMS, &s.CreatedAt)
-		set(a.waiting, &s.WaitingOffsetMS, &s.WaitingAt)
-		set(a.starting, &s.StartIssuedOffsetMS, &s.StartIssuedAt)
-		set(a.started, &s.StartedOffsetMS, &s.StartedAt)
-		set(a.skipped, &s.SkippedOffsetMS, &s.SkippedAt)
-		set(a.reused, &s.ReusedOffsetMS, &s.ReusedAt)
-		switch s.Outcome {
-		case OutcomeReady:
-			set(a.ready, &s.ReadyOffsetMS, &s.ReadyAt)
-		case OutcomeFailed:
-			set(a.failed, &s.FailedOffsetMS, &s.FailedAt)
-		}
-		if s.Outcome != OutcomeFailed {
-			// A failure that a later attempt recovered from lives on in Retries.
-			s.FailureReason, s.ExitCode, s.OOMKilled, s.HealthOutput, s.LogsTail, s.Hint = "", nil, false, "", "", ""
-		}
-		begin := a.starting
-		if begin.IsZero() {
-			begin = a.started
-		}
-		if !a.creating.IsZero() && !a.created.IsZero() {
-			s.CreateMS = fptr(msOf(a.created.Sub(a.creating)))
-			addIv(string(events.PhaseCreate), a.creating, a.created)
-		}
-		if !a.waiting.IsZero() {
-			until := a.starting
-			if until.IsZero() {
-				until = a.terminalAt
-			}
-			if until.IsZero() {
-				until = endT
-			}
-			if !until.Before(a.waiting) {
-				s.WaitMS = fptr(msOf(until.Sub(a.waiting)))
-				addIv(string(events.PhaseWait), a.waiting, until)
-			}
-		}
-		switch s.Outcome {
-		case OutcomeReady:
-			d := a.readyDur
-			if d <= 0 && !begin.IsZero() {
-				d = a.ready.Sub(begin)
-			}
-			if d > 0 || !begin.IsZero() {
-				s.TimeToReadyMS = fptr(msOf(d))
-			}
-			addIv(string(events.PhaseStart), firstNonZero(begin, a.ready.Add(-a.readyDur)), a.ready)
-		case OutcomeFailed:
-			d := a.failDur
-			if d <= 0 && !begin.IsZero() {
-				d = a.failed.Sub(begin)
-			}
-			if d > 0 || !begin.IsZero() {
-				s.TimeToFailMS = fptr(msOf(d))
-			}
-			addIv(string(events.PhaseStart), firstNonZero(begin, a.failed.Add(-a.failDur)), a.failed)
-		case OutcomePending:
-			addIv(string(events.PhaseStart), begin, endT)
-		}
-		m.Services = append(m.Services, *s)
+func (c *computeAcc) imageBuilding(a *svcAcc, e events.Event, at events.ImageBuildingAttrs) {
+	key := at.Image
+	if _, ok := c.imageStart[key]; !ok {
+		c.imageStart[key] = e.Time
 	}
+	if a != nil && a.imageBuilding.IsZero() {
+		a.imageBuilding = e.Time
+	}
+}
 
-	for _, n := range imageOrder {
-		m.Images = append(m.Images, *images[n])
+func (c *computeAcc) imageReady(a *svcAcc, e events.Event, at events.ImageReadyAttrs) {
+	name := at.Image
+	img, ok := c.images[name]
+	if !ok {
+		img = &Image{Image: name}
+		c.images[name] = img
+		c.imageOrder = append(c.imageOrder, name)
+	}
+	img.Built = img.Built || at.Built
+	img.Cached = img.Cached || at.Cached
+	from := e.Time.Add(-e.Duration)
+	if e.Duration <= 0 {
+		if t, ok := c.imageStart[name]; ok {
+			from = t
+		}
+	}
+	img.DurationMS = math.Max(img.DurationMS, msOf(e.Time.Sub(from)))
+	img.ReadyOffsetMS = fptr(c.off(e.Time))
+	img.ReadyAt = tptr(e.Time)
+	c.addIv(string(events.PhaseImage), from, e.Time)
+	if a != nil {
+		img.Services = appendUnique(img.Services, a.s.Name)
+		a.imageReady = e.Time
+		a.s.Image = name
+		a.s.ImageBuilt = img.Built
+	}
+}
+
+// event accumulates one service event of a; off is its offset from the
+// deploy's start.
+func (a *svcAcc) event(e events.Event, off float64) {
+	switch at := e.Attrs.(type) {
+	case events.ServiceCreatingAttrs:
+		if a.creating.IsZero() {
+			a.creating = e.Time
+		}
+	case events.ServiceCreatedAttrs:
+		if a.created.IsZero() {
+			a.created = e.Time
+		}
+		if at.Container != "" {
+			a.s.Container = at.Container
+		}
+	case events.ServiceReusedAttrs:
+		a.reused = e.Time
+		a.setTerminal(OutcomeReused, e.Time)
+		if at.Container != "" {
+			a.s.Container = at.Container
+		}
+		a.readiness(at.Readiness)
+	case events.ServiceWaitingAttrs:
+		if a.waiting.IsZero() {
+			a.waiting = e.Time
+		}
+		for _, o := range at.On {
+			a.s.WaitingOn = appendUnique(a.s.WaitingOn, o)
+		}
+	case events.ServiceStartingAttrs:
+		if a.starting.IsZero() {
+			a.starting = e.Time
+		}
+	case events.ServiceStartedAttrs:
+		a.s.Attempts++
+		if a.started.IsZero() {
+			a.started = e.Time
+		}
+	case events.ServiceReadyAttrs:
+		a.ready = e.Time
+		a.readyDur = e.Duration
+		a.setTerminal(OutcomeReady, e.Time)
+		a.readiness(at.Readiness)
+	case events.ServiceFailedAttrs:
+		a.failedEvent(e, at)
+	case events.ServiceSkippedAttrs:
+		a.skipped = e.Time
+		a.setTerminal(OutcomeSkipped, e.Time)
+		a.s.SkipReason = at.Reason
+		a.s.SkipBecause = append([]string(nil), at.Because...)
+	case events.ServiceRetryAttrs:
+		a.s.Retries = append(a.s.Retries, Retry{OffsetMS: off, Reason: at.Reason, Attempt: at.Attempt, BackoffMS: at.BackoffMS})
+	case events.ServiceStatsAttrs:
+		if c := at.CPUPercent; a.s.CPUPeakPercent == nil || c > *a.s.CPUPeakPercent {
+			a.s.CPUPeakPercent = fptr(c)
+		}
+		if b := at.MemBytes; a.s.MemPeakBytes == nil || b > *a.s.MemPeakBytes {
+			a.s.MemPeakBytes = fptr(b)
+		}
+	}
+}
+
+func (a *svcAcc) failedEvent(e events.Event, at events.ServiceFailedAttrs) {
+	a.failed = e.Time
+	a.failDur = e.Duration
+	a.setTerminal(OutcomeFailed, e.Time)
+	a.s.FailureReason = at.Reason
+	if at.ExitCode != nil {
+		c := *at.ExitCode
+		a.s.ExitCode = &c
+	}
+	a.s.OOMKilled = at.OOM
+	a.s.HealthOutput = strings.Join(at.HealthOutput, "\n")
+	a.s.LogsTail = tailLines(strings.Join(at.Logs, "\n"), 20, 4096)
+	a.s.Hint = at.Hint
+}
+
+// finishService settles the outcome, offsets and durations of a and appends
+// it to the metrics.
+func (c *computeAcc) finishService(a *svcAcc) {
+	s := a.s
+	s.Outcome = a.terminal
+	if s.Outcome == "" {
+		s.Outcome = OutcomePending
+	}
+	c.setOffsets(a)
+	if s.Outcome != OutcomeFailed {
+		// A failure that a later attempt recovered from lives on in Retries.
+		s.FailureReason, s.ExitCode, s.OOMKilled, s.HealthOutput, s.LogsTail, s.Hint = "", nil, false, "", "", ""
+	}
+	if !a.creating.IsZero() && !a.created.IsZero() {
+		s.CreateMS = fptr(msOf(a.created.Sub(a.creating)))
+		c.addIv(string(events.PhaseCreate), a.creating, a.created)
+	}
+	c.waitSpan(a)
+	c.startSpan(a)
+	c.m.Services = append(c.m.Services, *s)
+}
+
+// setOffsets fills the offset and time of each step a went through.
+func (c *computeAcc) setOffsets(a *svcAcc) {
+	s := a.s
+	set := func(t time.Time, o **float64, at **time.Time) {
+		if !t.IsZero() {
+			*o, *at = fptr(c.off(t)), tptr(t)
+		}
+	}
+	set(a.imageReady, &s.ImageReadyOffsetMS, &s.ImageReadyAt)
+	set(a.creating, &s.CreatingOffsetMS, &s.CreatingAt)
+	set(a.created, &s.CreatedOffsetMS, &s.CreatedAt)
+	set(a.waiting, &s.WaitingOffsetMS, &s.WaitingAt)
+	set(a.starting, &s.StartIssuedOffsetMS, &s.StartIssuedAt)
+	set(a.started, &s.StartedOffsetMS, &s.StartedAt)
+	set(a.skipped, &s.SkippedOffsetMS, &s.SkippedAt)
+	set(a.reused, &s.ReusedOffsetMS, &s.ReusedAt)
+	switch s.Outcome {
+	case OutcomeReady:
+		set(a.ready, &s.ReadyOffsetMS, &s.ReadyAt)
+	case OutcomeFailed:
+		set(a.failed, &s.FailedOffsetMS, &s.FailedAt)
+	}
+}
+
+// waitSpan records how long a waited on its dependencies.
+func (c *computeAcc) waitSpan(a *svcAcc) {
+	if a.waiting.IsZero() {
+		return
+	}
+	until := a.starting
+	if until.IsZero() {
+		until = a.terminalAt
+	}
+	if until.IsZero() {
+		until = c.endT
+	}
+	if !until.Before(a.waiting) {
+		a.s.WaitMS = fptr(msOf(until.Sub(a.waiting)))
+		c.addIv(string(events.PhaseWait), a.waiting, until)
+	}
+}
+
+// startSpan records how long a took from start to ready or failed.
+func (c *computeAcc) startSpan(a *svcAcc) {
+	s := a.s
+	begin := a.starting
+	if begin.IsZero() {
+		begin = a.started
+	}
+	switch s.Outcome {
+	case OutcomeReady:
+		d := a.readyDur
+		if d <= 0 && !begin.IsZero() {
+			d = a.ready.Sub(begin)
+		}
+		if d > 0 || !begin.IsZero() {
+			s.TimeToReadyMS = fptr(msOf(d))
+		}
+		c.addIv(string(events.PhaseStart), firstNonZero(begin, a.ready.Add(-a.readyDur)), a.ready)
+	case OutcomeFailed:
+		d := a.failDur
+		if d <= 0 && !begin.IsZero() {
+			d = a.failed.Sub(begin)
+		}
+		if d > 0 || !begin.IsZero() {
+			s.TimeToFailMS = fptr(msOf(d))
+		}
+		c.addIv(string(events.PhaseStart), firstNonZero(begin, a.failed.Add(-a.failDur)), a.failed)
+	case OutcomePending:
+		c.addIv(string(events.PhaseStart), begin, c.endT)
+	}
+}
+
+// collectImages appends the images in order of readiness, then name.
+func (c *computeAcc) collectImages() {
+	m := c.m
+	for _, n := range c.imageOrder {
+		m.Images = append(m.Images, *c.images[n])
 	}
 	sort.SliceStable(m.Images, func(i, j int) bool {
 		a, b := m.Images[i], m.Images[j]
@@ -660,10 +751,6 @@ func Compute(d Deploy, evs []events.Event) Metrics {
 		}
 		return a.Image < b.Image
 	})
-	m.Phases = phaseTotals(phaseIv, start)
-	m.Totals = totals(m)
-	m.CriticalPath = criticalPath(m.Services)
-	return m
 }
 
 func firstNonZero(ts ...time.Time) time.Time {

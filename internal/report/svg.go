@@ -112,9 +112,30 @@ func buildGantt(m Metrics) ganttSVG {
 	svcs := ganttOrder(m.Services)
 	g := ganttSVG{Width: ganttWidth, PlotX: ganttLabelW, PlotW: ganttWidth - ganttLabelW - ganttRight, AxisY: 22, RowsY: ganttAxisH, LabelX: 14, ClassX: ganttLabelW - 14}
 	g.Height = ganttAxisH + float64(len(svcs))*ganttRowH + 12
-	step := niceStep(total/1000, 10)
 	x := func(ms float64) float64 { return g.PlotX + ms/total*g.PlotW }
 	rowsBottom := ganttAxisH + float64(len(svcs))*ganttRowH
+	ganttAxis(&g, total, rowsBottom, x)
+
+	onPath := map[string]bool{}
+	for _, s := range m.CriticalPath.Services {
+		onPath[s] = true
+	}
+	mid := map[string]float64{}
+	for i, s := range svcs {
+		row := ganttRowOf(s, i, onPath[s.Name], x, total, g.PlotX)
+		mid[s.Name] = row.Mid
+		g.Rows = append(g.Rows, row)
+	}
+	g.Bars = len(g.Rows)
+	g.Links = ganttLinks(m.CriticalPath.Links, mid, x)
+	g.BottomY = rowsBottom
+	return g
+}
+
+// ganttAxis sets the grid, the ticks and the end line of g; x maps an
+// offset to its position.
+func ganttAxis(g *ganttSVG, total, rowsBottom float64, x func(float64) float64) {
+	step := niceStep(total/1000, 10)
 	for v := 0.0; v*1000 <= total+1e-6; v += step {
 		xx := x(v * 1000)
 		g.Grid = append(g.Grid, svgLine{X1: xx, Y1: ganttAxisH - 6, X2: xx, Y2: rowsBottom, Stroke: "#e2e8f0", Width: 1})
@@ -126,91 +147,94 @@ func buildGantt(m Metrics) ganttSVG {
 	}
 	g.EndLine = svgLine{X1: x(total), Y1: ganttAxisH - 8, X2: x(total), Y2: rowsBottom, Stroke: "#334155", Width: 1.5, Dash: "4 3"}
 	g.EndLabel = svgText{X: x(total) + 6, Y: g.AxisY, Text: "end " + compactSeconds(total), Anchor: "start", Fill: "#0f172a", Size: 12, Weight: "600"}
+}
 
-	onPath := map[string]bool{}
-	for _, s := range m.CriticalPath.Services {
-		onPath[s] = true
+// ganttRowOf is row i of the chart: service s's bars and the label after
+// them; critical says s is on the critical path.
+func ganttRowOf(s Service, i int, critical bool, x func(float64) float64, total, plotX float64) ganttRow {
+	y := ganttAxisH + float64(i)*ganttRowH
+	row := ganttRow{Service: s.Name, Y: y, Mid: y + ganttRowH/2, Stripe: i%2 == 0, Critical: critical, Outcome: s.Outcome, LabelY: y + ganttRowH/2 + 4.5, ClassName: s.Class}
+	pal := paletteOf(s.Outcome)
+	barY := row.Mid - ganttBarH/2
+	var lastEnd float64
+	for _, seg := range segmentsOf(s, total) {
+		r := svgRect{X: x(seg.from), Y: barY, W: math.Max(x(seg.to)-x(seg.from), 0), H: ganttBarH, Rx: 2}
+		switch seg.kind {
+		case segCreate:
+			r.Y, r.H, r.Fill, r.Class = row.Mid-2, 4, "#94a3b8", "seg-create"
+			r.Title = fmt.Sprintf("%s: creating container, %s", s.Name, fmtSeconds(seg.to-seg.from))
+		case segWait:
+			r.Fill, r.Pattern, r.Class = "#e2e8f0", "url(#hatch)", "seg-wait"
+			r.Title = fmt.Sprintf("%s: waiting on %s for %s", s.Name, strings.Join(s.WaitingOn, ", "), fmtSeconds(seg.to-seg.from))
+		case segStart:
+			r.Fill, r.Class = pal.Strong, "seg-start"
+			r.W = math.Max(r.W, 2)
+			r.Title = fmt.Sprintf("%s: starting, %s (%s)", s.Name, fmtSeconds(seg.to-seg.from), s.Outcome)
+			if critical {
+				r.Stroke, r.StrokeW = "#0f172a", 1.5
+			}
+			lastEnd = x(seg.to)
+		case segReady:
+			r.Fill, r.Class = pal.Tint, "seg-ready"
+			r.Title = fmt.Sprintf("%s: %s from +%s", s.Name, s.Outcome, fmtSeconds(seg.from))
+			if lastEnd == 0 {
+				lastEnd = x(seg.from)
+			}
+		}
+		row.Rects = append(row.Rects, r)
 	}
-	mid := map[string]float64{}
-	for i, s := range svcs {
-		y := ganttAxisH + float64(i)*ganttRowH
-		row := ganttRow{Service: s.Name, Y: y, Mid: y + ganttRowH/2, Stripe: i%2 == 0, Critical: onPath[s.Name], Outcome: s.Outcome, LabelY: y + ganttRowH/2 + 4.5, ClassName: s.Class}
-		mid[s.Name] = row.Mid
-		pal := paletteOf(s.Outcome)
-		barY := row.Mid - ganttBarH/2
-		var lastEnd float64
-		for _, seg := range segmentsOf(s, total) {
-			r := svgRect{X: x(seg.from), Y: barY, W: math.Max(x(seg.to)-x(seg.from), 0), H: ganttBarH, Rx: 2}
-			switch seg.kind {
-			case segCreate:
-				r.Y, r.H, r.Fill, r.Class = row.Mid-2, 4, "#94a3b8", "seg-create"
-				r.Title = fmt.Sprintf("%s: creating container, %s", s.Name, fmtSeconds(seg.to-seg.from))
-			case segWait:
-				r.Fill, r.Pattern, r.Class = "#e2e8f0", "url(#hatch)", "seg-wait"
-				r.Title = fmt.Sprintf("%s: waiting on %s for %s", s.Name, strings.Join(s.WaitingOn, ", "), fmtSeconds(seg.to-seg.from))
-			case segStart:
-				r.Fill, r.Class = pal.Strong, "seg-start"
-				r.W = math.Max(r.W, 2)
-				r.Title = fmt.Sprintf("%s: starting, %s (%s)", s.Name, fmtSeconds(seg.to-seg.from), s.Outcome)
-				if onPath[s.Name] {
-					r.Stroke, r.StrokeW = "#0f172a", 1.5
-				}
-				lastEnd = x(seg.to)
-			case segReady:
-				r.Fill, r.Class = pal.Tint, "seg-ready"
-				r.Title = fmt.Sprintf("%s: %s from +%s", s.Name, s.Outcome, fmtSeconds(seg.from))
-				if lastEnd == 0 {
-					lastEnd = x(seg.from)
-				}
-			}
-			row.Rects = append(row.Rects, r)
-		}
-		// The label after the bar: what happened and how long it took.
-		label, weight := "", "500"
-		switch s.Outcome {
-		case OutcomeReady:
-			label = fmtSecondsPtr(s.TimeToReadyMS)
-			if s.Attempts > 1 {
-				label += fmt.Sprintf(" · %d attempts", s.Attempts)
-			}
-		case OutcomeReused:
-			label = "reused"
-		case OutcomeFailed:
-			label = "✕ failed after " + fmtSecondsPtr(s.TimeToFailMS)
-			if s.ExitCode != nil {
-				label += fmt.Sprintf(" · exit %d", *s.ExitCode)
-			}
-			if s.OOMKilled {
-				label += " · OOM"
-			}
-			weight = "600"
-		case OutcomePending:
-			label = "still starting"
-			weight = "600"
-		case OutcomeSkipped:
-			label = "skipped"
-			if s.SkipReason != "" {
-				label += ": " + s.SkipReason
-			}
-			if s.SkippedOffsetMS != nil {
-				lastEnd = x(*s.SkippedOffsetMS)
-				row.Rects = append(row.Rects, svgRect{X: lastEnd - 4, Y: row.Mid - 4, W: 8, H: 8, Fill: pal.Strong, Rx: 1, Class: "seg-skip", Title: s.Name + ": skipped"})
-			}
-		}
-		if lastEnd == 0 {
-			lastEnd = g.PlotX
-		}
-		if label != "" {
-			row.Texts = append(row.Texts, placeLabel(label, weight, pal, lastEnd, barStart(row.Rects), x(total), row.LabelY-0.5))
-		}
-		row.RowTitle = s.Name
-		g.Rows = append(g.Rows, row)
+	// The label after the bar: what happened and how long it took.
+	label, weight := ganttLabel(s)
+	if s.Outcome == OutcomeSkipped && s.SkippedOffsetMS != nil {
+		lastEnd = x(*s.SkippedOffsetMS)
+		row.Rects = append(row.Rects, svgRect{X: lastEnd - 4, Y: row.Mid - 4, W: 8, H: 8, Fill: pal.Strong, Rx: 1, Class: "seg-skip", Title: s.Name + ": skipped"})
 	}
-	g.Bars = len(g.Rows)
+	if lastEnd == 0 {
+		lastEnd = plotX
+	}
+	if label != "" {
+		row.Texts = append(row.Texts, placeLabel(label, weight, pal, lastEnd, barStart(row.Rects), x(total), row.LabelY-0.5))
+	}
+	row.RowTitle = s.Name
+	return row
+}
 
-	// Critical path connectors: from a link's ready point down to the next
-	// link's start.
-	links := m.CriticalPath.Links
+// ganttLabel is the label after a service's bar and its font weight.
+func ganttLabel(s Service) (label, weight string) {
+	label, weight = "", "500"
+	switch s.Outcome {
+	case OutcomeReady:
+		label = fmtSecondsPtr(s.TimeToReadyMS)
+		if s.Attempts > 1 {
+			label += fmt.Sprintf(" · %d attempts", s.Attempts)
+		}
+	case OutcomeReused:
+		label = "reused"
+	case OutcomeFailed:
+		label = "✕ failed after " + fmtSecondsPtr(s.TimeToFailMS)
+		if s.ExitCode != nil {
+			label += fmt.Sprintf(" · exit %d", *s.ExitCode)
+		}
+		if s.OOMKilled {
+			label += " · OOM"
+		}
+		weight = "600"
+	case OutcomePending:
+		label = "still starting"
+		weight = "600"
+	case OutcomeSkipped:
+		label = "skipped"
+		if s.SkipReason != "" {
+			label += ": " + s.SkipReason
+		}
+	}
+	return label, weight
+}
+
+// ganttLinks are the critical path connectors: from a link's ready point
+// down to the next link's start.
+func ganttLinks(links []Link, mid map[string]float64, x func(float64) float64) []svgPath {
+	var out []svgPath
 	for i := 1; i < len(links); i++ {
 		a, b := links[i-1], links[i]
 		ya, okA := mid[a.Service]
@@ -225,10 +249,9 @@ func buildGantt(m Metrics) ganttSVG {
 		}
 		y0 := ya + dir*ganttBarH/2
 		y1 := yb - dir*ganttBarH/2
-		g.Links = append(g.Links, svgPath{D: fmt.Sprintf("M%.1f %.1f V%.1f H%.1f", xa, y0, y1, math.Max(xb, xa)), Stroke: "#0f172a", Width: 1.25, Dash: "3 2", Fill: "none"})
+		out = append(out, svgPath{D: fmt.Sprintf("M%.1f %.1f V%.1f H%.1f", xa, y0, y1, math.Max(xb, xa)), Stroke: "#0f172a", Width: 1.25, Dash: "3 2", Fill: "none"})
 	}
-	g.BottomY = rowsBottom
-	return g
+	return out
 }
 
 type trendBar struct {

@@ -187,8 +187,72 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	if len(o.Files) == 0 {
 		return nil, &ConfigError{Msg: "no compose file given", Fix: "pass -f docker-compose.hub.yml, or run from the folder holding it"}
 	}
-	files := make([]string, len(o.Files))
-	for i, f := range o.Files {
+	files, err := composeFiles(o.Files)
+	if err != nil {
+		return nil, err
+	}
+	workDir, err := projectDir(files)
+	if err != nil {
+		return nil, err
+	}
+	envFiles, envFileValues, err := readEnvFiles(o.EnvFiles)
+	if err != nil {
+		return nil, err
+	}
+
+	// compose-go warns on stderr through logrus about unset variables; dive
+	// reports configuration problems itself.
+	logrus.SetOutput(io.Discard)
+
+	optFns, marker := projectOptions(o, workDir, files, envFiles, envFileValues)
+	if len(envFiles) == 0 {
+		// compose-go then reads <project>/.env when it exists.
+		if err := checkInputFile("env file", filepath.Join(workDir, ".env")); err != nil {
+			return nil, err
+		}
+	}
+	popts, err := cli.NewProjectOptions(files, optFns...)
+	if err != nil {
+		return nil, wrapLoadError(files, err)
+	}
+	envFiles = addDotEnvFiles(popts.EnvFiles, envFiles, envFileValues)
+	project, err := popts.LoadProject(ctx)
+	if err != nil {
+		return nil, wrapLoadError(files, err)
+	}
+	if marker != "" && !fileExistsAt(marker) {
+		if os.MkdirAll(filepath.Dir(marker), 0o755) == nil {
+			_ = os.WriteFile(marker, nil, 0o644)
+		}
+	}
+	project, err = selectServices(project, o, files)
+	if err != nil {
+		return nil, err
+	}
+
+	st := &Stack{
+		Project:       project,
+		Services:      map[string]*Service{},
+		Files:         files,
+		WorkDir:       workDir,
+		EnvFile:       envFiles,
+		EnvFileValues: envFileValues,
+		Environment:   map[string]string(popts.Environment),
+	}
+	st.Disabled = project.DisabledServiceNames()
+	sort.Strings(st.Disabled)
+
+	if err := st.addServices(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// composeFiles makes the compose files absolute and checks that they exist;
+// "-" (standard input) stays as it is.
+func composeFiles(given []string) ([]string, error) {
+	files := make([]string, len(given))
+	for i, f := range given {
 		if f == "-" {
 			// the compose file on standard input; compose-go reads it
 			files[i] = f
@@ -206,24 +270,35 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 		}
 		files[i] = abs
 	}
+	return files, nil
+}
+
+// projectDir is the project folder: that of the first compose file.
+func projectDir(files []string) (string, error) {
 	workDir := filepath.Dir(files[0])
 	if files[0] == "-" {
 		// like docker compose: a file on stdin has the current folder as project folder
 		wd, err := os.Getwd()
 		if err != nil {
-			return nil, &ConfigError{Msg: fmt.Sprintf("compose file on standard input: current folder: %v", err), Err: err}
+			return "", &ConfigError{Msg: fmt.Sprintf("compose file on standard input: current folder: %v", err), Err: err}
 		}
 		workDir = wd
 	}
-	envFiles := make([]string, 0, len(o.EnvFiles))
-	envFileValues := map[string]string{}
-	for _, f := range o.EnvFiles {
+	return workDir, nil
+}
+
+// readEnvFiles makes the --env-file files absolute and reads them; values
+// holds what they set, later files winning.
+func readEnvFiles(given []string) (envFiles []string, values map[string]string, err error) {
+	envFiles = make([]string, 0, len(given))
+	values = map[string]string{}
+	for _, f := range given {
 		abs, err := filepath.Abs(f)
 		if err != nil {
-			return nil, &ConfigError{Msg: fmt.Sprintf("env file %s: %v", f, err), Err: err}
+			return nil, nil, &ConfigError{Msg: fmt.Sprintf("env file %s: %v", f, err), Err: err}
 		}
 		if err := checkInputFile("env file", abs); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// dotenv reports a missing file as a plain "couldn't find env file"
 		// error that does not wrap os.ErrNotExist: look first.
@@ -234,20 +309,22 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, &ConfigError{Msg: fmt.Sprintf("env file %s not found", abs), Fix: "create it (copy the example env file of your stack) or pass the right --env-file", Err: err}
+				return nil, nil, &ConfigError{Msg: fmt.Sprintf("env file %s not found", abs), Fix: "create it (copy the example env file of your stack) or pass the right --env-file", Err: err}
 			}
-			return nil, &ConfigError{Msg: fmt.Sprintf("env file %s: %v", abs, err), Fix: "fix the syntax: KEY=value, one per line", Err: err}
+			return nil, nil, &ConfigError{Msg: fmt.Sprintf("env file %s: %v", abs, err), Fix: "fix the syntax: KEY=value, one per line", Err: err}
 		}
 		for k, v := range vals {
-			envFileValues[k] = v
+			values[k] = v
 		}
 		envFiles = append(envFiles, abs)
 	}
+	return envFiles, values, nil
+}
 
-	// compose-go warns on stderr through logrus about unset variables; dive
-	// reports configuration problems itself.
-	logrus.SetOutput(io.Discard)
-
+// projectOptions are compose-go's options for loading the project, and the
+// schema marker: the file whose presence says these files, in this
+// environment, already passed schema validation ("" without a cache).
+func projectOptions(o Options, workDir string, files, envFiles []string, envFileValues map[string]string) ([]cli.ProjectOptionsFn, string) {
 	optFns := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(workDir),
 		cli.WithEnv(o.Environ),
@@ -294,19 +371,15 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	} else {
 		optFns = append(optFns, cli.WithDefaultProfiles())
 	}
-	if len(envFiles) == 0 {
-		// compose-go then reads <project>/.env when it exists.
-		if err := checkInputFile("env file", filepath.Join(workDir, ".env")); err != nil {
-			return nil, err
-		}
-	}
-	popts, err := cli.NewProjectOptions(files, optFns...)
-	if err != nil {
-		return nil, wrapLoadError(files, err)
-	}
+	return optFns, marker
+}
+
+// addDotEnvFiles adds to envFiles, and their values to envFileValues, the
+// env files compose-go found itself (loaded lists them all).
+func addDotEnvFiles(loaded, envFiles []string, envFileValues map[string]string) []string {
 	// Without --env-file compose-go reads <project>/.env when it exists: its
 	// values are secrets to mask like those of any other env file.
-	for _, f := range popts.EnvFiles {
+	for _, f := range loaded {
 		if slices.Contains(envFiles, f) {
 			continue
 		}
@@ -317,16 +390,12 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 			envFiles = append(envFiles, f)
 		}
 	}
-	project, err := popts.LoadProject(ctx)
-	if err != nil {
-		return nil, wrapLoadError(files, err)
-	}
-	if marker != "" && !fileExistsAt(marker) {
-		if os.MkdirAll(filepath.Dir(marker), 0o755) == nil {
-			_ = os.WriteFile(marker, nil, 0o644)
-		}
-	}
+	return envFiles
+}
 
+// selectServices checks the profiles and services asked for and narrows
+// project to those services.
+func selectServices(project *types.Project, o Options, files []string) (*types.Project, error) {
 	// Unknown profiles: compose-go accepts them silently, which hides typos.
 	known := map[string]bool{"*": true}
 	for _, svc := range project.AllServices() {
@@ -349,28 +418,13 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 					Fix: "services: " + strings.Join(all, ", "), Err: err}
 			}
 		}
+		var err error
 		project, err = project.WithSelectedServices(o.Services)
 		if err != nil {
 			return nil, wrapLoadError(files, err)
 		}
 	}
-
-	st := &Stack{
-		Project:       project,
-		Services:      map[string]*Service{},
-		Files:         files,
-		WorkDir:       workDir,
-		EnvFile:       envFiles,
-		EnvFileValues: envFileValues,
-		Environment:   map[string]string(popts.Environment),
-	}
-	st.Disabled = project.DisabledServiceNames()
-	sort.Strings(st.Disabled)
-
-	if err := st.addServices(); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return project, nil
 }
 
 // addServices builds the active services from the loaded project: classes,

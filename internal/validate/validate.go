@@ -116,6 +116,33 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) Report {
 			Fix:    "check that the Docker engine answers (docker info)"})
 		return finish()
 	}
+	r := &runner{ctx: ctx, eng: eng, o: o, states: serviceStates(st, cs), sem: make(chan struct{}, o.Concurrency)}
+
+	// 1. inspect every container, in parallel.
+	r.inspectAll()
+	r.wg.Wait()
+
+	// 2. in parallel: the restart window, port connects, health probes and volumes.
+	windowWG := r.watchWindow()
+	r.dialAndProbe()
+	vols := usedVolumes(st)
+	volFound, volExists := r.lookUpVolumes(vols)
+	r.wg.Wait()
+	windowWG.Wait()
+
+	// 3. the checks, in a stable order.
+	rep.Checks = append(rep.Checks, serviceChecks(st, r.states, o.Window)...)
+	for _, v := range vols {
+		rep.Checks = append(rep.Checks, volumeChecks(v, volFound[v.name], volExists[v.name], r.states)...)
+	}
+	if ctx.Err() != nil {
+		rep.Checks = append(rep.Checks, Check{Name: CheckEngine, Status: Fail, Detail: "validation was interrupted: " + context.Cause(ctx).Error()})
+	}
+	return finish()
+}
+
+// serviceStates pairs each service of st with its newest container in cs.
+func serviceStates(st *stack.Stack, cs []engine.Container) map[string]*svcState {
 	states := map[string]*svcState{}
 	for _, n := range st.Names {
 		states[n] = &svcState{svc: st.Services[n], networks: expectedNetworks(st.Services[n], st.Project), restarts2: -1}
@@ -130,30 +157,44 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) Report {
 			s.c, s.found = c, true
 		}
 	}
+	return states
+}
 
-	sem := make(chan struct{}, o.Concurrency)
-	var wg sync.WaitGroup
-	goLimited := func(f func()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			f()
-		}()
-	}
+// runner runs the engine calls, dials and probes of one validation, at
+// most o.Concurrency at a time.
+type runner struct {
+	ctx    context.Context
+	eng    Engine
+	o      Options
+	states map[string]*svcState
+	sem    chan struct{}
+	wg     sync.WaitGroup
+}
 
-	// 1. inspect every container, in parallel.
-	for _, s := range states {
+// goLimited runs f in a goroutine once a slot is free, unless ctx ends
+// first; r.wg waits for it.
+func (r *runner) goLimited(f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		select {
+		case r.sem <- struct{}{}:
+		case <-r.ctx.Done():
+			return
+		}
+		defer func() { <-r.sem }()
+		f()
+	}()
+}
+
+// inspectAll inspects every container found.
+func (r *runner) inspectAll() {
+	for _, s := range r.states {
 		if !s.found {
 			continue
 		}
-		goLimited(func() {
-			s.ins, s.insErr = eng.Inspect(ctx, s.c.ID)
+		r.goLimited(func() {
+			s.ins, s.insErr = r.eng.Inspect(r.ctx, s.c.ID)
 			if s.insErr == nil {
 				s.created = parseTime(s.ins.Created)
 				if s.ins.State != nil {
@@ -163,55 +204,70 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) Report {
 			}
 		})
 	}
-	wg.Wait()
+}
 
-	// 2. in parallel: the restart window, port connects, health probes and volumes.
+// watchWindow, when there is a window and a long-running container to
+// watch, inspects the containers again once the window has passed. The
+// returned group waits for it.
+func (r *runner) watchWindow() *sync.WaitGroup {
 	var windowWG sync.WaitGroup
 	watch := false
-	for _, s := range states {
+	for _, s := range r.states {
 		watch = watch || (running(s) && !s.svc.OneShot)
 	}
-	if o.Window > 0 && watch {
+	if r.o.Window > 0 && watch {
 		windowWG.Add(1)
 		go func() {
 			defer windowWG.Done()
-			t := time.NewTimer(o.Window)
+			t := time.NewTimer(r.o.Window)
 			defer t.Stop()
 			select {
-			case <-ctx.Done():
+			case <-r.ctx.Done():
 				return
 			case <-t.C:
 			}
-			var iwg sync.WaitGroup
-			for _, s := range states {
-				if !s.found || s.insErr != nil || s.svc.OneShot {
-					continue
-				}
-				iwg.Add(1)
-				go func() {
-					defer iwg.Done()
-					ins, err := eng.Inspect(ctx, s.c.ID)
-					if err == nil {
-						s.restarts2 = ins.RestartCount
-						s.running2 = ins.State != nil && ins.State.Running
-					}
-				}()
-			}
-			iwg.Wait()
+			r.reinspect()
 		}()
 	}
-	for _, s := range states {
+	return &windowWG
+}
+
+// reinspect records the restart count and running state of each
+// long-running container, all at once.
+func (r *runner) reinspect() {
+	var iwg sync.WaitGroup
+	for _, s := range r.states {
+		if !s.found || s.insErr != nil || s.svc.OneShot {
+			continue
+		}
+		iwg.Add(1)
+		go func() {
+			defer iwg.Done()
+			ins, err := r.eng.Inspect(r.ctx, s.c.ID)
+			if err == nil {
+				s.restarts2 = ins.RestartCount
+				s.running2 = ins.State != nil && ins.State.Running
+			}
+		}()
+	}
+	iwg.Wait()
+}
+
+// dialAndProbe dials the ports of every running container and runs the
+// healthcheck of those still starting.
+func (r *runner) dialAndProbe() {
+	for _, s := range r.states {
 		if !running(s) {
 			continue
 		}
 		s.dials = map[string]dialResult{}
 		var mu sync.Mutex
 		for _, target := range dialTargets(s) {
-			goLimited(func() {
+			r.goLimited(func() {
 				t := time.Now()
-				dctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
+				dctx, cancel := context.WithTimeout(r.ctx, r.o.DialTimeout)
 				defer cancel()
-				conn, err := o.Dial(dctx, "tcp", target)
+				conn, err := r.o.Dial(dctx, "tcp", target)
 				rtt := time.Since(t)
 				if err == nil {
 					conn.Close()
@@ -221,54 +277,68 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) Report {
 				mu.Unlock()
 			})
 		}
-		if s.svc.HasHealthcheck() && !s.svc.OneShot && healthStatus(s) == container.Starting && o.Confirmed[s.svc.Name] {
-			// dive's own probe ran this very healthcheck command moments ago
-			// and it succeeded: running it again would only cost time.
-			s.probe = &engine.ExecResult{ExitCode: 0, Output: "its healthcheck command succeeded in dive's probe during this deploy"}
-		} else if !o.NoExec && s.svc.HasHealthcheck() && !s.svc.OneShot && healthStatus(s) == container.Starting {
-			cmd := engine.HealthcheckCommand(s.svc.Config.HealthCheck.Test)
-			if len(cmd) > 0 {
-				timeout := o.ExecTimeout
-				if timeout <= 0 {
-					timeout = 5 * time.Second
-					if hc := s.svc.Config.HealthCheck; hc.Timeout != nil && *hc.Timeout > 0 && time.Duration(*hc.Timeout) < timeout {
-						timeout = time.Duration(*hc.Timeout)
-					}
+		r.probe(s)
+	}
+}
+
+// probe runs the healthcheck command of s when it is still starting,
+// unless dive's own probe already saw it succeed.
+func (r *runner) probe(s *svcState) {
+	o := r.o
+	if s.svc.HasHealthcheck() && !s.svc.OneShot && healthStatus(s) == container.Starting && o.Confirmed[s.svc.Name] {
+		// dive's own probe ran this very healthcheck command moments ago
+		// and it succeeded: running it again would only cost time.
+		s.probe = &engine.ExecResult{ExitCode: 0, Output: "its healthcheck command succeeded in dive's probe during this deploy"}
+	} else if !o.NoExec && s.svc.HasHealthcheck() && !s.svc.OneShot && healthStatus(s) == container.Starting {
+		cmd := engine.HealthcheckCommand(s.svc.Config.HealthCheck.Test)
+		if len(cmd) > 0 {
+			timeout := o.ExecTimeout
+			if timeout <= 0 {
+				timeout = 5 * time.Second
+				if hc := s.svc.Config.HealthCheck; hc.Timeout != nil && *hc.Timeout > 0 && time.Duration(*hc.Timeout) < timeout {
+					timeout = time.Duration(*hc.Timeout)
 				}
-				goLimited(func() {
-					res, err := eng.Exec(ctx, s.c.ID, cmd, timeout)
-					s.probe, s.probeErr = &res, err
-				})
 			}
+			r.goLimited(func() {
+				res, err := r.eng.Exec(r.ctx, s.c.ID, cmd, timeout)
+				s.probe, s.probeErr = &res, err
+			})
 		}
 	}
-	vols := usedVolumes(st)
-	volExists := make(map[string]error, len(vols))
-	volFound := make(map[string]bool, len(vols))
+}
+
+// lookUpVolumes finds out which of vols exist. The maps are filled once
+// r.wg is done.
+func (r *runner) lookUpVolumes(vols []*volumeUse) (volFound map[string]bool, volExists map[string]error) {
+	volExists = make(map[string]error, len(vols))
+	volFound = make(map[string]bool, len(vols))
 	var vmu sync.Mutex
 	for _, v := range vols {
 		// A container that mounts the volume proves it exists (the engine
 		// refuses to remove a volume in use); ask only when none does.
-		if mountedBySome(v, states) {
+		if mountedBySome(v, r.states) {
 			vmu.Lock()
 			volFound[v.name] = true
 			vmu.Unlock()
 			continue
 		}
-		goLimited(func() {
-			ok, err := eng.VolumeExists(ctx, v.name)
+		r.goLimited(func() {
+			ok, err := r.eng.VolumeExists(r.ctx, v.name)
 			vmu.Lock()
 			volExists[v.name], volFound[v.name] = err, ok
 			vmu.Unlock()
 		})
 	}
-	wg.Wait()
-	windowWG.Wait()
+	return volFound, volExists
+}
 
-	// 3. the checks, in a stable order.
+// serviceChecks are the container and order checks of each service, in
+// the order of st.
+func serviceChecks(st *stack.Stack, states map[string]*svcState, window time.Duration) []Check {
+	var checks []Check
 	for _, n := range st.Names {
 		s := states[n]
-		rep.Checks = append(rep.Checks, containerChecks(s, o.Window)...)
+		checks = append(checks, containerChecks(s, window)...)
 		deps := make([]string, 0, len(s.svc.Config.DependsOn))
 		for d := range s.svc.Config.DependsOn {
 			deps = append(deps, d)
@@ -276,17 +346,11 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) Report {
 		sort.Strings(deps)
 		for _, d := range deps {
 			if c, ok := orderCheck(s, states[d], s.svc.Config.DependsOn[d]); ok {
-				rep.Checks = append(rep.Checks, c)
+				checks = append(checks, c)
 			}
 		}
 	}
-	for _, v := range vols {
-		rep.Checks = append(rep.Checks, volumeChecks(v, volFound[v.name], volExists[v.name], states)...)
-	}
-	if ctx.Err() != nil {
-		rep.Checks = append(rep.Checks, Check{Name: CheckEngine, Status: Fail, Detail: "validation was interrupted: " + context.Cause(ctx).Error()})
-	}
-	return finish()
+	return checks
 }
 
 func running(s *svcState) bool {
