@@ -75,10 +75,35 @@ func (d *deployer) settleUnfinished(sc scope, r *svcRun) {
 	}
 	if cause := context.Cause(sc.deploy); cause != nil {
 		state, reason = StateCancelled, "the deploy stopped first: "+cause.Error()
+	} else if d.exitedUnseen(r) {
+		return // its container had already exited: failed, with the evidence
 	}
 	r.res.State, r.res.Reason = state, reason
 	r.ready.fail(&stoppedError{reason})
 	r.started.fail(&stoppedError{reason})
+}
+
+// exitedUnseen looks once more at a service left pending when the core was
+// ready: a container that has already exited (its death not yet reported by
+// a busy engine's event stream) is a failure with its exit code, not a
+// service "still starting". One inspect, briefly bounded.
+func (d *deployer) exitedUnseen(r *svcRun) bool {
+	id := r.res.ContainerID
+	if id == "" || r.res.StartedAt.IsZero() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ins, err := d.eng.Inspect(ctx, id)
+	if err != nil || ins.State == nil || ins.State.Running || ins.State.Restarting || (ins.State.Status != "exited" && ins.State.Status != "dead") {
+		return false
+	}
+	code := ins.State.ExitCode
+	if r.svc.OneShot && code == 0 {
+		return false
+	}
+	d.fail(ctx, r, &Diagnosis{Reason: exitReason(code, ins.State.OOMKilled), ExitCode: &code, OOMKilled: ins.State.OOMKilled}, id)
+	return true
 }
 
 // readyBefore says whether an earlier deploy saw this very container ready

@@ -141,11 +141,11 @@ func ipamPools(key string, nc types.NetworkConfig) ([]netip.Prefix, []string) {
 func fixedAddress(svc, key, a string, nc types.NetworkConfig, subnets []netip.Prefix) string {
 	addr, err := netip.ParseAddr(a)
 	if err != nil {
-		field := "ipv4_address"
+		field, kind := "ipv4_address", "IPv4"
 		if strings.Contains(a, ":") {
-			field = "ipv6_address"
+			field, kind = "ipv6_address", "IPv6"
 		}
-		return fmt.Sprintf("service %q: network %q: %s %q is not an IP address", svc, key, field, a)
+		return fmt.Sprintf("service %q: network %q: %s %q is not an %s address", svc, key, field, a, kind)
 	}
 	if len(subnets) == 0 {
 		if bool(nc.External) || (nc.Driver != "" && nc.Driver != "bridge") {
