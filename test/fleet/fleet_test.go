@@ -20,7 +20,7 @@ import (
 )
 
 // deployTimeout bounds one fleet deploy: a hang guard for a loaded machine.
-const deployTimeout = 6 * time.Minute
+const deployTimeout = 10 * time.Minute
 
 type result struct {
 	stdout, stderr string
