@@ -50,12 +50,7 @@ or usage error, 130 interrupted.`,
 }
 
 func (a *app) runFleetDeploy(ctx context.Context, ff *fleetFlags, f deployFlags) error {
-	a.g.callTimeout = ff.callTimeout
-	t, err := a.parseFleet(ff)
-	if err != nil {
-		return err
-	}
-	l, err := a.loadFleet(ctx, t)
+	t, l, err := a.openFleet(ctx, ff)
 	if err != nil {
 		return err
 	}
@@ -235,12 +230,7 @@ func (a *app) fleetDownCmd(ff *fleetFlags) *cobra.Command {
 		Short: "Stop and remove every stack of the fleet on its engine (dependents first)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			a.g.callTimeout = ff.callTimeout
-			t, err := a.parseFleet(ff)
-			if err != nil {
-				return err
-			}
-			l, err := a.loadFleet(c.Context(), t)
+			t, l, err := a.openFleet(c.Context(), ff)
 			if err != nil {
 				return err
 			}
@@ -334,12 +324,7 @@ func (a *app) fleetStatusCmd(ff *fleetFlags) *cobra.Command {
 		Short: "Show every stack's services on their engines",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			a.g.callTimeout = ff.callTimeout
-			t, err := a.parseFleet(ff)
-			if err != nil {
-				return err
-			}
-			l, err := a.loadFleet(c.Context(), t)
+			t, l, err := a.openFleet(c.Context(), ff)
 			if err != nil {
 				return err
 			}
@@ -473,12 +458,7 @@ func (a *app) fleetLogsCmd(ff *fleetFlags) *cobra.Command {
 		Short: "Show the logs of a stack's services, from its engine",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			a.g.callTimeout = ff.callTimeout
-			t, err := a.parseFleet(ff)
-			if err != nil {
-				return err
-			}
-			l, err := a.loadFleet(c.Context(), t)
+			_, l, err := a.openFleet(c.Context(), ff)
 			if err != nil {
 				return err
 			}
@@ -533,4 +513,19 @@ func (a *app) fleetReportCmd(ff *fleetFlags) *cobra.Command {
 	c := a.reportCmd(a.fleetRecordsTarget(ff), "dive fleet history")
 	c.Short = "Print a fleet deploy's report: every stack's services on one timeline (Markdown, JSON or HTML)"
 	return c
+}
+
+// openFleet reads and loads the fleet the flags name (every fleet command
+// starts so), with the flags' per-call engine deadline.
+func (a *app) openFleet(ctx context.Context, ff *fleetFlags) (*fleetTarget, *fleet.Loaded, error) {
+	a.g.callTimeout = ff.callTimeout
+	t, err := a.parseFleet(ff)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := a.loadFleet(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, l, nil
 }
