@@ -94,7 +94,7 @@ func downProject(ctx context.Context, eng *engine.Engine, project string, l *loa
 		}
 	}
 	var errs []string
-	if err := stopInReverseOrder(ctx, eng, cs, g, grace, preStop, w); err != nil {
+	if err := stopInReverseOrder(ctx, eng, cs, g, grace, preStop, volumes, w); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
@@ -141,8 +141,9 @@ func downProject(ctx context.Context, eng *engine.Engine, project string, l *loa
 // stopInReverseOrder stops each service's containers (every replica) once
 // every service that depends on it has stopped, all in parallel otherwise,
 // running the service's pre_stop hooks first and honouring
-// stop_grace_period, then removes them.
-func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Container, g *graph.Graph, grace map[string]time.Duration, preStop map[string][]types.ServiceHook, w io.Writer) error {
+// stop_grace_period, then removes them (with their anonymous volumes when
+// volumes is set, as docker compose down -v does).
+func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Container, g *graph.Graph, grace map[string]time.Duration, preStop map[string][]types.ServiceHook, volumes bool, w io.Writer) error {
 	byService := map[string][]engine.Container{}
 	for _, c := range cs {
 		byService[c.Service] = append(byService[c.Service], c)
@@ -157,7 +158,7 @@ func stopInReverseOrder(ctx context.Context, eng *engine.Engine, cs []engine.Con
 	// so that 200 of them do not each wait out their deadline in the
 	// engine's queue. Stops are not gated: they mostly wait for the
 	// service's own graceful exit.
-	sp := &stopper{ctx: ctx, eng: eng, preStop: preStop, w: w, removeGate: make(chan struct{}, max(4, 2*runtime.NumCPU()))}
+	sp := &stopper{ctx: ctx, eng: eng, preStop: preStop, volumes: volumes, w: w, removeGate: make(chan struct{}, max(4, 2*runtime.NumCPU()))}
 	for svc, list := range byService {
 		var swg sync.WaitGroup
 		for _, d := range dependents[svc] {
@@ -233,6 +234,7 @@ type stopper struct {
 	ctx        context.Context
 	eng        *engine.Engine
 	preStop    map[string][]types.ServiceHook
+	volumes    bool // remove anonymous volumes with the containers (down -v)
 	w          io.Writer
 	removeGate chan struct{}
 	mu         sync.Mutex
@@ -262,7 +264,7 @@ func (sp *stopper) stopAndRemove(svc string, c engine.Container, gp time.Duratio
 	case <-ctx.Done():
 		return
 	}
-	err := eng.Remove(ctx, c.ID, false)
+	err := eng.Remove(ctx, c.ID, sp.volumes)
 	<-sp.removeGate
 	if err != nil {
 		sp.report("remove %s: %v", c.Name, err)
