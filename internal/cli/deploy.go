@@ -15,6 +15,7 @@ import (
 	"github.com/dive-hub/dive/internal/deploy"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/events"
+	"github.com/dive-hub/dive/internal/report"
 	"github.com/dive-hub/dive/internal/stack"
 	"github.com/dive-hub/dive/internal/validate"
 	"github.com/spf13/cobra"
@@ -91,16 +92,12 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	bus.SetRedactor(redactor.String)
 
 	// 2. outputs: every one subscribes to the same events.
-	runDir := filepath.Join(l.stateDir, st.Project.Name, "deploys", deployID)
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return fmt.Errorf("state dir %s: %w", runDir, err)
-	}
-	evFile, err := os.OpenFile(filepath.Join(runDir, "events.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	runDir := report.DeployDir(l.stateDir, st.Project.Name, deployID)
+	evFile, evLog, err := openEventsLog(runDir)
 	if err != nil {
-		return fmt.Errorf("events log: %w", err)
+		return err
 	}
 	defer evFile.Close()
-	evLog := events.NewJSONLSink(evFile)
 	bus.Subscribe(evLog)
 	out := redactor.Writer(a.stdout)
 	if lw, ok := out.(interface{ Flush() error }); ok {
@@ -391,4 +388,17 @@ func printValidationLine(w io.Writer, rep validate.Report) {
 			fmt.Fprintf(w, "    %s %s: %s\n", c.Status, c.Name, c.Detail)
 		}
 	}
+}
+
+// openEventsLog creates a deploy's records folder and its events.jsonl,
+// and returns the sink that writes it (its Err reports a failed write).
+func openEventsLog(runDir string) (*os.File, *events.JSONLSink, error) {
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("state dir %s: %w", runDir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(runDir, "events.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("events log: %w", err)
+	}
+	return f, events.NewJSONLSink(f), nil
 }

@@ -65,15 +65,12 @@ func (a *app) runFleetDeploy(ctx context.Context, ff *fleetFlags, f deployFlags)
 		mu.Unlock()
 	}))
 	runDir := report.DeployDir(t.stateDir, fleetRecordsProject(l.Name), id)
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return fmt.Errorf("state dir %s: %w", runDir, err)
-	}
-	evFile, err := os.OpenFile(filepath.Join(runDir, "events.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	evFile, evLog, err := openEventsLog(runDir)
 	if err != nil {
-		return fmt.Errorf("events log: %w", err)
+		return err
 	}
 	defer evFile.Close()
-	bus.Subscribe(events.NewJSONLSink(evFile))
+	bus.Subscribe(evLog)
 	if ff.logFormat == "json" {
 		bus.Subscribe(events.NewJSONLSink(a.stdout))
 	} else {
