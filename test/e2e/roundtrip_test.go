@@ -124,7 +124,12 @@ func TestRecordsRoundTripRealEngine(t *testing.T) {
 		}
 	}
 	for _, s := range events.Signals() {
-		assert.True(t, seen[string(s)], "signal %s survives the round trip (seen: %v)", s, seen)
+		// ready-before needs the engine not to have run its own check
+		// between the two deploys: a matter of timing here, so only the
+		// fake-engine round trip (internal/deploy) requires it.
+		if s != events.SignalReadyBefore {
+			assert.True(t, seen[string(s)], "signal %s survives the round trip (seen: %v)", s, seen)
+		}
 		delete(seen, string(s))
 	}
 	assert.Empty(t, seen, "signals outside the documented set")
