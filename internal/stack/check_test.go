@@ -1,10 +1,12 @@
 package stack
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/assert"
@@ -126,10 +128,32 @@ func TestLoadRefusesIrregularInputs(t *testing.T) {
 		{"env fifo", Options{Files: []string{compose}, EnvFiles: []string{fifo}}, []string{"env file " + fifo, "named pipe"}},
 		{"env too big", Options{Files: []string{compose}, EnvFiles: []string{big}}, []string{"env file " + big, "more than the 4 MiB"}},
 	}
+	// The services' own env_file and label_file entries too (compose-go
+	// would read them while loading).
+	for i, entry := range []struct{ key, path, want string }{
+		{"env_file", "/dev/zero", `service "web": env file /dev/zero is not a regular file`},
+		{"env_file", fifo, `service "web": env file ` + fifo},
+		{"env_file", big, "more than the 4 MiB"},
+		{"label_file", fifo, `service "web": label file ` + fifo},
+	} {
+		f := filepath.Join(dir, fmt.Sprintf("svc%d.yml", i))
+		require.NoError(t, os.WriteFile(f, []byte("services:\n  web:\n    image: x\n    "+entry.key+": "+entry.path+"\n"), 0o644))
+		tests = append(tests, struct {
+			name  string
+			o     Options
+			wants []string
+		}{"service " + entry.key + " " + filepath.Base(entry.path), Options{Files: []string{f}}, []string{entry.want}})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(t.Context(), tt.o)
-			requireConfigError(t, err, tt.wants...)
+			done := make(chan error, 1)
+			go func() { _, err := Load(t.Context(), tt.o); done <- err }()
+			select {
+			case err := <-done:
+				requireConfigError(t, err, tt.wants...)
+			case <-time.After(30 * time.Second):
+				t.Fatal("Load read an irregular input for 30s (hang guard)")
+			}
 		})
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
+
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // MaxInputFile is the largest compose or env file dive reads. The real
@@ -54,4 +57,44 @@ func fileType(m fs.FileMode) string {
 		return "special file"
 	}
 	return m.Type().String()
+}
+
+// resolveServiceFiles reads the services' env_file and label_file entries
+// into their environment and labels, as compose-go's loader would, after
+// checking each file with checkInputFile: an env_file: /dev/zero or a FIFO
+// is refused, naming the service, instead of read forever.
+func resolveServiceFiles(p *types.Project, files []string) (*types.Project, error) {
+	for _, name := range p.ServiceNames() {
+		svc := p.Services[name]
+		check := func(kind, path string) error {
+			err := checkInputFile(kind, path)
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				ce.Msg = fmt.Sprintf("service %q: %s", name, ce.Msg)
+			}
+			return err
+		}
+		for _, path := range svc.LabelFiles {
+			if err := check("label file", path); err != nil {
+				return nil, err
+			}
+		}
+		envFiles := slices.Clone(svc.EnvFiles)
+		for _, h := range svc.PreStart {
+			envFiles = append(envFiles, h.EnvFiles...)
+		}
+		for _, ef := range envFiles {
+			if err := check("env file", ef.Path); err != nil {
+				return nil, err
+			}
+		}
+	}
+	p, err := p.WithServicesEnvironmentResolved(false)
+	if err != nil {
+		return nil, wrapLoadError(files, err)
+	}
+	if p, err = p.WithServicesLabelsResolved(false); err != nil {
+		return nil, wrapLoadError(files, err)
+	}
+	return p, nil
 }

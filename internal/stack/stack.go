@@ -220,6 +220,9 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, wrapLoadError(files, err)
 	}
+	if project, err = resolveServiceFiles(project, files); err != nil {
+		return nil, err
+	}
 	if marker != "" && !fileExistsAt(marker) {
 		if os.MkdirAll(filepath.Dir(marker), 0o755) == nil {
 			_ = os.WriteFile(marker, nil, 0o644)
@@ -348,6 +351,10 @@ func projectOptions(o Options, workDir string, files, envFiles []string, envFile
 		cli.WithEnvFiles(envFiles...),
 		cli.WithDotEnv,
 		cli.WithResolvedPaths(true),
+		// The services' env_file and label_file entries are read after
+		// the load, once resolveServiceFiles has checked them.
+		cli.WithoutEnvironmentResolution,
+		cli.WithoutLabelsResolution,
 	)
 	if o.ProjectName != "" {
 		optFns = append(optFns, cli.WithName(o.ProjectName))
