@@ -82,7 +82,7 @@ func (a *app) runFleetDeploy(ctx context.Context, ff *fleetFlags, f deployFlags)
 	mu.Lock()
 	evs := append([]events.Event(nil), collected...)
 	mu.Unlock()
-	a.writeFleetRecords(t, l, id, evs, res)
+	a.writeFleetRecords(t, l, id, evs, res, a.recordsHole(evLog, t.stateDir))
 	if ff.logFormat != "json" {
 		printFleetSummary(a.stdout, l, res, runDir)
 	}
@@ -150,8 +150,8 @@ func fleetView(evs []events.Event) []events.Event {
 }
 
 // fleetMetrics computes one report across stacks.
-func fleetMetrics(l *fleet.Loaded, id string, evs []events.Event) report.Metrics {
-	d := report.Deploy{ID: id, Project: fleetRecordsProject(l.Name)}
+func fleetMetrics(l *fleet.Loaded, id string, evs []events.Event, recordsErr string) report.Metrics {
+	d := report.Deploy{ID: id, Project: fleetRecordsProject(l.Name), RecordsError: recordsErr}
 	for _, s := range l.Fleet.Stacks {
 		ls := l.Stacks[s.Name]
 		cross := fleetDeps(l, s.Name)
@@ -181,10 +181,10 @@ func fleetDeps(l *fleet.Loaded, stackName string) map[string][]string {
 	return out
 }
 
-func (a *app) writeFleetRecords(t *fleetTarget, l *fleet.Loaded, id string, evs []events.Event, res *fleet.Result) {
+func (a *app) writeFleetRecords(t *fleetTarget, l *fleet.Loaded, id string, evs []events.Event, res *fleet.Result, recordsErr string) {
 	project := fleetRecordsProject(l.Name)
 	dir := report.DeployDir(t.stateDir, project, id)
-	m := fleetMetrics(l, id, evs)
+	m := fleetMetrics(l, id, evs, recordsErr)
 	hist, _ := report.LoadHistory(t.stateDir, project)
 	if err := report.WriteDeployFiles(dir, m, hist); err != nil {
 		fmt.Fprintf(a.stderr, "dive: warning: could not write the fleet report: %v\n", err)

@@ -50,11 +50,7 @@ func stackSecrets(st *stack.Stack) []string {
 func (a *app) writeRecords(l *loaded, deployID string, evs []events.Event, res *deploy.Result, validation any, evLog *events.JSONLSink) {
 	st := l.st
 	d := report.Deploy{ID: deployID, Project: st.Project.Name}
-	if err := evLog.Err(); err != nil {
-		d.RecordsError = "events.jsonl is incomplete: " + err.Error()
-		fmt.Fprintf(a.stderr, "dive: warning: this deploy's records could not be written (%v); "+
-			"its history entry and reports are incomplete: free space in %s\n", err, l.stateDir)
-	}
+	d.RecordsError = a.recordsHole(evLog, l.stateDir)
 	for _, n := range l.g.Order() {
 		var deps []string
 		for _, e := range l.g.Deps(n) {
@@ -226,4 +222,17 @@ func deployIDs(stateDir, project string) ([]string, error) {
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// recordsHole says, on stderr, when events.jsonl could not take every
+// event (a full disk), and returns what metrics.json records of it ("" when
+// the log is whole).
+func (a *app) recordsHole(evLog *events.JSONLSink, stateDir string) string {
+	err := evLog.Err()
+	if err == nil {
+		return ""
+	}
+	fmt.Fprintf(a.stderr, "dive: warning: this deploy's records could not be written (%v); "+
+		"its history entry and reports are incomplete: free space in %s\n", err, stateDir)
+	return "events.jsonl is incomplete: " + err.Error()
 }
