@@ -229,16 +229,18 @@ func (p *prober) run(ctx context.Context, out chan<- probeResult, now bool) {
 }
 
 // engineFirst returns how long to wait for the engine's own next check when
-// it comes before a probe started now would answer (its measured latency,
-// twice), else 0.
+// it starts within the densest probe cadence from now (a probe started now
+// would only run the same command again), else 0. The wait covers the
+// check's own run (a probe's measured latency): if it says nothing, the
+// next probe follows. The latency never widens the window: the engine's
+// exec takes as long as dive's, so a later check never answers sooner.
 func (p *prober) engineFirst(now time.Time) time.Duration {
 	if p.engineStart.IsZero() || p.engineEvery <= 0 {
 		return 0
 	}
 	since := now.Sub(p.engineStart)
 	next := p.engineStart.Add((since/p.engineEvery + 1) * p.engineEvery)
-	margin := max(2*p.d.cost.probeLatency(), 50*time.Millisecond)
-	if until := next.Sub(now); until < margin {
+	if until := next.Sub(now); until < max(p.first, 50*time.Millisecond) {
 		return until + p.d.cost.probeLatency()
 	}
 	return 0

@@ -249,11 +249,14 @@ func TestEngineFirst(t *testing.T) {
 	t.Parallel()
 	d := &deployer{cost: newEngineCost(2)}
 	t0 := time.Unix(100, 0)
-	p := &prober{d: d, engineStart: t0, engineEvery: time.Second}
+	p := &prober{d: d, engineStart: t0, engineEvery: time.Second, first: 100 * time.Millisecond}
 	assert.Zero(t, p.engineFirst(t0.Add(300*time.Millisecond)), "the engine's check is 0.7 s away: probe")
 	assert.Equal(t, 150*time.Millisecond, p.engineFirst(t0.Add(950*time.Millisecond)), "the engine checks in 50 ms: wait for it (+ a probe's latency)")
+	assert.Zero(t, p.engineFirst(t0.Add(850*time.Millisecond)), "the engine checks in 150 ms, past the 100 ms cadence: probe")
 	d.cost.record(costProbe, 600*time.Millisecond)
-	assert.NotZero(t, p.engineFirst(t0.Add(300*time.Millisecond)), "probes take 0.6 s: the engine's check 0.7 s away answers as soon")
+	assert.Zero(t, p.engineFirst(t0.Add(300*time.Millisecond)),
+		"probes take 0.6 s: the engine's check 0.7 s away answers at 1.3 s, a probe now at 0.6 s: probe (the engine's exec is no faster)")
+	assert.Equal(t, 650*time.Millisecond, p.engineFirst(t0.Add(950*time.Millisecond)), "the engine checks in 50 ms: wait for it and its 0.6 s run")
 	assert.Zero(t, (&prober{d: d}).engineFirst(t0), "unknown phase: probe")
 }
 
