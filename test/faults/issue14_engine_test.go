@@ -289,6 +289,33 @@ func TestOwnEngineFaults(t *testing.T) {
 		wantOutput(t, down, fmt.Sprintf("previous holder pid %d on host %s is gone", r.pid, hostname), "taking over", "project "+f.project+" is down")
 	})
 
+	// Issue 14 item 12: a deploy that runs out of budget on a saturated
+	// engine says so, from its own operations' latencies, instead of only
+	// blaming the services. The engine is made slow by pulsing SIGSTOP on
+	// its dockerd (frozen 1s, running 0.1s) while the services start; the
+	// pulses end before the budget does, so the verdict is given by a
+	// responsive engine (never "engine lost").
+	t.Run("saturated", func(t *testing.T) {
+		f := newFixture(t, "saturated")
+		var b strings.Builder
+		b.WriteString("services:\n")
+		for i := 1; i <= 8; i++ {
+			fmt.Fprintf(&b, "  s%d:\n%s    labels:\n      dive.service.timeout: 25s\n    environment:\n      STANDIN_MODE: never-ready\n%s", i, image, healthcheck)
+		}
+		f.write(b.String())
+		pid := enginePid(t, name)
+		p := f.start(env, f.hub("deploy")...)
+		pulseEngine(t, pid, 15*time.Second, time.Second, 100*time.Millisecond)
+		r := p.wait()
+		wantCode(t, r, 1)
+		wantOutput(t, r, "did not become ready within its budget of 25s", "the engine was slow during this deploy", "container starts took")
+		if strings.Contains(r.output(), "engine was lost") {
+			t.Errorf("a slow engine was reported lost")
+		}
+		down := f.dive(env, f.hub("down")...)
+		wantCode(t, down, 0)
+	})
+
 	// A deploy killed while it holds the lock, then the engine restarted:
 	// the engine forgets the marker's labels in its create answer; the
 	// next deploy still reads the dead holder and takes the lock over.
@@ -313,4 +340,39 @@ func TestOwnEngineFaults(t *testing.T) {
 		wantOutput(t, r, fmt.Sprintf("lock marker volume dive-lock_%s: previous holder pid %d", f.project, dead.pid), "taking over")
 		within(t, "down after the restart (hang guard)", r.elapsed, 60*time.Second, 1)
 	})
+}
+
+// enginePid is the pid of the test-owned dockerd name.
+func enginePid(t *testing.T, name string) int {
+	t.Helper()
+	b, err := os.ReadFile("/run/dive-engines/" + name + "/docker.pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 {
+		t.Fatalf("pidfile of engine %s: %q", name, b)
+	}
+	return pid
+}
+
+// pulseEngine stops and continues the dockerd pid (frozen for frozen, then
+// running for running) for total, and leaves it running.
+func pulseEngine(t *testing.T, pid int, total, frozen, running time.Duration) {
+	t.Helper()
+	defer func() {
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Errorf("thaw dockerd %d: %v", pid, err)
+		}
+	}()
+	for end := time.Now().Add(total); time.Now().Before(end); {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("freeze dockerd %d: %v", pid, err)
+		}
+		time.Sleep(frozen)
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatalf("thaw dockerd %d: %v", pid, err)
+		}
+		time.Sleep(running)
+	}
 }
