@@ -38,30 +38,61 @@ func (d *deployer) waitExternal(ctx context.Context, r *svcRun) bool {
 		on = append(on, e.Name)
 	}
 	d.svcEvent(r, events.PhaseWait, 0, events.ServiceWaitingAttrs{Class: class(r), On: on, External: true})
+	waits := make([]depWait, 0, len(deps))
+	for _, e := range deps {
+		waits = append(waits, depWait{name: e.Name, required: e.Required, wait: e.Wait})
+	}
+	because, errs := waitAll(ctx, waits)
+	if ctx.Err() != nil {
+		return false
+	}
+	failed := make([]string, len(because))
+	for i, name := range because {
+		failed[i] = name + ": " + errs[i].Error()
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		d.skip(r, "dependency in another stack did not meet its condition: "+strings.Join(failed, "; "), because)
+		return false
+	}
+	return true
+}
+
+// depWait is one condition a service waits on before it starts.
+type depWait struct {
+	name     string
+	required bool
+	wait     func(ctx context.Context) error
+}
+
+// waitAll waits for every condition at once and returns, sorted by name,
+// the required ones that can no longer hold, with their errors (none when
+// ctx ended first).
+func waitAll(ctx context.Context, waits []depWait) (failed []string, errs []error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var failed, because []string
-	for _, e := range deps {
+	byName := map[string]error{}
+	for _, w := range waits {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := e.Wait(ctx); err != nil && ctx.Err() == nil && e.Required {
+			if err := w.wait(ctx); err != nil && ctx.Err() == nil && w.required {
 				mu.Lock()
-				failed = append(failed, e.Name+": "+err.Error())
-				because = append(because, e.Name)
+				byName[w.name] = err
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
-		return false
+		return nil, nil
 	}
-	if len(failed) > 0 {
-		sort.Strings(failed)
-		sort.Strings(because)
-		d.skip(r, "dependency in another stack did not meet its condition: "+strings.Join(failed, "; "), because)
-		return false
+	for name := range byName {
+		failed = append(failed, name)
 	}
-	return true
+	sort.Strings(failed)
+	for _, name := range failed {
+		errs = append(errs, byName[name])
+	}
+	return failed, errs
 }

@@ -3,9 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -418,33 +416,20 @@ func (d *deployer) waitDeps(ctx context.Context, r *svcRun) bool {
 		on = append(on, e.To+" ("+string(e.Condition)+")")
 	}
 	d.emitWaiting(r, on)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failed []string
+	waits := make([]depWait, 0, len(deps))
 	for _, e := range deps {
 		dep := d.svcs[e.To]
 		sig := dep.ready
 		if e.Condition == graph.Started {
 			sig = dep.started
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := sig.wait(ctx); err != nil && ctx.Err() == nil {
-				if e.Required {
-					mu.Lock()
-					failed = append(failed, e.To)
-					mu.Unlock()
-				}
-			}
-		}()
+		waits = append(waits, depWait{name: e.To, required: e.Required, wait: sig.wait})
 	}
-	wg.Wait()
+	failed, _ := waitAll(ctx, waits)
 	if ctx.Err() != nil {
 		return false
 	}
 	if len(failed) > 0 {
-		sort.Strings(failed)
 		d.skip(r, d.depFailure(failed), failed)
 		return false
 	}
