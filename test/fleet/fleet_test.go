@@ -292,12 +292,12 @@ func TestFleetFaults(t *testing.T) {
 	})
 	// The engine behind the ssh connection dies: the connection drops.
 	t.Run("ssh engine killed mid-deploy", func(t *testing.T) {
-		killDuring(t, env, fleetArgs(stateDir))
+		killed := killDuring(t, env, fleetArgs(stateDir))
 		_, stacks := lastDeploy(t, stateDir)
 		gbr := stacks["spoke-gbr"]
 		assert.Contains(t, []string{"failed", "engine-lost"}, gbr.State)
 		assert.Regexp(t, `lost|not reachable|EOF|ssh`, gbr.Error)
-		t.Logf("spoke-gbr ended %s after it started: %s", gbr.Finished.Sub(gbr.Started), gbr.Error)
+		t.Logf("spoke-gbr ended %s after it started, %s after its engine was killed: %s", gbr.Finished.Sub(gbr.Started), gbr.Finished.Sub(killed), gbr.Error)
 		assert.Equal(t, "deployed", stacks["hub"].State, stacks["hub"].Error)
 		assert.Equal(t, "deployed", stacks["spoke-fra"].State, stacks["spoke-fra"].Error)
 		script(t, "start", engines.names[2])
@@ -371,13 +371,16 @@ func waitExit(t *testing.T, cmd *exec.Cmd) int {
 	}
 }
 
+// stackOf reads an events.jsonl record's stack (an envelope field) and kind.
 func stackOf(e map[string]any) (string, string) {
-	attrs, _ := e["attributes"].(map[string]any)
-	st, _ := attrs["stack"].(string)
-	return st, e["event"].(string)
+	st, _ := e["stack"].(string)
+	kind, _ := e["event"].(string)
+	return st, kind
 }
 
-func killDuring(t *testing.T, env []string, args []string) {
+// killDuring kills engine three once spoke-gbr started a service, and
+// returns when it did.
+func killDuring(t *testing.T, env []string, args []string) time.Time {
 	cmd, hit := startDeploy(t, env, args, func(e map[string]any) bool {
 		st, kind := stackOf(e)
 		return st == "spoke-gbr" && kind == "service_started"
@@ -385,10 +388,14 @@ func killDuring(t *testing.T, env []string, args []string) {
 	if !<-hit {
 		waitExit(t, cmd)
 		t.Fatal("the deploy ended before spoke-gbr started a service")
+		return time.Time{}
 	}
+	killed := time.Now()
 	script(t, "kill", engines.names[2])
 	code := waitExit(t, cmd)
+	t.Logf("fleet deploy ended %s after engine %s was killed", time.Since(killed), engines.names[2])
 	assert.Equal(t, 0, code, "spoke-gbr is optional: the fleet is degraded")
+	return killed
 }
 
 func interruptDuring(t *testing.T, env []string, args []string) {
