@@ -193,7 +193,18 @@ func (d *deployer) applyDecision(ctx context.Context, r *svcRun, act action, old
 		r.recreated.set(false, nil)
 		return old.ID, true
 	}
-	if act == actRecreate {
+	r.fresh = act == actCreate
+	switch {
+	case act == actRecreate && d.keepable(r, old):
+		if err := d.keepOld(ctx, r, old); err != nil {
+			d.fail(ctx, r, &Diagnosis{Reason: "keep the old container: " + err.Error()}, "")
+			return "", false
+		}
+		r.res.Kept = r.prev.mode
+	case act == actRecreate:
+		if !d.o.NoRollback && !r.svc.OneShot {
+			r.unkept = notKeptWhy(r.svc, old)
+		}
 		if err := d.replaceOld(ctx, r, old); err != nil {
 			d.fail(ctx, r, &Diagnosis{Reason: fmt.Sprintf("replace the old container %s (stop, then remove): %v", old.Name, err)}, "")
 			return "", false
@@ -221,13 +232,14 @@ func (d *deployer) startUntilReady(sc scope, r *svcRun, spec *engine.ContainerSp
 	if !running && !d.waitDeps(sc.waitFor(s), r) {
 		return
 	}
-	if !d.ensureReplicas(sc.deploy, r) {
+	if !d.ensureReplicas(sc.deploy, r) || !d.stopPrevBeforeStart(sc.deploy, r) {
 		return
 	}
 	for attempt := 1; ; attempt++ {
 		r.res.Attempts = attempt
 		v := d.startAndWait(sc, r, id, running, evCh, attempt)
 		if v.ok {
+			d.stopPrevAfterReady(sc.deploy, r)
 			if !s.OneShot {
 				d.guard(sc, r, id, evCh)
 			}
@@ -384,6 +396,7 @@ func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.Container
 		if err == nil {
 			d.cost.record(costCreate, d.now().Sub(c0))
 			d.emitCreated(r, spec.Name, id, d.now().Sub(t0))
+			r.newID = id
 			return id, nil
 		}
 		if id != "" {
