@@ -186,6 +186,8 @@ func (d *deployer) restore(ctx context.Context, r *svcRun, failedAt time.Time) *
 	if err := d.renameBack(ctx, p); err != nil {
 		return &ServiceRollback{Action: RollbackFailed, Error: err.Error(), Runs: prevRuns}
 	}
+	evCh := d.subscribe(p.c.ID) // before the start: no event is missed
+	defer d.unsubscribe(p.c.ID)
 	t0 := d.now()
 	if !p.running {
 		rctx, cancel := context.WithTimeout(ctx, detachedOpTimeout)
@@ -196,7 +198,7 @@ func (d *deployer) restore(ctx context.Context, r *svcRun, failedAt time.Time) *
 				Runs: fmt.Sprintf("nothing: its previous container %s is stopped", short(p.c.ID))}
 		}
 	}
-	if err := d.waitRestored(ctx, p.c.ID, s.Budget); err != nil {
+	if err := d.waitRestored(ctx, p.c.ID, evCh, s.Budget); err != nil {
 		return &ServiceRollback{Action: RollbackFailed, Error: "the previous container did not become ready again: " + err.Error(),
 			Runs: fmt.Sprintf("its previous container %s, not ready", short(p.c.ID))}
 	}
@@ -254,35 +256,16 @@ func (d *deployer) renameBack(ctx context.Context, p *kept) error {
 
 // waitRestored waits until a restored container runs and passes its own
 // healthcheck (the one it was created with, which may differ from the
-// compose file's now): dive's exec probe every 100 ms, or the engine's
-// verdict, within budget.
-func (d *deployer) waitRestored(ctx context.Context, id string, budget time.Duration) error {
+// compose file's now): the engine's healthy event, or dive's exec probe
+// every 100 ms, within budget.
+func (d *deployer) waitRestored(ctx context.Context, id string, evCh <-chan engine.Event, budget time.Duration) error {
 	bctx, cancel := context.WithTimeoutCause(ctx, budget, errBudget)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		ins, err := d.eng.Inspect(bctx, id)
-		if err == nil && ins.State != nil {
-			st := ins.State
-			var cmd []string
-			timeout := 5 * time.Second
-			if ins.Config != nil && ins.Config.Healthcheck != nil && len(ins.Config.Healthcheck.Test) > 0 && ins.Config.Healthcheck.Test[0] != "NONE" {
-				cmd = engine.HealthcheckCommand(ins.Config.Healthcheck.Test)
-				if t := ins.Config.Healthcheck.Timeout; t > 0 {
-					timeout = t
-				}
-			}
-			switch {
-			case st.Status == "exited" || st.Status == "dead":
-				return fmt.Errorf("exited with code %d", st.ExitCode)
-			case st.Running && (len(cmd) == 0 || (st.Health != nil && st.Health.Status == "healthy")):
-				return nil
-			case st.Running:
-				if res, perr := d.eng.Exec(bctx, id, cmd, timeout); perr == nil && res.ExitCode == 0 {
-					return nil
-				}
-			}
+		if done, err := d.probeRestored(bctx, id); done {
+			return err
 		}
 		select {
 		case <-bctx.Done():
@@ -290,9 +273,46 @@ func (d *deployer) waitRestored(ctx context.Context, id string, budget time.Dura
 				return fmt.Errorf("not ready within its budget of %s", budget)
 			}
 			return bctx.Err()
+		case ev := <-evCh:
+			switch {
+			case ev.Action == "health_status" && ev.Health == "healthy":
+				return nil
+			case ev.Action == "die":
+				return fmt.Errorf("exited with code %d", ev.ExitCode)
+			}
 		case <-tick.C:
 		}
 	}
+}
+
+// probeRestored looks once at a restored container: done with nil when it
+// is ready (running without a healthcheck, healthy, or its probe passed),
+// done with an error when it exited.
+func (d *deployer) probeRestored(ctx context.Context, id string) (bool, error) {
+	ins, err := d.eng.Inspect(ctx, id)
+	if err != nil || ins.State == nil {
+		return false, nil
+	}
+	st := ins.State
+	var cmd []string
+	timeout := 5 * time.Second
+	if hc := ins.Config; hc != nil && hc.Healthcheck != nil && len(hc.Healthcheck.Test) > 0 && hc.Healthcheck.Test[0] != "NONE" {
+		cmd = engine.HealthcheckCommand(hc.Healthcheck.Test)
+		if t := hc.Healthcheck.Timeout; t > 0 {
+			timeout = t
+		}
+	}
+	switch {
+	case st.Status == "exited" || st.Status == "dead":
+		return true, fmt.Errorf("exited with code %d", st.ExitCode)
+	case st.Running && (len(cmd) == 0 || (st.Health != nil && st.Health.Status == "healthy")):
+		return true, nil
+	case st.Running:
+		if res, perr := d.eng.Exec(ctx, id, cmd, timeout); perr == nil && res.ExitCode == 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // rollbackSummary says what every service the rollback touched runs now.

@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dive-hub/dive/internal/events"
+	"github.com/dive-hub/dive/internal/report"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// rollbackStack: db (core, a named volume: its old container is kept
+// stopped), app (core, depends on db, unchanged by every redeploy), extra
+// (optional). Variables break one service at a time: DB_MODE, DB_IMAGE,
+// DB_BUDGET, DB_V (a change that alone makes db's container new), EXTRA_MODE.
+func rollbackStack(img string) string {
+	hc := `
+    healthcheck:
+      test: ["CMD", "/dive", "standin", "probe"]
+      interval: 1s
+      timeout: 2s
+      retries: 3`
+	return `
+services:
+  db:
+    image: ${DB_IMAGE:-` + img + `}
+    environment:
+      STANDIN_NAME: db
+      STANDIN_MODE: ${DB_MODE:-serve}
+      STANDIN_READY_AFTER: 1s
+      V: ${DB_V:-1}
+    volumes: [data:/data]` + hc + `
+    labels: {dive.service.timeout: "${DB_BUDGET:-60s}"}
+  app:
+    image: ` + img + `
+    environment: {STANDIN_NAME: app}
+    depends_on:
+      db: {condition: service_healthy}` + hc + `
+  extra:
+    image: ` + img + `
+    environment:
+      STANDIN_NAME: extra
+      STANDIN_MODE: ${EXTRA_MODE:-serve}
+      V: ${EXTRA_V:-1}` + hc + `
+    labels: {dive.service.class: optional, dive.service.timeout: 5s}
+volumes:
+  data: {}
+`
+}
+
+// inspectState is what a rollback test reads of a container.
+type inspectState struct {
+	ID    string `json:"Id"`
+	Name  string `json:"Name"`
+	State struct {
+		Status    string `json:"Status"`
+		StartedAt string `json:"StartedAt"`
+		Health    *struct {
+			Status string `json:"Status"`
+		} `json:"Health"`
+	} `json:"State"`
+	RestartCount int `json:"RestartCount"`
+}
+
+func inspectContainer(t *testing.T, name string) inspectState {
+	t.Helper()
+	out, err := exec.Command("docker", "inspect", name).Output()
+	require.NoError(t, err, "docker inspect %s", name)
+	var v []inspectState
+	require.NoError(t, json.Unmarshal(out, &v))
+	require.Len(t, v, 1)
+	return v[0]
+}
+
+// projectNames lists the names of every container of the project.
+func projectNames(t *testing.T, project string) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}}").Output()
+	require.NoError(t, err)
+	names := strings.Fields(string(out))
+	sort.Strings(names)
+	return names
+}
+
+// waitHealthy waits until the engine reports the container healthy (its
+// own check runs every second); the bound only guards a hang.
+func waitHealthy(t *testing.T, name string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st := inspectContainer(t, name)
+		if st.State.Health != nil && st.State.Health.Status == "healthy" {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "%s not healthy: %+v", name, st.State)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// lastDeployEvents reads the events of the project's newest deploy.
+func lastDeployEvents(t *testing.T, state, project string) []events.Event {
+	t.Helper()
+	runs, err := filepath.Glob(filepath.Join(report.DeploysDir(state, project), "*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, runs)
+	sort.Strings(runs)
+	f, err := os.Open(filepath.Join(runs[len(runs)-1], "events.jsonl"))
+	require.NoError(t, err)
+	defer f.Close()
+	evs, err := events.ReadJSONL(f)
+	require.NoError(t, err)
+	return evs
+}
+
+// TestRollbackRealEngine deploys v1, then redeploys with db broken three
+// ways (a crash, never healthy within its budget, an image that does not
+// exist) and with the optional extra crashing. Each time the failed service
+// runs its v1 container again (same ID), healthy, its volume's data intact,
+// and app (depending on db, unchanged) is never restarted.
+func TestRollbackRealEngine(t *testing.T) {
+	needDocker(t)
+	img := standinImage(t)
+	project := uniqueProject("e2e-rb")
+	t.Cleanup(func() { sweep(t, project, "") })
+	dir, state := t.TempDir(), t.TempDir()
+	file := filepath.Join(dir, "stack.yml")
+	require.NoError(t, os.WriteFile(file, []byte(rollbackStack(img)), 0o644))
+	base := []string{"DIVE_STATE_DIR=" + state}
+	deploy := func(env ...string) result {
+		return dive(t, append(append([]string{}, base...), env...), "hub", "deploy", "-f", file, "-p", project, "--wait-all", "--timeout", "2m")
+	}
+
+	v1 := deploy()
+	require.Equal(t, 0, v1.code, "v1:\n%s\n%s", v1.stdout, v1.stderr)
+	dbName, appName, extraName := project+"-db-1", project+"-app-1", project+"-extra-1"
+	db1, app1, extra1 := inspectContainer(t, dbName), inspectContainer(t, appName), inspectContainer(t, extraName)
+	var v1Ready float64
+	for _, e := range lastDeployEvents(t, state, project) {
+		if e.Kind == events.ServiceReady && e.Service == "db" {
+			v1Ready = events.MS(e.Duration)
+		}
+	}
+	marker := filepath.Join(dir, "marker")
+	require.NoError(t, os.WriteFile(marker, []byte("v1 data"), 0o644))
+	out, err := exec.Command("docker", "cp", marker, dbName+":/data/marker").CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	for _, tc := range []struct{ name, why string }{
+		{"crash", "DB_MODE=crash"},
+		{"budget", "DB_MODE=never-ready DB_BUDGET=4s"},
+		{"image not found", "DB_IMAGE=dive-e2e-no-such-image:nope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := deploy(append(strings.Fields(tc.why), "DB_V=2")...)
+			require.Equal(t, 1, r.code, "%s\n%s", r.stdout, r.stderr)
+			assert.Contains(t, r.stderr, "rolled back: the hub runs the previous configuration; core service db failed")
+			assert.Contains(t, r.stdout, "✘ db (core) failed")
+			db := inspectContainer(t, dbName)
+			assert.Equal(t, db1.ID, db.ID, "db runs its v1 container again")
+			assert.Equal(t, "running", db.State.Status)
+			waitHealthy(t, dbName)
+			app := inspectContainer(t, appName)
+			assert.Equal(t, app1.ID, app.ID)
+			assert.Equal(t, app1.State.StartedAt, app.State.StartedAt, "app was never restarted")
+			assert.Equal(t, app1.RestartCount, app.RestartCount)
+			got, err := exec.Command("docker", "cp", dbName+":/data/marker", "-").Output()
+			require.NoError(t, err)
+			assert.Contains(t, string(got), "v1 data", "the named volume's data is intact")
+			assert.Equal(t, []string{appName, dbName, extraName}, projectNames(t, project), "no kept or new container left")
+			for _, e := range lastDeployEvents(t, state, project) {
+				if a, ok := e.Attrs.(events.RolledBackAttrs); ok && e.Service == "db" {
+					assert.Equal(t, "restored", a.Action)
+					t.Logf("%s: failure → v1 ready %.0f ms (its restart → ready %.0f ms; its own readiness in v1 %.0f ms)", tc.name, a.SinceFailureMS, a.ReadyMS, v1Ready)
+				}
+			}
+		})
+	}
+
+	t.Run("optional fails: rolled back alone", func(t *testing.T) {
+		r := deploy("EXTRA_MODE=crash", "EXTRA_V=2")
+		require.Equal(t, 0, r.code, "%s\n%s", r.stdout, r.stderr)
+		assert.Contains(t, r.stdout, "degraded")
+		assert.Contains(t, r.stdout, "extra (optional) rolled back alone")
+		extra := inspectContainer(t, extraName)
+		assert.Equal(t, extra1.ID, extra.ID, "extra runs its v1 container again")
+		assert.Equal(t, "running", extra.State.Status)
+		assert.Equal(t, db1.ID, inspectContainer(t, dbName).ID)
+		assert.Equal(t, []string{appName, dbName, extraName}, projectNames(t, project))
+	})
+}
