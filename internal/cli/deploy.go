@@ -363,6 +363,8 @@ func printRollback(w io.Writer, res *deploy.Result) {
 		case deploy.RollbackRestored:
 			fmt.Fprintf(w, "    %s: runs its previous container %s again, ready %.2fs after the failure (%.2fs after its start)\n",
 				n, sr.ContainerID, sr.SinceFailure.Seconds(), sr.ReadyIn.Seconds())
+		case deploy.RollbackUntouched:
+			fmt.Fprintf(w, "    %s: failed before its previous container %s was touched: it still runs\n", n, sr.ContainerID)
 		case deploy.RollbackRemoved:
 			fmt.Fprintf(w, "    %s: new in this deploy, its container %s removed\n", n, sr.Removed)
 		default:

@@ -125,6 +125,9 @@ func (p *progress) Handle(e events.Event) {
 	case events.RolledBackAttrs:
 		r.state, r.final, r.elapsed = "rolled-back", true, e.Duration
 		r.detail = "its new container was removed (new in this deploy)"
+		if at.Action == deploy.RollbackUntouched {
+			r.detail = "its previous container " + at.ContainerID + " was never touched: it still runs"
+		}
 		if at.Action == deploy.RollbackRestored {
 			r.detail = fmt.Sprintf("previous container %s ready again %.1fs after %s failed", at.ContainerID, at.SinceFailureMS/1000, at.Cause)
 		}

@@ -190,8 +190,8 @@ func (d *deployer) emitReplacing(r *svcRun, p *kept) {
 
 // emitRolledBack: a service is back on its previous configuration.
 // Duration = the cause's failure → ready again.
-func (d *deployer) emitRolledBack(r *svcRun, cause string, sr *ServiceRollback) {
-	a := events.RolledBackAttrs{Class: class(r), Action: sr.Action, Cause: cause, ContainerID: sr.ContainerID}
+func (d *deployer) emitRolledBack(r *svcRun, cause, scope string, sr *ServiceRollback) {
+	a := events.RolledBackAttrs{Class: class(r), Scope: scope, Action: sr.Action, Cause: cause, ContainerID: sr.ContainerID}
 	if sr.Action == RollbackRestored {
 		a.ReadyMS, a.SinceFailureMS = events.MS(sr.ReadyIn), events.MS(sr.SinceFailure)
 	}
@@ -202,9 +202,9 @@ func (d *deployer) emitRolledBack(r *svcRun, cause string, sr *ServiceRollback) 
 }
 
 // emitRollbackFailed: a service's rollback failed; the event says what it runs now.
-func (d *deployer) emitRollbackFailed(r *svcRun, cause string, sr *ServiceRollback) {
+func (d *deployer) emitRollbackFailed(r *svcRun, cause, scope string, sr *ServiceRollback) {
 	d.bus.Emit(events.Event{Phase: events.PhaseRollback, Service: r.svc.Name, Level: events.LevelError,
-		Attrs: events.RollbackFailedAttrs{Class: class(r), Cause: cause, Reason: sr.Error, Runs: sr.Runs}})
+		Attrs: events.RollbackFailedAttrs{Class: class(r), Scope: scope, Cause: cause, Reason: sr.Error, Runs: sr.Runs}})
 }
 
 func (d *deployer) emitStats(r *svcRun, cpu, mem float64) {

@@ -26,6 +26,15 @@ const (
 	RollbackRemoved  = "removed"  // new in this deploy: its container was removed
 	RollbackFailed   = "failed"   // the rollback of this service failed
 	RollbackNotKept  = "not-kept" // changed, but no previous container was kept
+	// RollbackUntouched: the failed service failed before its previous
+	// container was touched (its image is missing): that one still runs.
+	RollbackUntouched = "untouched"
+)
+
+// Rollback scopes.
+const (
+	ScopeDeploy  = "deploy"  // a core failure: every service the deploy changed
+	ScopeService = "service" // an optional/stretch service, alone
 )
 
 // Rollback is what a deploy's rollback did.
@@ -90,7 +99,7 @@ func (d *deployer) settleKept(parent context.Context, names []string) {
 			if at.IsZero() {
 				at = d.now()
 			}
-			r.res.Rollback = d.rollbackOne(ctx, r, n, at)
+			r.res.Rollback = d.rollbackOne(ctx, r, n, ScopeService, at)
 			continue
 		}
 		keep = append(keep, n)
@@ -137,12 +146,15 @@ func (d *deployer) rollbackAll(ctx context.Context, names []string, cause string
 			changed[n] = true
 		}
 	}
-	if len(changed) == 0 && d.svcs[cause].res.State != StateFailed {
+	if c := d.svcs[cause]; c.before != "" && c.newID == "" && c.prev == nil && c.unkept == "" {
+		changed[cause] = true // failed before its container was touched
+	}
+	if len(changed) == 0 {
 		return
 	}
 	rb := &Rollback{Cause: cause, Complete: true, Services: map[string]*ServiceRollback{}}
 	for _, n := range rollbackOrder(names, changed, cause) {
-		sr := d.rollbackOne(ctx, d.svcs[n], cause, at)
+		sr := d.rollbackOne(ctx, d.svcs[n], cause, ScopeDeploy, at)
 		rb.Services[n] = sr
 		d.svcs[n].res.Rollback = sr
 		if sr.Action == RollbackFailed || sr.Action == RollbackNotKept {
@@ -153,12 +165,12 @@ func (d *deployer) rollbackAll(ctx context.Context, names []string, cause string
 }
 
 // rollbackOne puts one service back on its previous configuration.
-func (d *deployer) rollbackOne(ctx context.Context, r *svcRun, cause string, failedAt time.Time) *ServiceRollback {
+func (d *deployer) rollbackOne(ctx context.Context, r *svcRun, cause, scope string, failedAt time.Time) *ServiceRollback {
 	sr := d.restore(ctx, r, failedAt)
 	if sr.Action == RollbackFailed || sr.Action == RollbackNotKept {
-		d.emitRollbackFailed(r, cause, sr)
+		d.emitRollbackFailed(r, cause, scope, sr)
 	} else {
-		d.emitRolledBack(r, cause, sr)
+		d.emitRolledBack(r, cause, scope, sr)
 	}
 	return sr
 }
@@ -179,8 +191,12 @@ func (d *deployer) restore(ctx context.Context, r *svcRun, failedAt time.Time) *
 		r.newID = ""
 	}
 	p := r.prev
-	if p == nil {
+	if p == nil && r.fresh {
 		return &ServiceRollback{Action: RollbackRemoved, Removed: removed, Runs: "nothing: it is new in this deploy"}
+	}
+	if p == nil {
+		return &ServiceRollback{Action: RollbackUntouched, ContainerID: short(r.before),
+			Runs: fmt.Sprintf("its previous container %s, never stopped", short(r.before))}
 	}
 	prevRuns := fmt.Sprintf("its previous container %s, stopped and named %s", short(p.c.ID), engine.PrevName(p.c.Name))
 	if err := d.renameBack(ctx, p); err != nil {

@@ -196,6 +196,7 @@ type svcRun struct {
 	unkept   string
 	fresh    bool
 	newID    string
+	before   string // the service's container before the deploy
 	failedAt time.Time
 	mu       sync.Mutex
 	peakCPU  float64

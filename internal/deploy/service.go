@@ -29,6 +29,9 @@ func (d *deployer) runService(sc scope, r *svcRun, old engine.Container, hasOld 
 		return
 	}
 	obs := observed{exists: hasOld, c: old}
+	if hasOld {
+		r.before = old.ID
+	}
 	if hasOld && s.OneShot && old.State == "exited" {
 		if ins, err := d.eng.Inspect(sc.deploy, old.ID); err == nil && ins.State != nil && ins.State.ExitCode == 0 {
 			obs.exitedOK = true

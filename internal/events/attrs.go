@@ -197,7 +197,8 @@ type ReplacingAttrs struct {
 // removed). Duration = the failure → ready again (restored).
 type RolledBackAttrs struct {
 	Class          string  `json:"class,omitempty"`
-	Action         string  `json:"action"`                 // restored | removed
+	Scope          string  `json:"scope"`                  // deploy (a core failure: every changed service) | service (an optional/stretch one alone)
+	Action         string  `json:"action"`                 // restored | removed | untouched
 	Cause          string  `json:"cause"`                  // the failed service that caused the rollback
 	ContainerID    string  `json:"container_id,omitempty"` // the restored container (its ID before the deploy)
 	Removed        string  `json:"removed,omitempty"`      // the new container removed
@@ -209,6 +210,7 @@ type RolledBackAttrs struct {
 // runs now.
 type RollbackFailedAttrs struct {
 	Class  string `json:"class,omitempty"`
+	Scope  string `json:"scope"`
 	Cause  string `json:"cause"`
 	Reason string `json:"reason"`
 	Runs   string `json:"runs"`
