@@ -32,6 +32,7 @@ type deployFlags struct {
 	waitLock      time.Duration
 	opConcurrency int
 	noRollback    bool
+	rollbackTo    string // dive hub rollback: the deploy to go back to ("previous": the one before the last)
 }
 
 func (a *app) deployCmd() *cobra.Command {
@@ -89,6 +90,14 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 		return err
 	}
 	defer eng.Close()
+	var pinned map[string]string
+	if f.rollbackTo != "" {
+		var to string
+		if l, pinned, to, err = a.rollbackTarget(ctx, l, f.rollbackTo); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "rolling back to the configuration of deploy %s (its images, never pulled)\n", to)
+	}
 	st := l.st
 	redactor := newRedactor(st)
 	bus.SetRedactor(redactor.String)
@@ -141,7 +150,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	}
 
 	// 4. deploy.
-	res := a.runDeployment(ctx, eng, l, bus, f, skip, deployID)
+	res := a.runDeployment(ctx, eng, l, bus, f, skip, deployID, pinned)
 	if prog != nil {
 		prog.Close()
 	}
@@ -153,6 +162,11 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	res.Duration = time.Since(t0)
 	deploy.Finish(bus, res)
 	a.writeRecords(l, deployID, collected, res, validation, evLog)
+	if keepsConfig(res) {
+		if err := writeConfigRecord(runDir, st, res); err != nil {
+			fmt.Fprintf(a.stderr, "dive: warning: could not keep this deploy's configuration for dive hub rollback: %v\n", err)
+		}
+	}
 	a.printSummary(out, st, res, runDir)
 	if rep, ok := validation.(validate.Report); ok && a.g.logFormat != "json" {
 		printValidationLine(out, rep)
@@ -217,14 +231,14 @@ func (a *app) subscribeOutput(bus *events.Bus, out io.Writer, l *loaded) *progre
 }
 
 // runDeployment runs the deploy itself.
-func (a *app) runDeployment(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus, f deployFlags, skip map[string]string, deployID string) *deploy.Result {
+func (a *app) runDeployment(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus, f deployFlags, skip map[string]string, deployID string, pinned map[string]string) *deploy.Result {
 	st := l.st
 	expected := map[string]time.Duration{}
 	for n, e := range a.expectedReadiness(l) {
 		expected[n] = e.P50
 	}
 	return deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
-		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true, NoRollback: f.noRollback,
+		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true, NoRollback: f.noRollback, Images: pinned,
 		Expected: expected, OpConcurrency: opConcurrency(f.opConcurrency), ProbeConcurrency: a.env.ProbeConcurrency,
 		ReadyBefore: readyBefore(l.stateDir, st.Project.Name, deployID)})
 }

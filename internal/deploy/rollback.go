@@ -214,7 +214,7 @@ func (d *deployer) restore(ctx context.Context, r *svcRun, failedAt time.Time) *
 				Runs: fmt.Sprintf("nothing: its previous container %s is stopped", short(p.c.ID))}
 		}
 	}
-	if err := d.waitRestored(ctx, p.c.ID, evCh, s.Budget); err != nil {
+	if err := d.waitRestored(ctx, p.c.ID, evCh, restoreBudget(s, p.c)); err != nil {
 		return &ServiceRollback{Action: RollbackFailed, Error: "the previous container did not become ready again: " + err.Error(),
 			Runs: fmt.Sprintf("its previous container %s, not ready", short(p.c.ID))}
 	}
@@ -222,6 +222,18 @@ func (d *deployer) restore(ctx context.Context, r *svcRun, failedAt time.Time) *
 	ready := d.now()
 	return &ServiceRollback{Action: RollbackRestored, ContainerID: short(p.c.ID), Removed: removed, ReadyIn: ready.Sub(t0),
 		SinceFailure: ready.Sub(failedAt), Runs: fmt.Sprintf("its previous container %s again", short(p.c.ID))}
+}
+
+// restoreBudget is the budget of a restored container: its own (the budget
+// label it was created with), or the service's budget now, whichever is
+// longer: a new budget cut short for the new version says nothing of the
+// old one.
+func restoreBudget(s *stack.Service, c engine.Container) time.Duration {
+	b := s.Budget
+	if v, err := time.ParseDuration(c.Labels[stack.LabelTimeout]); err == nil && v > b {
+		b = v
+	}
+	return b
 }
 
 // removeNew removes the container this deploy created for the service, and

@@ -53,6 +53,9 @@ type Options struct {
 	// Announced says the caller emitted deploy_started (with Announce) and
 	// will emit deploy_finished (with Finish).
 	Announced bool
+	// Images pins services to image IDs (dive hub rollback: an earlier
+	// deploy's images): they must be on the engine; never built or pulled.
+	Images map[string]string
 	// NoRollback replaces changed containers as docker compose does (stop
 	// and remove the old one first) and never rolls back.
 	NoRollback bool

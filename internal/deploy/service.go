@@ -24,14 +24,14 @@ func (d *deployer) runService(sc scope, r *svcRun, old engine.Container, hasOld 
 	if _, ok := d.o.Skip[s.Name]; ok {
 		return // skipped by run before any service started
 	}
+	if hasOld {
+		r.before = old.ID
+	}
 	spec, ok := d.prepare(sc.deploy, r)
 	if !ok {
 		return
 	}
 	obs := observed{exists: hasOld, c: old}
-	if hasOld {
-		r.before = old.ID
-	}
 	if hasOld && s.OneShot && old.State == "exited" {
 		if ins, err := d.eng.Inspect(sc.deploy, old.ID); err == nil && ins.State != nil && ins.State.ExitCode == 0 {
 			obs.exitedOK = true
@@ -147,7 +147,10 @@ func (d *deployer) prepare(ctx context.Context, r *svcRun) (*engine.ContainerSpe
 	for _, w := range spec.Warnings {
 		d.emitWarning(events.PhaseCreate, s.Name, w)
 	}
-	r.res.Container = spec.Name
+	if _, pinned := d.o.Images[s.Name]; pinned {
+		spec.Config.Image = imageID // the earlier deploy's image, whatever its tag names now
+	}
+	r.res.Container, r.res.ImageID = spec.Name, imageID
 	return spec, true
 }
 

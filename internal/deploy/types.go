@@ -85,6 +85,7 @@ type ServiceResult struct {
 	Attempts     int           `json:"attempts"`
 	ContainerID  string        `json:"container_id,omitempty"`
 	Container    string        `json:"container,omitempty"`
+	ImageID      string        `json:"image_id,omitempty"` // the image the service's container runs
 	StartedAt    time.Time     `json:"started_at,omitzero"`
 	ReadyAt      time.Time     `json:"ready_at,omitzero"`
 	StartToReady time.Duration `json:"start_to_ready_ns,omitempty"`

@@ -104,14 +104,20 @@ func waitHealthy(t *testing.T, name string) {
 	}
 }
 
-// lastDeployEvents reads the events of the project's newest deploy.
-func lastDeployEvents(t *testing.T, state, project string) []events.Event {
+// lastDeployDir is the records folder of the project's newest deploy.
+func lastDeployDir(t *testing.T, state, project string) string {
 	t.Helper()
 	runs, err := filepath.Glob(filepath.Join(report.DeploysDir(state, project), "*"))
 	require.NoError(t, err)
 	require.NotEmpty(t, runs)
 	sort.Strings(runs)
-	f, err := os.Open(filepath.Join(runs[len(runs)-1], "events.jsonl"))
+	return runs[len(runs)-1]
+}
+
+// lastDeployEvents reads the events of the project's newest deploy.
+func lastDeployEvents(t *testing.T, state, project string) []events.Event {
+	t.Helper()
+	f, err := os.Open(filepath.Join(lastDeployDir(t, state, project), "events.jsonl"))
 	require.NoError(t, err)
 	defer f.Close()
 	evs, err := events.ReadJSONL(f)
@@ -142,6 +148,7 @@ func TestRollbackRealEngine(t *testing.T) {
 	dbName, appName, extraName := project+"-db-1", project+"-app-1", project+"-extra-1"
 	db1, app1, extra1 := inspectContainer(t, dbName), inspectContainer(t, appName), inspectContainer(t, extraName)
 	var v1Ready float64
+	v1Dir := lastDeployDir(t, state, project)
 	for _, e := range lastDeployEvents(t, state, project) {
 		if e.Kind == events.ServiceReady && e.Service == "db" {
 			v1Ready = events.MS(e.Duration)
@@ -152,10 +159,11 @@ func TestRollbackRealEngine(t *testing.T) {
 	out, err := exec.Command("docker", "cp", marker, dbName+":/data/marker").CombinedOutput()
 	require.NoError(t, err, string(out))
 
-	for _, tc := range []struct{ name, why string }{
-		{"crash", "DB_MODE=crash"},
-		{"budget", "DB_MODE=never-ready DB_BUDGET=4s"},
-		{"image not found", "DB_IMAGE=dive-e2e-no-such-image:nope"},
+	for _, tc := range []struct{ name, why, action string }{
+		{"crash", "DB_MODE=crash", "restored"},
+		{"budget", "DB_MODE=never-ready DB_BUDGET=4s", "restored"},
+		// the image is missing before db's container is touched: it never stops
+		{"image not found", "DB_IMAGE=dive-e2e-no-such-image:nope", "untouched"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := deploy(append(strings.Fields(tc.why), "DB_V=2")...)
@@ -176,7 +184,7 @@ func TestRollbackRealEngine(t *testing.T) {
 			assert.Equal(t, []string{appName, dbName, extraName}, projectNames(t, project), "no kept or new container left")
 			for _, e := range lastDeployEvents(t, state, project) {
 				if a, ok := e.Attrs.(events.RolledBackAttrs); ok && e.Service == "db" {
-					assert.Equal(t, "restored", a.Action)
+					assert.Equal(t, tc.action, a.Action)
 					t.Logf("%s: failure → v1 ready %.0f ms (its restart → ready %.0f ms; its own readiness in v1 %.0f ms)", tc.name, a.SinceFailureMS, a.ReadyMS, v1Ready)
 				}
 			}
@@ -193,5 +201,26 @@ func TestRollbackRealEngine(t *testing.T) {
 		assert.Equal(t, "running", extra.State.Status)
 		assert.Equal(t, db1.ID, inspectContainer(t, dbName).ID)
 		assert.Equal(t, []string{appName, dbName, extraName}, projectNames(t, project))
+	})
+
+	t.Run("hub rollback after a successful v2 brings v1 back", func(t *testing.T) {
+		v2 := deploy("DB_V=2")
+		require.Equal(t, 0, v2.code, "%s\n%s", v2.stdout, v2.stderr)
+		db2 := inspectContainer(t, dbName)
+		require.NotEqual(t, db1.ID, db2.ID)
+		assert.Equal(t, []string{appName, dbName, extraName}, projectNames(t, project), "v2's kept container is removed once it succeeded")
+		r := dive(t, base, "hub", "rollback", "-f", file, "-p", project, "--wait-all", "--timeout", "2m")
+		require.Equal(t, 0, r.code, "%s\n%s", r.stdout, r.stderr)
+		assert.Contains(t, r.stderr, "rolling back to the configuration of deploy "+filepath.Base(v1Dir))
+		out, err := exec.Command("docker", "inspect", "-f", "{{json .Config.Env}}", dbName).Output()
+		require.NoError(t, err)
+		assert.Contains(t, string(out), `"V=1"`, "db runs v1's configuration")
+		assert.NotContains(t, string(out), `"V=2"`)
+		app := inspectContainer(t, appName)
+		assert.Equal(t, app1.ID, app.ID, "app, the same in v1 and v2, is left alone")
+		waitHealthy(t, dbName)
+		got, err := exec.Command("docker", "cp", dbName+":/data/marker", "-").Output()
+		require.NoError(t, err)
+		assert.Contains(t, string(got), "v1 data")
 	})
 }

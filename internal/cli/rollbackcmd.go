@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dive-hub/dive/internal/deploy"
+	"github.com/dive-hub/dive/internal/report"
+	"github.com/dive-hub/dive/internal/stack"
+	"github.com/spf13/cobra"
+)
+
+// The configuration a successful deploy keeps with its records, for
+// `dive hub rollback` (docs/rollback.md).
+const (
+	configRecord = "config.yml"  // the resolved compose file; secrets as ${VAR} references
+	imagesRecord = "images.json" // service → image ID
+)
+
+func (a *app) rollbackCmd() *cobra.Command {
+	var f deployFlags
+	c := &cobra.Command{
+		Use:   "rollback",
+		Short: "Deploy the configuration of an earlier successful deploy again, with its images",
+		Long: `Rollback deploys the configuration an earlier successful deploy kept with its
+records (its resolved compose file and the image ID of every service) with the
+same safety as deploy: a changed container is replaced only once its
+successor is ready, and a failure rolls back to what runs now.
+
+Without --to it goes back to the successful deploy before the last one.
+Images must still be on the engine: a rollback never builds or pulls.
+Secrets are not kept in the records: they come from today's env file.
+
+Exit codes as deploy.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkDeployFlags(f); err != nil {
+				return err
+			}
+			if f.rollbackTo == "" {
+				f.rollbackTo = "previous"
+			}
+			return a.runDeploy(c.Context(), nil, f)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.rollbackTo, "to", "", "the deploy ID to go back to (default: the successful deploy before the last one; see dive hub history)")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "the whole deploy's deadline")
+	fl.BoolVar(&f.waitAll, "wait-all", false, "also wait for optional and stretch services")
+	fl.BoolVar(&f.noValidate, "no-validate", false, "skip the validation that ends every deploy")
+	fl.BoolVar(&f.skipPreflight, "skip-preflight", false, "skip the preflight checks")
+	fl.DurationVar(&f.waitLock, "wait-lock", 0, "wait this long for another deploy of the project to finish instead of refusing")
+	return c
+}
+
+// keepsConfig says whether a deploy's configuration is what the hub runs
+// after it: it succeeded (or degraded) and rolled no service back.
+func keepsConfig(res *deploy.Result) bool {
+	if res.Outcome != deploy.Success && res.Outcome != deploy.Degraded {
+		return false
+	}
+	for _, r := range res.Services {
+		if r.Rollback != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// writeConfigRecord keeps a successful deploy's configuration: the resolved
+// compose file, with every secret value replaced by a ${VAR} reference (the
+// records hold no secret; a rollback takes them from the env file of its
+// day), and the image ID of every service.
+func writeConfigRecord(dir string, st *stack.Stack, res *deploy.Result) error {
+	b, err := st.Project.MarshalYAML()
+	if err != nil {
+		return err
+	}
+	text := strings.ReplaceAll(string(b), "$", "$$")
+	for _, s := range secretRefs(st) {
+		text = strings.ReplaceAll(text, strings.ReplaceAll(s.value, "$", "$$"), "${"+s.name+"}")
+	}
+	images := map[string]string{}
+	for n, r := range res.Services {
+		if r.ImageID != "" {
+			images[n] = r.ImageID
+		}
+	}
+	ib, err := json.MarshalIndent(images, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, configRecord), []byte(text), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, imagesRecord), append(ib, '\n'), 0o644)
+}
+
+type secretRef struct{ name, value string }
+
+// secretRefs names each secret value of the stack by a variable that holds
+// it (env file first, then the environment), longest values first so that
+// a secret containing another is replaced whole.
+func secretRefs(st *stack.Stack) []secretRef {
+	var out []secretRef
+	for _, v := range stackSecrets(st) {
+		if v == "" {
+			continue
+		}
+		var names []string
+		for k, x := range st.EnvFileValues {
+			if x == v {
+				names = append(names, k)
+			}
+		}
+		if len(names) == 0 {
+			for k, x := range st.Environment {
+				if x == v {
+					names = append(names, k)
+				}
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		sort.Strings(names)
+		out = append(out, secretRef{name: names[0], value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i].value) > len(out[j].value) })
+	return out
+}
+
+// rollbackTarget loads the configuration of the deploy to go back to: to
+// names it, or "previous" (the successful deploy before the last one). The
+// stack is loaded from its config record with today's environment (env
+// files included) for the secrets.
+func (a *app) rollbackTarget(ctx context.Context, l *loaded, to string) (*loaded, map[string]string, string, error) {
+	project := l.st.Project.Name
+	id, err := pickRollbackDeploy(l.stateDir, project, to)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	dir := report.DeployDir(l.stateDir, project, id)
+	var images map[string]string
+	b, err := os.ReadFile(filepath.Join(dir, imagesRecord))
+	if err == nil {
+		err = json.Unmarshal(b, &images)
+	}
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("deploy %s kept no configuration to roll back to (%v): only successful deploys of this dive keep one", id, err)
+	}
+	st, err := stack.Load(ctx, stack.Options{Files: []string{filepath.Join(dir, configRecord)}, ProjectName: project,
+		EnvFiles: l.st.EnvFile, Environ: a.env.Environ, Env: map[string]string{}})
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("the configuration of deploy %s: %w", id, err)
+	}
+	g, err := st.Graph()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return &loaded{st: st, g: g, stateDir: l.stateDir}, images, id, nil
+}
+
+// pickRollbackDeploy finds the deploy to go back to in the history.
+func pickRollbackDeploy(stateDir, project, to string) (string, error) {
+	hist, err := report.LoadHistory(stateDir, project)
+	if err != nil {
+		return "", err
+	}
+	var ok []string // successful deploys with a config record, oldest first
+	for _, e := range hist {
+		m := e.Metrics
+		if (m.Outcome == report.DeploySuccess || m.Outcome == report.DeployDegraded) && hasConfigRecord(stateDir, project, m.DeployID) {
+			ok = append(ok, m.DeployID)
+		}
+	}
+	if to != "previous" {
+		for _, id := range ok {
+			if id == to {
+				return id, nil
+			}
+		}
+		return "", usageError{fmt.Errorf("deploy %s is not a successful deploy of %s with a kept configuration (see dive hub history)", to, project)}
+	}
+	if len(ok) < 2 {
+		return "", usageError{errors.New("no earlier successful deploy to roll back to: fewer than two successful deploys with a kept configuration (see dive hub history)")}
+	}
+	return ok[len(ok)-2], nil
+}
+
+func hasConfigRecord(stateDir, project, id string) bool {
+	_, err := os.Stat(filepath.Join(report.DeployDir(stateDir, project, id), imagesRecord))
+	return err == nil
+}
