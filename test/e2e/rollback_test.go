@@ -224,3 +224,40 @@ func TestRollbackRealEngine(t *testing.T) {
 		assert.Contains(t, string(got), "v1 data")
 	})
 }
+
+// TestRollbackDemo is the documented demo (docs/rollback.md): the demo hub,
+// then a redeploy with DEMO_BACKEND_MODE=crash. The backend's crash rolls
+// the hub back: the terminal and the HTML report show it, and the backend
+// runs its first container again.
+func TestRollbackDemo(t *testing.T) {
+	needDocker(t)
+	project := uniqueProject("e2e-rbdemo")
+	env := demoEnv(t, project)
+	state := envValue(env, "XDG_STATE_HOME")
+	t.Cleanup(func() { sweep(t, project, project+"-shared") })
+
+	v1 := diveWithin(t, 5*time.Minute, env, "hub", "deploy", "--demo", "-p", project)
+	require.Equal(t, 0, v1.code, "%s\n%s", v1.stdout, v1.stderr)
+	backend := project + "-backend"
+	b1 := inspectContainer(t, backend)
+
+	r := diveWithin(t, 5*time.Minute, append(env, "DEMO_BACKEND_MODE=crash"), "hub", "deploy", "--demo", "-p", project)
+	t.Logf("the redeploy's terminal:\n%s\n%s", r.stdout, r.stderr)
+	require.Equal(t, 1, r.code)
+	assert.Contains(t, r.stdout, "backend: keeping its previous container")
+	assert.Contains(t, r.stdout, "rolled-back")
+	assert.Contains(t, r.stdout, "✘ deploy failed, rolled back: the hub runs the previous configuration")
+	assert.Contains(t, r.stderr, "rolled back: the hub runs the previous configuration; core service backend failed")
+	b := inspectContainer(t, backend)
+	assert.Equal(t, b1.ID, b.ID, "the backend runs its first container again")
+	assert.Equal(t, "running", b.State.Status)
+	for _, n := range projectNames(t, project) {
+		assert.False(t, strings.HasSuffix(n, "-dive-prev"), "kept container left: %s", n)
+	}
+
+	html, err := os.ReadFile(filepath.Join(lastDeployDir(t, filepath.Join(state, "dive"), project), "report.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), `id="rollback"`)
+	assert.Contains(t, string(html), "Rolled back after backend failed: the hub runs the previous configuration.")
+	assert.Contains(t, string(html), "seg-rollback")
+}
