@@ -90,13 +90,9 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 		return err
 	}
 	defer eng.Close()
-	var pinned map[string]string
-	if f.rollbackTo != "" {
-		var to string
-		if l, pinned, to, err = a.rollbackTarget(ctx, l, f.rollbackTo); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stderr, "rolling back to the configuration of deploy %s (its images, never pulled)\n", to)
+	l, pinned, err := a.retarget(ctx, l, f.rollbackTo)
+	if err != nil {
+		return err
 	}
 	st := l.st
 	redactor := newRedactor(st)
@@ -162,11 +158,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	res.Duration = time.Since(t0)
 	deploy.Finish(bus, res)
 	a.writeRecords(l, deployID, collected, res, validation, evLog)
-	if keepsConfig(res) {
-		if err := writeConfigRecord(runDir, st, res); err != nil {
-			fmt.Fprintf(a.stderr, "dive: warning: could not keep this deploy's configuration for dive hub rollback: %v\n", err)
-		}
-	}
+	a.keepConfig(runDir, st, res)
 	a.printSummary(out, st, res, runDir)
 	if rep, ok := validation.(validate.Report); ok && a.g.logFormat != "json" {
 		printValidationLine(out, rep)

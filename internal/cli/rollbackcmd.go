@@ -60,6 +60,31 @@ Exit codes as deploy.`,
 	return c
 }
 
+// retarget is the stack a deploy deploys: l, or for dive hub rollback (to
+// not empty) the configuration of the deploy to go back to, with its images.
+func (a *app) retarget(ctx context.Context, l *loaded, to string) (*loaded, map[string]string, error) {
+	if to == "" {
+		return l, nil, nil
+	}
+	rl, pinned, id, err := a.rollbackTarget(ctx, l, to)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(a.stderr, "rolling back to the configuration of deploy %s (its images, never pulled)\n", id)
+	return rl, pinned, nil
+}
+
+// keepConfig keeps the deploy's configuration for dive hub rollback when
+// the hub runs it (keepsConfig); a failure to write it is a warning.
+func (a *app) keepConfig(runDir string, st *stack.Stack, res *deploy.Result) {
+	if !keepsConfig(res) {
+		return
+	}
+	if err := writeConfigRecord(runDir, st, res); err != nil {
+		fmt.Fprintf(a.stderr, "dive: warning: could not keep this deploy's configuration for dive hub rollback: %v\n", err)
+	}
+}
+
 // keepsConfig says whether a deploy's configuration is what the hub runs
 // after it: it succeeded (or degraded) and rolled no service back.
 func keepsConfig(res *deploy.Result) bool {

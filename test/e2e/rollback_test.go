@@ -79,6 +79,15 @@ func inspectContainer(t *testing.T, name string) inspectState {
 	return v[0]
 }
 
+// volumeMarker reads /data/marker out of a container (docker cp: a tar
+// stream holding the file).
+func volumeMarker(t *testing.T, name string) string {
+	t.Helper()
+	got, err := exec.Command("docker", "cp", name+":/data/marker", "-").Output()
+	require.NoError(t, err)
+	return string(got)
+}
+
 // projectNames lists the names of every container of the project.
 func projectNames(t *testing.T, project string) []string {
 	t.Helper()
@@ -178,9 +187,7 @@ func TestRollbackRealEngine(t *testing.T) {
 			assert.Equal(t, app1.ID, app.ID)
 			assert.Equal(t, app1.State.StartedAt, app.State.StartedAt, "app was never restarted")
 			assert.Equal(t, app1.RestartCount, app.RestartCount)
-			got, err := exec.Command("docker", "cp", dbName+":/data/marker", "-").Output()
-			require.NoError(t, err)
-			assert.Contains(t, string(got), "v1 data", "the named volume's data is intact")
+			assert.Contains(t, volumeMarker(t, dbName), "v1 data", "the named volume's data is intact")
 			assert.Equal(t, []string{appName, dbName, extraName}, projectNames(t, project), "no kept or new container left")
 			for _, e := range lastDeployEvents(t, state, project) {
 				if a, ok := e.Attrs.(events.RolledBackAttrs); ok && e.Service == "db" {
@@ -219,9 +226,7 @@ func TestRollbackRealEngine(t *testing.T) {
 		app := inspectContainer(t, appName)
 		assert.Equal(t, app1.ID, app.ID, "app, the same in v1 and v2, is left alone")
 		waitHealthy(t, dbName)
-		got, err := exec.Command("docker", "cp", dbName+":/data/marker", "-").Output()
-		require.NoError(t, err)
-		assert.Contains(t, string(got), "v1 data")
+		assert.Contains(t, volumeMarker(t, dbName), "v1 data")
 	})
 }
 
