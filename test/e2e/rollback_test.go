@@ -245,6 +245,12 @@ func TestRollbackDemo(t *testing.T) {
 	require.Equal(t, 0, v1.code, "%s\n%s", v1.stdout, v1.stderr)
 	backend := project + "-backend"
 	b1 := inspectContainer(t, backend)
+	var v1Ready float64
+	for _, e := range loadEvents(t, state, project) {
+		if e.Kind == events.ServiceReady && e.Service == "backend" {
+			v1Ready = events.MS(e.Duration)
+		}
+	}
 
 	r := diveWithin(t, 5*time.Minute, append(env, "DEMO_BACKEND_MODE=crash"), "hub", "deploy", "--demo", "-p", project)
 	t.Logf("the redeploy's terminal:\n%s\n%s", r.stdout, r.stderr)
@@ -260,6 +266,11 @@ func TestRollbackDemo(t *testing.T) {
 		assert.False(t, strings.HasSuffix(n, "-dive-prev"), "kept container left: %s", n)
 	}
 
+	for _, e := range loadEvents(t, state, project) {
+		if a, ok := e.Attrs.(events.RolledBackAttrs); ok && e.Service == "backend" {
+			t.Logf("backend: failure → v1 ready %.0f ms (its restart → ready %.0f ms; its own start → ready in the first deploy %.0f ms)", a.SinceFailureMS, a.ReadyMS, v1Ready)
+		}
+	}
 	html, err := os.ReadFile(filepath.Join(lastDeployDir(t, filepath.Join(state, "dive"), project), "report.html"))
 	require.NoError(t, err)
 	assert.Contains(t, string(html), `id="rollback"`)
