@@ -49,7 +49,7 @@ services:
       STANDIN_NAME: extra
       STANDIN_MODE: ${EXTRA_MODE:-serve}
       V: ${EXTRA_V:-1}` + hc + `
-    labels: {dive.service.class: optional, dive.service.timeout: 5s}
+    labels: {dive.service.class: optional, dive.service.timeout: 30s}
 volumes:
   data: {}
 `
@@ -227,6 +227,20 @@ func TestRollbackRealEngine(t *testing.T) {
 		assert.Equal(t, app1.ID, app.ID, "app, the same in v1 and v2, is left alone")
 		waitHealthy(t, dbName)
 		assert.Contains(t, volumeMarker(t, dbName), "v1 data")
+	})
+
+	t.Run("a kept container left behind: status shows it, down removes it", func(t *testing.T) {
+		// What an interrupted deploy leaves: a service's container renamed
+		// <name>-dive-prev, next to no new one yet.
+		out, err := exec.Command("docker", "rename", extraName, extraName+"-dive-prev").CombinedOutput()
+		require.NoError(t, err, string(out))
+		st := dive(t, base, "hub", "status", "-f", file, "-p", project)
+		require.Equal(t, 0, st.code, st.stderr)
+		assert.Contains(t, st.stdout, extraName+"-dive-prev")
+		assert.Contains(t, st.stdout, "(kept previous)")
+		down := dive(t, base, "hub", "down", "-f", file, "-p", project)
+		require.Equal(t, 0, down.code, "%s\n%s", down.stdout, down.stderr)
+		assert.Empty(t, projectNames(t, project), "down removes kept containers too")
 	})
 }
 
