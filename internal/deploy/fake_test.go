@@ -86,6 +86,8 @@ type fakeEngine struct {
 	// started/ready per service, across the fake's lifetime (last container wins).
 	started map[string]time.Time
 	ready   map[string]time.Time
+	// renameFails makes a rename to this name fail.
+	renameFails string
 }
 
 type fakeSub struct {
@@ -341,6 +343,9 @@ func (f *fakeEngine) Rename(ctx context.Context, id, name string) error {
 	c, ok := f.containers[id]
 	if !ok {
 		return fmt.Errorf("fake: no such container: %s", id)
+	}
+	if name == f.renameFails {
+		return fmt.Errorf("fake: rename %s: the engine refused", name)
 	}
 	for _, x := range f.containers {
 		if x.name == name && x != c {

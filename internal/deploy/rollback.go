@@ -263,11 +263,11 @@ func (d *deployer) renameBack(ctx context.Context, p *kept) error {
 	rctx, cancel := context.WithTimeout(ctx, detachedOpTimeout)
 	defer cancel()
 	err := d.eng.Rename(rctx, p.c.ID, p.c.Name)
-	if err == nil || !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already in use") {
-		if err != nil {
-			return fmt.Errorf("rename %s back to %s: %w", engine.PrevName(p.c.Name), p.c.Name, err)
-		}
+	if err == nil {
 		return nil
+	}
+	if !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already in use") {
+		return fmt.Errorf("rename %s back to %s: %w", engine.PrevName(p.c.Name), p.c.Name, err)
 	}
 	ins, ierr := d.eng.Inspect(rctx, p.c.Name)
 	if ierr != nil || ins.Config == nil || ins.Config.Labels[engine.LabelProject] != d.st.Project.Name {

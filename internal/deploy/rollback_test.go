@@ -187,6 +187,36 @@ func TestCoreFailureRollsBack(t *testing.T) {
 	}
 }
 
+// TestRollbackStepFails: db's previous container cannot get its name back;
+// the others are still rolled back, and the error says what every service
+// runs now.
+func TestRollbackStepFails(t *testing.T) {
+	t.Parallel()
+	st, g := loadStack(t, rollbackCompose)
+	fake := rollbackFake()
+	v1 := deployWith(t, fake, st, g)
+	require.Equal(t, Success, v1.res.Outcome, "%v", v1.res.Err)
+	fake.setScript("db", script{Exit: true, ExitAfter: 10 * time.Millisecond, ExitCode: 2})
+	fake.mu.Lock()
+	fake.renameFails = "rollback-db-1"
+	fake.mu.Unlock()
+	st2, g2 := loadStack(t, changeEnv(t, "db"))
+	v2 := deployWith(t, fake, st2, g2)
+	require.Equal(t, Failed, v2.res.Outcome)
+	require.NotNil(t, v2.res.Rollback)
+	assert.False(t, v2.res.Rollback.Complete)
+	msg := v2.res.Err.Error()
+	assert.NotContains(t, msg, "rolled back: the hub runs the previous configuration")
+	assert.Contains(t, msg, "core service db failed")
+	assert.Contains(t, msg, "the rollback did not complete, now: api runs its previous container "+short(v1.res.Services["api"].ContainerID)+" again")
+	assert.Contains(t, msg, "db runs its previous container "+short(v1.res.Services["db"].ContainerID)+", stopped and named rollback-db-1-dive-prev")
+	assert.Equal(t, RollbackFailed, v2.res.Rollback.Services["db"].Action)
+	assert.Equal(t, RollbackRestored, v2.res.Rollback.Services["api"].Action)
+	failed := kindsOf(v2.evs, events.RollbackFailed)
+	require.Contains(t, failed, "db")
+	assert.Contains(t, failed["db"].Attrs.(events.RollbackFailedAttrs).Runs, "stopped and named rollback-db-1-dive-prev")
+}
+
 // TestOptionalFailureRollsBackAlone: a changed optional service fails; it
 // alone is rolled back, the deploy is degraded, a changed core service
 // keeps its new container.
