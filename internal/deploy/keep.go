@@ -93,12 +93,12 @@ func notKeptWhy(s *stack.Service, old engine.Container) string {
 // running. A leftover kept container of the service (an earlier deploy that
 // was interrupted) is removed first.
 func (d *deployer) keepOld(ctx context.Context, r *svcRun, old engine.Container) error {
-	for _, stale := range d.stalePrev[r.svc.Name] {
+	for _, stale := range d.stalePrev[r.svc.Name] { // read only: filled before the services run
 		if err := d.eng.Remove(ctx, stale.ID, false); err != nil {
 			return fmt.Errorf("remove the leftover kept container %s: %w", stale.Name, err)
 		}
 	}
-	d.stalePrev[r.svc.Name] = nil
+	r.staleRemoved = true
 	mode, rule := keepMode(r.svc.Config)
 	if err := d.eng.Rename(ctx, old.ID, engine.PrevName(old.Name)); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", old.Name, engine.PrevName(old.Name), err)
@@ -189,6 +189,9 @@ func (d *deployer) dropPrevs(ctx context.Context, names []string) {
 // good containers: they stay for the user to look at).
 func (d *deployer) dropStale(ctx context.Context) {
 	for n, cs := range d.stalePrev {
+		if r := d.svcs[n]; r != nil && r.staleRemoved {
+			continue
+		}
 		for _, c := range cs {
 			if err := d.eng.Remove(ctx, c.ID, false); err != nil {
 				d.emitWarning(events.PhaseRollback, n, fmt.Sprintf("remove the leftover kept container %s: %v", c.Name, err))

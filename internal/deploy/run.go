@@ -195,15 +195,17 @@ type svcRun struct {
 	// prev is the previous container, kept until the deploy ends (keep.go);
 	// unkept says why a replaced one was not kept; fresh: the service had no
 	// container before; newID: the container this deploy created.
-	prev     *kept
-	unkept   string
-	fresh    bool
-	newID    string
-	before   string // the service's container before the deploy
-	failedAt time.Time
-	mu       sync.Mutex
-	peakCPU  float64
-	peakMem  float64
+	prev   *kept
+	unkept string
+	fresh  bool
+	newID  string
+	before string // the service's container before the deploy
+	// staleRemoved: keepOld removed the kept containers an earlier deploy left.
+	staleRemoved bool
+	failedAt     time.Time
+	mu           sync.Mutex
+	peakCPU      float64
+	peakMem      float64
 }
 
 // settled closes when the service reached a final state (ready or not).
