@@ -158,7 +158,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	res.Duration = time.Since(t0)
 	deploy.Finish(bus, res)
 	a.writeRecords(l, deployID, collected, res, validation, evLog)
-	a.keepConfig(runDir, st, res)
+	a.keepConfig(ctx, runDir, st, res)
 	a.printSummary(out, st, res, runDir)
 	if rep, ok := validation.(validate.Report); ok && a.g.logFormat != "json" {
 		printValidationLine(out, rep)

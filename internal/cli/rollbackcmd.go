@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dive-hub/dive/internal/deploy"
+	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/report"
 	"github.com/dive-hub/dive/internal/stack"
 	"github.com/spf13/cobra"
@@ -76,13 +77,39 @@ func (a *app) retarget(ctx context.Context, l *loaded, to string) (*loaded, map[
 
 // keepConfig keeps the deploy's configuration for dive hub rollback when
 // the hub runs it (keepsConfig); a failure to write it is a warning.
-func (a *app) keepConfig(runDir string, st *stack.Stack, res *deploy.Result) {
+func (a *app) keepConfig(ctx context.Context, runDir string, st *stack.Stack, res *deploy.Result) {
 	if !keepsConfig(res) {
 		return
 	}
-	if err := writeConfigRecord(runDir, st, res); err != nil {
+	err := writeConfigRecord(runDir, st, res)
+	if err == nil {
+		err = checkConfigRecord(ctx, runDir, st, a.env.Environ)
+	}
+	if err != nil {
+		_ = os.Remove(filepath.Join(runDir, configRecord))
+		_ = os.Remove(filepath.Join(runDir, imagesRecord))
 		fmt.Fprintf(a.stderr, "dive: warning: could not keep this deploy's configuration for dive hub rollback: %v\n", err)
 	}
+}
+
+// checkConfigRecord loads the kept configuration back (as a rollback
+// would, with today's env files) and compares every service's config hash
+// with the deployed one: a secret replaced where it was not a value (a short
+// secret that is also a service name) would show here, and such a record is
+// not kept.
+func checkConfigRecord(ctx context.Context, dir string, st *stack.Stack, environ []string) error {
+	again, err := stack.Load(ctx, stack.Options{Files: []string{filepath.Join(dir, configRecord)}, ProjectName: st.Project.Name,
+		EnvFiles: st.EnvFile, Environ: environ, Env: map[string]string{}, SkipSchema: true})
+	if err != nil {
+		return fmt.Errorf("it does not load back: %w", err)
+	}
+	for _, n := range st.Names {
+		b, ok := again.Services[n]
+		if !ok || engine.ConfigHash(b.Config, "") != engine.ConfigHash(st.Services[n].Config, "") {
+			return fmt.Errorf("service %s does not load back the same (a secret value that is also part of the file's structure?)", n)
+		}
+	}
+	return nil
 }
 
 // keepsConfig says whether a deploy's configuration is what the hub runs

@@ -31,7 +31,7 @@ services:
     ports: ["127.0.0.1:5432:5432"]
     healthcheck: {test: [CMD, pg_isready], interval: 2s, timeout: 1s, retries: 5}
     labels: {dive.service.timeout: 90s}
-  app:
+  webapp:
     image: app:1
     depends_on:
       db: {condition: service_healthy, restart: true}
@@ -50,7 +50,7 @@ volumes:
 	}
 	st := load(file)
 	res := &deploy.Result{Outcome: deploy.Success, Services: map[string]*deploy.ServiceResult{
-		"db": {Name: "db", ImageID: "sha256:db"}, "app": {Name: "app", ImageID: "sha256:app"}}}
+		"db": {Name: "db", ImageID: "sha256:db"}, "webapp": {Name: "webapp", ImageID: "sha256:app"}}}
 	rec := t.TempDir()
 	require.NoError(t, writeConfigRecord(rec, st, res))
 
@@ -71,6 +71,16 @@ volumes:
 	require.NotNil(t, pw)
 	assert.Equal(t, secret, *pw, "the secret comes back from the env file")
 	assert.Equal(t, "5$", *again.Services["db"].Config.Environment["PRICE"])
+
+	require.NoError(t, checkConfigRecord(context.Background(), rec, st, nil))
+
+	// A secret that is also part of the structure (a service name) breaks the file's structure:
+	// the check refuses the record.
+	require.NoError(t, os.WriteFile(envFile, []byte("DB_PASSWORD=webapp\n"), 0o600))
+	weak := load(file)
+	rec2 := t.TempDir()
+	require.NoError(t, writeConfigRecord(rec2, weak, res))
+	assert.Error(t, checkConfigRecord(context.Background(), rec2, weak, nil))
 
 	assert.False(t, keepsConfig(&deploy.Result{Outcome: deploy.Failed}))
 	assert.False(t, keepsConfig(&deploy.Result{Outcome: deploy.Degraded, Services: map[string]*deploy.ServiceResult{"x": {Rollback: &deploy.ServiceRollback{}}}}))

@@ -290,4 +290,15 @@ func TestRollbackDemo(t *testing.T) {
 	assert.Contains(t, string(html), `id="rollback"`)
 	assert.Contains(t, string(html), "Rolled back after backend failed: the hub runs the previous configuration.")
 	assert.Contains(t, string(html), "seg-rollback")
+
+	// A successful v2 (the frontend's readiness delay changed), then
+	// dive hub rollback --demo: the frontend runs v1's configuration again.
+	v2 := diveWithin(t, 5*time.Minute, append(env, "DEMO_FRONTEND_READY_AFTER=1.5s"), "hub", "deploy", "--demo", "-p", project)
+	require.Equal(t, 0, v2.code, "%s\n%s", v2.stdout, v2.stderr)
+	rb := diveWithin(t, 5*time.Minute, env, "hub", "rollback", "--demo", "-p", project)
+	require.Equal(t, 0, rb.code, "%s\n%s", rb.stdout, rb.stderr)
+	out, err := exec.Command("docker", "inspect", "-f", "{{json .Config.Env}}", project+"-frontend").Output()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), `"STANDIN_READY_AFTER=1s"`, "the frontend runs v1's configuration")
+	assert.Equal(t, b1.ID, inspectContainer(t, backend).ID, "the backend, the same in both, is left alone")
 }
