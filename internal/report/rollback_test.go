@@ -56,6 +56,7 @@ func TestComputeRollback(t *testing.T) {
 	assert.Contains(t, html.String(), `id="rollback"`)
 	assert.Contains(t, html.String(), "seg-rollback")
 	assert.Contains(t, html.String(), "Rolled back after db failed")
+	assert.Contains(t, html.String(), "↺ rolled back in 1.5")
 
 	// History marks the rolled-back deploy.
 	s := Summarize([]HistoryEntry{{Metrics: m}}, 5)

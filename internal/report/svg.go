@@ -238,6 +238,10 @@ func ganttLabel(s Service) (label, weight string) {
 		}
 	}
 	switch s.RolledBack {
+	case "":
+		if s.Replaced != "" {
+			label += " · replaced (previous kept " + s.Replaced + ")"
+		}
 	case "restored":
 		label += " · ↺ rolled back in " + fmtSecondsPtr(s.RollbackSinceFailureMS)
 	case "removed", "untouched":
