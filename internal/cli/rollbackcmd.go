@@ -13,6 +13,7 @@ import (
 
 	"github.com/dive-hub/dive/internal/deploy"
 	"github.com/dive-hub/dive/internal/engine"
+	"github.com/dive-hub/dive/internal/redact"
 	"github.com/dive-hub/dive/internal/report"
 	"github.com/dive-hub/dive/internal/stack"
 	"github.com/spf13/cobra"
@@ -81,7 +82,7 @@ func (a *app) keepConfig(ctx context.Context, runDir string, st *stack.Stack, re
 	if !keepsConfig(res) {
 		return
 	}
-	err := writeConfigRecord(runDir, st, res)
+	err := writeConfigRecord(runDir, st, res, newRedactor(st).String)
 	if err == nil {
 		err = checkConfigRecord(ctx, runDir, st, a.env.Environ)
 	}
@@ -128,16 +129,22 @@ func keepsConfig(res *deploy.Result) bool {
 
 // writeConfigRecord keeps a successful deploy's configuration: the resolved
 // compose file, with every secret value replaced by a ${VAR} reference (the
-// records hold no secret; a rollback takes them from the env file of its
-// day), and the image ID of every service.
-func writeConfigRecord(dir string, st *stack.Stack, res *deploy.Result) error {
+// records hold no secret; a rollback takes them from the environment and env
+// file of its day), and the image ID of every service. mask is the deploy's
+// redactor: a value it would mask is a secret; when the file still holds
+// something it would mask (a credential written in the compose file itself),
+// the configuration is not kept.
+func writeConfigRecord(dir string, st *stack.Stack, res *deploy.Result, mask func(string) string) error {
 	b, err := st.Project.MarshalYAML()
 	if err != nil {
 		return err
 	}
 	text := strings.ReplaceAll(string(b), "$", "$$")
-	for _, s := range secretRefs(st) {
+	for _, s := range secretRefs(st, mask) {
 		text = strings.ReplaceAll(text, strings.ReplaceAll(s.value, "$", "$$"), "${"+s.name+"}")
+	}
+	if mask(text) != text {
+		return errors.New("the resolved configuration holds a secret that is no variable's whole value (a credential written in the compose file?); it is not kept")
 	}
 	images := map[string]string{}
 	for n, r := range res.Services {
@@ -157,35 +164,29 @@ func writeConfigRecord(dir string, st *stack.Stack, res *deploy.Result) error {
 
 type secretRef struct{ name, value string }
 
-// secretRefs names each secret value of the stack by a variable that holds
-// it (env file first, then the environment), longest values first so that
-// a secret containing another is replaced whole.
-func secretRefs(st *stack.Stack) []secretRef {
-	var out []secretRef
+// secretRefs names every secret value of the stack by a variable that holds
+// it: the redactor's secrets, and every variable whose value the redactor
+// would change (a token inside a URL). Env-file variables come first, then
+// the environment; longest values first so that a secret containing another
+// is replaced whole.
+func secretRefs(st *stack.Stack, mask func(string) string) []secretRef {
+	secret := map[string]bool{}
 	for _, v := range stackSecrets(st) {
-		if v == "" {
-			continue
-		}
-		var names []string
-		for k, x := range st.EnvFileValues {
-			if x == v {
-				names = append(names, k)
-			}
-		}
-		if len(names) == 0 {
-			for k, x := range st.Environment {
-				if x == v {
-					names = append(names, k)
-				}
-			}
-		}
-		if len(names) == 0 {
-			continue
-		}
-		sort.Strings(names)
-		out = append(out, secretRef{name: names[0], value: v})
+		secret[v] = true
 	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i].value) > len(out[j].value) })
+	seen := map[string]bool{}
+	var out []secretRef
+	for _, vars := range []map[string]string{st.EnvFileValues, st.Environment} {
+		for _, k := range sortedKeys(vars) {
+			v := vars[k]
+			if len(v) < redact.MinLen || seen[v] || (!secret[v] && mask(v) == v) {
+				continue
+			}
+			seen[v] = true
+			out = append(out, secretRef{name: k, value: v})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i].value) > len(out[j].value) })
 	return out
 }
 

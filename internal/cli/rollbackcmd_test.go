@@ -27,6 +27,7 @@ services:
     environment:
       POSTGRES_PASSWORD: ${DB_PASSWORD}
       PRICE: "5$$"
+      NOTIFY: ${NOTIFY_URL}
     volumes: [data:/var/lib/postgresql/data]
     ports: ["127.0.0.1:5432:5432"]
     healthcheck: {test: [CMD, pg_isready], interval: 2s, timeout: 1s, retries: 5}
@@ -42,7 +43,7 @@ volumes:
 	file := filepath.Join(dir, "compose.yml")
 	envFile := filepath.Join(dir, ".env.hub")
 	require.NoError(t, os.WriteFile(file, []byte(compose), 0o644))
-	require.NoError(t, os.WriteFile(envFile, []byte("DB_PASSWORD='"+secret+"'\n"), 0o600))
+	require.NoError(t, os.WriteFile(envFile, []byte("DB_PASSWORD='"+secret+"'\nNOTIFY_URL=https://n.example.com/send?token=tok-query-7272\n"), 0o600))
 	load := func(files ...string) *stack.Stack {
 		st, err := stack.Load(context.Background(), stack.Options{Files: files, EnvFiles: []string{envFile}, Env: map[string]string{}})
 		require.NoError(t, err)
@@ -52,12 +53,14 @@ volumes:
 	res := &deploy.Result{Outcome: deploy.Success, Services: map[string]*deploy.ServiceResult{
 		"db": {Name: "db", ImageID: "sha256:db"}, "webapp": {Name: "webapp", ImageID: "sha256:app"}}}
 	rec := t.TempDir()
-	require.NoError(t, writeConfigRecord(rec, st, res))
+	require.NoError(t, writeConfigRecord(rec, st, res, newRedactor(st).String))
 
 	b, err := os.ReadFile(filepath.Join(rec, configRecord))
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), secret)
 	assert.Contains(t, string(b), "${DB_PASSWORD}")
+	assert.NotContains(t, string(b), "tok-query-7272", "a token inside a URL is a secret too")
+	assert.Contains(t, string(b), "${NOTIFY_URL}")
 
 	again := load(filepath.Join(rec, configRecord))
 	assert.Equal(t, st.Names, again.Names)
@@ -79,7 +82,7 @@ volumes:
 	require.NoError(t, os.WriteFile(envFile, []byte("DB_PASSWORD=webapp\n"), 0o600))
 	weak := load(file)
 	rec2 := t.TempDir()
-	require.NoError(t, writeConfigRecord(rec2, weak, res))
+	require.NoError(t, writeConfigRecord(rec2, weak, res, newRedactor(weak).String))
 	assert.Error(t, checkConfigRecord(context.Background(), rec2, weak, nil))
 
 	assert.False(t, keepsConfig(&deploy.Result{Outcome: deploy.Failed}))
