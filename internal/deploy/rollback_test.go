@@ -8,6 +8,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/dive-hub/dive/internal/events"
+	"github.com/dive-hub/dive/internal/graph"
+	"github.com/dive-hub/dive/internal/stack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -96,6 +98,17 @@ func rollbackFake() *fakeEngine {
 	})
 }
 
+// deployV1 deploys rollbackCompose on a new fake engine: the v1 every
+// rollback test starts from.
+func deployV1(t *testing.T, mods ...func(*Options)) (*fakeEngine, *stack.Stack, *graph.Graph, run) {
+	t.Helper()
+	st, g := loadStack(t, rollbackCompose)
+	fake := rollbackFake()
+	v1 := deployWith(t, fake, st, g, mods...)
+	require.Equal(t, Success, v1.res.Outcome, "%v", v1.res.Err)
+	return fake, st, g, v1
+}
+
 // changeEnv returns rollbackCompose with service's V set to "2".
 func changeEnv(t *testing.T, services ...string) string {
 	t.Helper()
@@ -132,10 +145,7 @@ func TestCoreFailureRollsBack(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			st, g := loadStack(t, rollbackCompose)
-			fake := rollbackFake()
-			v1 := deployWith(t, fake, st, g)
-			require.Equal(t, Success, v1.res.Outcome, "%v", v1.res.Err)
+			fake, _, _, v1 := deployV1(t)
 
 			fake.setScript("db", broken)
 			fake.resetCalls()
@@ -192,10 +202,7 @@ func TestCoreFailureRollsBack(t *testing.T) {
 // runs now.
 func TestRollbackStepFails(t *testing.T) {
 	t.Parallel()
-	st, g := loadStack(t, rollbackCompose)
-	fake := rollbackFake()
-	v1 := deployWith(t, fake, st, g)
-	require.Equal(t, Success, v1.res.Outcome, "%v", v1.res.Err)
+	fake, _, _, v1 := deployV1(t)
 	fake.setScript("db", script{Exit: true, ExitAfter: 10 * time.Millisecond, ExitCode: 2})
 	fake.mu.Lock()
 	fake.renameFails = "rollback-db-1"
@@ -222,10 +229,7 @@ func TestRollbackStepFails(t *testing.T) {
 // keeps its new container.
 func TestOptionalFailureRollsBackAlone(t *testing.T) {
 	t.Parallel()
-	st, g := loadStack(t, rollbackCompose)
-	fake := rollbackFake()
-	v1 := deployWith(t, fake, st, g)
-	require.Equal(t, Success, v1.res.Outcome, "%v", v1.res.Err)
+	fake, _, _, v1 := deployV1(t)
 
 	fake.setScript("extra", script{Exit: true, ExitAfter: 10 * time.Millisecond, ExitCode: 1})
 	st2, g2 := loadStack(t, changeEnv(t, "extra", "api"))
@@ -247,10 +251,7 @@ func TestOptionalFailureRollsBackAlone(t *testing.T) {
 // before the new one is created, and a failure stays a failure.
 func TestNoRollbackReplacesFirst(t *testing.T) {
 	t.Parallel()
-	st, g := loadStack(t, rollbackCompose)
-	fake := rollbackFake()
-	v1 := deployWith(t, fake, st, g)
-	require.Equal(t, Success, v1.res.Outcome, "%v", v1.res.Err)
+	fake, _, _, _ := deployV1(t)
 	fake.setScript("db", script{Exit: true, ExitAfter: 10 * time.Millisecond, ExitCode: 2})
 	fake.resetCalls()
 	st2, g2 := loadStack(t, changeEnv(t, "db"))
@@ -268,10 +269,7 @@ func TestNoRollbackReplacesFirst(t *testing.T) {
 // container is left, and a leftover one of an interrupted deploy is removed.
 func TestSuccessfulReplaceRemovesKept(t *testing.T) {
 	t.Parallel()
-	st, g := loadStack(t, rollbackCompose)
-	fake := rollbackFake()
-	v1 := deployWith(t, fake, st, g, waitAll)
-	require.Equal(t, Success, v1.res.Outcome, "%v", v1.res.Err)
+	fake, st, g, _ := deployV1(t, waitAll)
 	st2, g2 := loadStack(t, changeEnv(t, "db"))
 	v2 := deployWith(t, fake, st2, g2, waitAll)
 	require.Equal(t, Success, v2.res.Outcome, "%v", v2.res.Err)
