@@ -284,17 +284,29 @@ func (d *deployer) renameBack(ctx context.Context, p *kept) error {
 
 // waitRestored waits until a restored container runs and passes its own
 // healthcheck (the one it was created with, which may differ from the
-// compose file's now): the engine's healthy event, or dive's exec probe
-// every 100 ms, within budget.
+// compose file's now): the engine's healthy event, or dive's exec probe,
+// one in flight, every 100 ms, within budget. A probe slowed by a busy
+// engine never holds up the event.
 func (d *deployer) waitRestored(ctx context.Context, id string, evCh <-chan engine.Event, budget time.Duration) error {
 	bctx, cancel := context.WithTimeoutCause(ctx, budget, errBudget)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	type look struct {
+		done bool
+		err  error
+	}
+	looks := make(chan look, 1)
+	inFlight := false
+	probe := func() {
+		inFlight = true
+		go func() {
+			done, err := d.probeRestored(bctx, id)
+			looks <- look{done, err}
+		}()
+	}
+	probe()
 	for {
-		if done, err := d.probeRestored(bctx, id); done {
-			return err
-		}
 		select {
 		case <-bctx.Done():
 			if errors.Is(context.Cause(bctx), errBudget) {
@@ -308,7 +320,15 @@ func (d *deployer) waitRestored(ctx context.Context, id string, evCh <-chan engi
 			case ev.Action == "die":
 				return fmt.Errorf("exited with code %d", ev.ExitCode)
 			}
+		case l := <-looks:
+			inFlight = false
+			if l.done {
+				return l.err
+			}
 		case <-tick.C:
+			if !inFlight {
+				probe()
+			}
 		}
 	}
 }
