@@ -21,12 +21,15 @@ import (
 // (optional). Variables break one service at a time: DB_MODE, DB_IMAGE,
 // DB_BUDGET, DB_V (a change that alone makes db's container new), EXTRA_MODE.
 func rollbackStack(img string) string {
+	// A generous timeout and retries: on a saturated engine the engine's own
+	// checks time out, and an unhealthy unchanged container is replaced by
+	// the next deploy (that is not what these tests are about).
 	hc := `
     healthcheck:
       test: ["CMD", "/dive", "standin", "probe"]
       interval: 1s
-      timeout: 2s
-      retries: 3`
+      timeout: 10s
+      retries: 5`
 	return `
 services:
   db:
