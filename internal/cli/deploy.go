@@ -31,6 +31,8 @@ type deployFlags struct {
 	retryBroken   bool
 	waitLock      time.Duration
 	opConcurrency int
+	noRollback    bool
+	rollbackTo    string // dive hub rollback: the deploy to go back to ("previous": the one before the last)
 }
 
 func (a *app) deployCmd() *cobra.Command {
@@ -60,6 +62,7 @@ Exit codes: 0 every core service ready (optional/stretch may be degraded),
 	fl.BoolVar(&f.noValidate, "no-validate", false, "skip the validation that ends every deploy")
 	fl.BoolVar(&f.skipPreflight, "skip-preflight", false, "skip the preflight checks")
 	fl.BoolVar(&f.retryBroken, "retry-broken", false, "try optional/stretch services the breaker is skipping")
+	fl.BoolVar(&f.noRollback, "no-rollback", false, "replace changed containers as docker compose does (old one removed first) and never roll back (docs/rollback.md)")
 	fl.DurationVar(&f.waitLock, "wait-lock", 0, "wait this long for another deploy of the project to finish instead of refusing")
 	fl.IntVar(&f.opConcurrency, "op-concurrency", 0, "container creates/starts/removes in flight at once (0: 64; -1: unbounded)")
 	_ = fl.MarkHidden("op-concurrency")
@@ -87,6 +90,10 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 		return err
 	}
 	defer eng.Close()
+	l, pinned, err := a.retarget(ctx, l, f.rollbackTo)
+	if err != nil {
+		return err
+	}
 	st := l.st
 	redactor := newRedactor(st)
 	bus.SetRedactor(redactor.String)
@@ -139,7 +146,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	}
 
 	// 4. deploy.
-	res := a.runDeployment(ctx, eng, l, bus, f, skip, deployID)
+	res := a.runDeployment(ctx, eng, l, bus, f, skip, deployID, pinned)
 	if prog != nil {
 		prog.Close()
 	}
@@ -151,6 +158,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	res.Duration = time.Since(t0)
 	deploy.Finish(bus, res)
 	a.writeRecords(l, deployID, collected, res, validation, evLog)
+	a.keepConfig(ctx, runDir, st, res)
 	a.printSummary(out, st, res, runDir)
 	if rep, ok := validation.(validate.Report); ok && a.g.logFormat != "json" {
 		printValidationLine(out, rep)
@@ -215,14 +223,14 @@ func (a *app) subscribeOutput(bus *events.Bus, out io.Writer, l *loaded) *progre
 }
 
 // runDeployment runs the deploy itself.
-func (a *app) runDeployment(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus, f deployFlags, skip map[string]string, deployID string) *deploy.Result {
+func (a *app) runDeployment(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus, f deployFlags, skip map[string]string, deployID string, pinned map[string]string) *deploy.Result {
 	st := l.st
 	expected := map[string]time.Duration{}
 	for n, e := range a.expectedReadiness(l) {
 		expected[n] = e.P50
 	}
 	return deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
-		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true,
+		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true, NoRollback: f.noRollback, Images: pinned,
 		Expected: expected, OpConcurrency: opConcurrency(f.opConcurrency), ProbeConcurrency: a.env.ProbeConcurrency,
 		ReadyBefore: readyBefore(l.stateDir, st.Project.Name, deployID)})
 }
@@ -318,6 +326,7 @@ func (a *app) printSummary(w io.Writer, st *stack.Stack, res *deploy.Result, run
 			fmt.Fprintf(w, "- %s (%s) %s: %s\n", n, r.Class, r.State, r.Reason)
 		}
 	}
+	printRollback(w, res)
 	var parts []string
 	for _, s := range []deploy.State{deploy.StateReady, deploy.StateReused, deploy.StateFailed, deploy.StateSkipped, deploy.StatePending, deploy.StateCancelled} {
 		if counts[s] > 0 {
@@ -330,8 +339,44 @@ func (a *app) printSummary(w io.Writer, st *stack.Stack, res *deploy.Result, run
 		deploy.Failed:      "✘ deploy failed",
 		deploy.Interrupted: "✘ deploy interrupted",
 	}[res.Outcome]
+	if rb := res.Rollback; rb != nil && rb.Complete {
+		verdict += ", rolled back: the hub runs the previous configuration"
+	} else if rb != nil {
+		verdict += ", and the rollback did not complete (see above)"
+	}
 	fmt.Fprintf(w, "%s in %.2fs (%s)\n", verdict, res.Duration.Seconds(), strings.Join(parts, ", "))
 	fmt.Fprintf(w, "  records: %s\n", runDir)
+}
+
+// printRollback lists what a rollback did, service by service: after a core
+// failure every changed service, else each optional/stretch one rolled back
+// alone.
+func printRollback(w io.Writer, res *deploy.Result) {
+	cause := ""
+	if res.Rollback != nil {
+		cause = res.Rollback.Cause
+		fmt.Fprintf(w, "↺ rollback after %s failed:\n", cause)
+	}
+	for _, n := range sortedKeys(res.Services) {
+		sr := res.Services[n].Rollback
+		if sr == nil {
+			continue
+		}
+		if res.Rollback == nil {
+			fmt.Fprintf(w, "↺ %s (%s) rolled back alone:\n", n, res.Services[n].Class)
+		}
+		switch sr.Action {
+		case deploy.RollbackRestored:
+			fmt.Fprintf(w, "    %s: runs its previous container %s again, ready %.2fs after the failure (%.2fs after its start)\n",
+				n, sr.ContainerID, sr.SinceFailure.Seconds(), sr.ReadyIn.Seconds())
+		case deploy.RollbackUntouched:
+			fmt.Fprintf(w, "    %s: failed before its previous container %s was touched: it still runs\n", n, sr.ContainerID)
+		case deploy.RollbackRemoved:
+			fmt.Fprintf(w, "    %s: new in this deploy, its container %s removed\n", n, sr.Removed)
+		default:
+			fmt.Fprintf(w, "    %s: ROLLBACK FAILED: %s; it runs %s\n", n, sr.Error, sr.Runs)
+		}
+	}
 }
 
 func lastN(s []string, n int) []string {

@@ -287,6 +287,9 @@ type statusRow struct {
 	Image     string   `json:"image,omitempty"`
 	Ports     []string `json:"ports,omitempty"`
 	Networks  []string `json:"networks,omitempty"`
+	// Kept: a previous container kept by a deploy (docs/rollback.md): left
+	// behind by an interrupted one, or kept by one in progress.
+	Kept bool `json:"kept,omitempty"`
 }
 
 func (a *app) statusCmd() *cobra.Command {
@@ -346,7 +349,11 @@ func statusRows(l *loaded, cs []engine.Container) []statusRow {
 			}
 		}
 		sort.Strings(r.Ports)
-		seen[c.Service] = true
+		if engine.IsPrev(c) {
+			r.Kept, r.State = true, r.State+" (kept previous)"
+		} else {
+			seen[c.Service] = true
+		}
 		rows = append(rows, r)
 	}
 	if l != nil {
@@ -387,7 +394,7 @@ func (a *app) logsCmd() *cobra.Command {
 			var sel []engine.Container
 			width := 0
 			for _, c := range cs {
-				if len(want) == 0 || want[c.Service] {
+				if (len(want) == 0 || want[c.Service]) && !engine.IsPrev(c) {
 					sel = append(sel, c)
 					width = max(width, len(c.Service))
 				}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dive-hub/dive/internal/deploy"
 	"github.com/dive-hub/dive/internal/events"
 )
 
@@ -119,6 +120,20 @@ func (p *progress) Handle(e events.Event) {
 	case events.ServiceRetryAttrs:
 		r.state = "retrying"
 		r.detail = fmt.Sprintf("attempt %d: %s", at.Attempt, at.Reason)
+	case events.ReplacingAttrs:
+		line = fmt.Sprintf("%s: keeping its previous container %s (as %s, %s) until the new one is ready", e.Service, at.ContainerID, at.KeptAs, at.Mode)
+	case events.RolledBackAttrs:
+		r.state, r.final, r.elapsed = "rolled-back", true, e.Duration
+		r.detail = "its new container was removed (new in this deploy)"
+		if at.Action == deploy.RollbackUntouched {
+			r.detail = "its previous container " + at.ContainerID + " was never touched: it still runs"
+		}
+		if at.Action == deploy.RollbackRestored {
+			r.detail = fmt.Sprintf("previous container %s ready again %.1fs after %s failed", at.ContainerID, at.SinceFailureMS/1000, at.Cause)
+		}
+	case events.RollbackFailedAttrs:
+		r.state, r.final = "rollback-failed", true
+		r.detail = at.Reason + "; runs " + at.Runs
 	case events.WarningAttrs:
 		line = "warning: " + at.Message
 	case events.ImageBuildingAttrs:
@@ -145,7 +160,8 @@ func (p *progress) Handle(e events.Event) {
 		switch e.Kind {
 		case events.ServiceStats:
 			return
-		case events.ServiceWaiting, events.ServiceStarting, events.ServiceReady, events.ServiceReused, events.ServiceFailed, events.ServiceSkipped, events.ServiceRetry, events.ServiceCreated:
+		case events.ServiceWaiting, events.ServiceStarting, events.ServiceReady, events.ServiceReused, events.ServiceFailed, events.ServiceSkipped, events.ServiceRetry, events.ServiceCreated,
+			events.RolledBack, events.RollbackFailed:
 			fmt.Fprintf(p.w, "[%6.2fs] %-18s %-9s %s\n", at, e.Service, r.state, r.detail)
 		}
 		if line == "" {
@@ -185,8 +201,10 @@ func icon(state string) string {
 	switch state {
 	case "healthy", "running", "completed", "ready", "unchanged":
 		return "\x1b[32m✔\x1b[0m"
-	case "failed":
+	case "failed", "rollback-failed":
 		return "\x1b[31m✘\x1b[0m"
+	case "rolled-back":
+		return "\x1b[33m↺\x1b[0m"
 	case "skipped":
 		return "\x1b[33m-\x1b[0m"
 	}

@@ -147,7 +147,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&a.g.stateDir, "state-dir", "", "where deploy records live (default $DIVE_STATE_DIR, else .dive/ beside the compose file; a per-user folder for --demo)")
 	pf.StringVar(&a.g.logFormat, "log-format", "text", "stdout format: text or json (JSON lines)")
 	pf.DurationVar(&a.g.callTimeout, "api-timeout", 30*time.Second, "deadline of each single Engine API call")
-	hub.AddCommand(a.deployCmd(), a.downCmd(), a.statusCmd(), a.planCmd(), a.logsCmd())
+	hub.AddCommand(a.deployCmd(), a.rollbackCmd(), a.downCmd(), a.statusCmd(), a.planCmd(), a.logsCmd())
 	hub.AddCommand(a.extraHubCommands()...)
 	root.AddCommand(hub, a.fleetCmd(), a.nukeCmd(), a.versionCmd())
 	root.AddCommand(&cobra.Command{Use: "standin", Hidden: true, DisableFlagParsing: true, RunE: func(c *cobra.Command, args []string) error {

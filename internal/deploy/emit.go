@@ -7,6 +7,7 @@ package deploy
 import (
 	"time"
 
+	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/events"
 	"github.com/dive-hub/dive/internal/graph"
 	"github.com/dive-hub/dive/internal/stack"
@@ -179,6 +180,31 @@ func (d *deployer) emitFailed(r *svcRun, diag *Diagnosis, afterReady bool) {
 	}
 	d.svcEvent(r, events.PhaseReady, took, events.ServiceFailedAttrs{Class: class(r), Reason: diag.Reason, ExitCode: diag.ExitCode,
 		OOM: diag.OOMKilled, State: diag.State, HealthOutput: diag.HealthOutputs, Logs: diag.Logs, Hint: diag.Hint, AfterReady: afterReady})
+}
+
+// emitReplacing: a changed service's old container is kept, renamed.
+func (d *deployer) emitReplacing(r *svcRun, p *kept) {
+	d.svcEvent(r, events.PhaseRollback, 0, events.ReplacingAttrs{Class: class(r), Container: p.c.Name, ContainerID: short(p.c.ID),
+		KeptAs: engine.PrevName(p.c.Name), Mode: p.mode, Rule: p.rule})
+}
+
+// emitRolledBack: a service is back on its previous configuration.
+// Duration = the cause's failure → ready again.
+func (d *deployer) emitRolledBack(r *svcRun, cause, scope string, sr *ServiceRollback) {
+	a := events.RolledBackAttrs{Class: class(r), Scope: scope, Action: sr.Action, Cause: cause, ContainerID: sr.ContainerID}
+	if sr.Action == RollbackRestored {
+		a.ReadyMS, a.SinceFailureMS = events.MS(sr.ReadyIn), events.MS(sr.SinceFailure)
+	}
+	if sr.Removed != "" {
+		a.Removed = sr.Removed
+	}
+	d.bus.Emit(events.Event{Phase: events.PhaseRollback, Service: r.svc.Name, Level: events.LevelWarn, Duration: sr.SinceFailure, Attrs: a})
+}
+
+// emitRollbackFailed: a service's rollback failed; the event says what it runs now.
+func (d *deployer) emitRollbackFailed(r *svcRun, cause, scope string, sr *ServiceRollback) {
+	d.bus.Emit(events.Event{Phase: events.PhaseRollback, Service: r.svc.Name, Level: events.LevelError,
+		Attrs: events.RollbackFailedAttrs{Class: class(r), Scope: scope, Cause: cause, Reason: sr.Error, Runs: sr.Runs}})
 }
 
 func (d *deployer) emitStats(r *svcRun, cpu, mem float64) {

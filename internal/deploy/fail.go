@@ -90,6 +90,9 @@ func (d *deployer) failReady(ctx context.Context, r *svcRun, diag *Diagnosis, id
 // diagnose completes the evidence and records the failure in the result.
 func (d *deployer) diagnose(r *svcRun, diag *Diagnosis, id string) {
 	diag.Service, diag.Class = r.svc.Name, string(r.svc.Class)
+	if r.failedAt.IsZero() {
+		r.failedAt = d.now()
+	}
 	if id != "" && !diag.removed() {
 		d.collectEvidence(diag, id)
 		r.mu.Lock()

@@ -48,6 +48,7 @@ type script struct {
 type fakeContainer struct {
 	id, name, service string
 	spec              *engine.ContainerSpec
+	script            script // the service's script when the container was created
 	state             string // created, running, exited
 	health            string // "", starting, healthy, unhealthy
 	exitCode          int
@@ -85,6 +86,8 @@ type fakeEngine struct {
 	// started/ready per service, across the fake's lifetime (last container wins).
 	started map[string]time.Time
 	ready   map[string]time.Time
+	// renameFails makes a rename to this name fail.
+	renameFails string
 }
 
 type fakeSub struct {
@@ -247,7 +250,7 @@ func (f *fakeEngine) Create(ctx context.Context, s *engine.ContainerSpec) (strin
 	}
 	f.seq++
 	id := fmt.Sprintf("%s-%04d-0123456789abcdef", s.Service, f.seq)
-	f.containers[id] = &fakeContainer{id: id, name: s.Name, service: s.Service, spec: s, state: "created"}
+	f.containers[id] = &fakeContainer{id: id, name: s.Name, service: s.Service, spec: s, state: "created", script: f.scripts[s.Service]}
 	f.record("create", s.Service, id)
 	return id, nil
 }
@@ -260,7 +263,7 @@ func (f *fakeEngine) Start(ctx context.Context, id string) error {
 		return fmt.Errorf("fake: no such container: %s", id)
 	}
 	f.record("start", c.service, id)
-	sc := f.scripts[c.service]
+	sc := c.script
 	if sc.StartErr != nil && (sc.FailStarts == 0 || f.startFails[c.service] < sc.FailStarts) {
 		f.startFails[c.service]++
 		return sc.StartErr
@@ -334,6 +337,26 @@ func (f *fakeEngine) Stop(ctx context.Context, id string, grace time.Duration) e
 	return nil
 }
 
+func (f *fakeEngine) Rename(ctx context.Context, id, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return fmt.Errorf("fake: no such container: %s", id)
+	}
+	if name == f.renameFails {
+		return fmt.Errorf("fake: rename %s: the engine refused", name)
+	}
+	for _, x := range f.containers {
+		if x.name == name && x != c {
+			return fmt.Errorf("fake: the container name %q is already in use by container %q: %w", name, x.id, cerrdefs.ErrConflict)
+		}
+	}
+	c.name = name
+	f.record("rename", c.service, id)
+	return nil
+}
+
 func (f *fakeEngine) Remove(ctx context.Context, id string, volumes bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -370,7 +393,7 @@ func (f *fakeEngine) Inspect(ctx context.Context, id string) (container.InspectR
 	}
 	if c.health != "" {
 		st.Health = &container.Health{Status: container.HealthStatus(c.health)}
-		for _, out := range f.scripts[c.service].HealthLog {
+		for _, out := range c.script.HealthLog {
 			st.Health.Log = append(st.Health.Log, &container.HealthcheckResult{ExitCode: -1, Output: out})
 		}
 	}
@@ -388,7 +411,7 @@ func (f *fakeEngine) Exec(ctx context.Context, id string, cmd []string, timeout 
 	if c.state != "running" {
 		return engine.ExecResult{}, fmt.Errorf("fake: container %s is not running", id)
 	}
-	sc := f.scripts[c.service]
+	sc := c.script
 	if sc.ProbeExit != nil {
 		return engine.ExecResult{ExitCode: *sc.ProbeExit, Output: sc.ProbeOutput}, nil
 	}
@@ -471,3 +494,45 @@ func eventually(t *testing.T, within time.Duration, cond func() bool, msg string
 }
 
 func intp(n int) *int { return &n }
+
+// setScript changes what a service's containers created from now on do.
+func (f *fakeEngine) setScript(service string, s script) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.scripts[service] = s
+}
+
+// byName returns the container of that name.
+func (f *fakeEngine) byName(name string) (id, state string, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.name == name {
+			return c.id, c.state, true
+		}
+	}
+	return "", "", false
+}
+
+// names lists every container's name, sorted.
+func (f *fakeEngine) names() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.containers {
+		out = append(out, c.name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// callOrder lists "op service" for every recorded call, in order.
+func (f *fakeEngine) callOrder() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		out = append(out, c.Op+" "+c.Service)
+	}
+	return out
+}

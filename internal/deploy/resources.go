@@ -101,6 +101,9 @@ func (d *deployer) ensureResources(ctx context.Context) {
 // image returns the image ID for a service, building or pulling it once per
 // image no matter how many services share it.
 func (d *deployer) image(ctx context.Context, s *stack.Service) (string, error) {
+	if id, ok := d.o.Images[s.Name]; ok {
+		return d.pinnedImage(ctx, s, id)
+	}
 	ref := engine.ImageName(d.st.Project.Name, s.Config)
 	d.imagesMu.Lock()
 	f, ok := d.images[ref]
@@ -117,6 +120,19 @@ func (d *deployer) image(ctx context.Context, s *stack.Service) (string, error) 
 		}()
 	}
 	return f.wait(ctx)
+}
+
+// pinnedImage checks that a pinned image is still on the engine: a
+// rollback never builds or pulls.
+func (d *deployer) pinnedImage(ctx context.Context, s *stack.Service, id string) (string, error) {
+	got, err := d.eng.ImageID(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("inspect image %s of service %s: %w", short(id), s.Name, err)
+	}
+	if got == "" {
+		return "", fmt.Errorf("image %s of service %s is no longer on this engine (removed or pruned since); a rollback uses local images only, never pulls", id, s.Name)
+	}
+	return got, nil
 }
 
 func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service) (string, error) {

@@ -53,6 +53,12 @@ type Options struct {
 	// Announced says the caller emitted deploy_started (with Announce) and
 	// will emit deploy_finished (with Finish).
 	Announced bool
+	// Images pins services to image IDs (dive hub rollback: an earlier
+	// deploy's images): they must be on the engine; never built or pulled.
+	Images map[string]string
+	// NoRollback replaces changed containers as docker compose does (stop
+	// and remove the old one first) and never rolls back.
+	NoRollback bool
 	// ExternalDeps are, per service, dependencies outside the stack (a
 	// fleet's cross-stack edges): see external.go.
 	ExternalDeps map[string][]ExternalDep
@@ -133,6 +139,22 @@ type deployer struct {
 	streamErr error // the engine's event stream broke
 
 	replicaOld map[string][]engine.Container // every existing container of each service (replicas.go)
+
+	stalePrev   map[string][]engine.Container // kept containers an earlier deploy left behind, by service
+	hadPrevious bool                          // the project had containers before this deploy
+	rollback    *Rollback                     // the rollback after a core failure
+	failMu      sync.Mutex
+	firstFail   time.Time // when the deploy was first stopped by a failure
+}
+
+// failedAt is when the deploy was first stopped by a failure (now, when it was not).
+func (d *deployer) failedAt() time.Time {
+	d.failMu.Lock()
+	defer d.failMu.Unlock()
+	if d.firstFail.IsZero() {
+		return d.now()
+	}
+	return d.firstFail
 }
 
 // now is the scheduler's clock.
@@ -170,9 +192,20 @@ type svcRun struct {
 	// restart: true is recreated too.
 	recreated *future[bool]
 	res       *ServiceResult
-	mu        sync.Mutex
-	peakCPU   float64
-	peakMem   float64
+	// prev is the previous container, kept until the deploy ends (keep.go);
+	// unkept says why a replaced one was not kept; fresh: the service had no
+	// container before; newID: the container this deploy created.
+	prev   *kept
+	unkept string
+	fresh  bool
+	newID  string
+	before string // the service's container before the deploy
+	// staleRemoved: keepOld removed the kept containers an earlier deploy left.
+	staleRemoved bool
+	failedAt     time.Time
+	mu           sync.Mutex
+	peakCPU      float64
+	peakMem      float64
 }
 
 // settled closes when the service reached a final state (ready or not).
@@ -196,7 +229,14 @@ func (d *deployer) run(parent context.Context) *Result {
 	// deployCtx ends when a core service fails: everything stops at once.
 	deployCtx, failCore := context.WithCancelCause(deadline)
 	defer failCore(nil)
-	d.failCore = failCore
+	d.failCore = func(err error) {
+		d.failMu.Lock()
+		if d.firstFail.IsZero() {
+			d.firstFail = d.now()
+		}
+		d.failMu.Unlock()
+		failCore(err)
+	}
 	for _, n := range names {
 		s := d.st.Services[n]
 		r := &svcRun{svc: s, started: newSignal(), ready: newSignal(), recreated: newFuture[bool](),
@@ -239,6 +279,7 @@ func (d *deployer) run(parent context.Context) *Result {
 		endDeploy(errCoreReady)
 	}
 	d.drain(&wg, stopStats)
+	d.settleKept(parent, names)
 	return d.conclude(parent, deployCtx, res, names)
 }
 
@@ -269,10 +310,16 @@ func (d *deployer) observeProject(ctx context.Context) (map[string]engine.Contai
 	}
 	byService := map[string]engine.Container{}
 	d.replicaOld = map[string][]engine.Container{}
+	d.stalePrev = map[string][]engine.Container{}
 	for _, c := range existing {
 		if c.Labels[engine.LabelOneOff] == "True" {
 			continue
 		}
+		if engine.IsPrev(c) {
+			d.stalePrev[c.Service] = append(d.stalePrev[c.Service], c)
+			continue
+		}
+		d.hadPrevious = true
 		// replica 1 is the scheduler's; the others are replicas.go's
 		d.replicaOld[c.Service] = append(d.replicaOld[c.Service], c)
 		if prev, ok := byService[c.Service]; !ok || containerNumber(c) < containerNumber(prev) {
@@ -409,6 +456,10 @@ func (d *deployer) engineLost() error {
 func (d *deployer) finish(res *Result, o Outcome, err error) *Result {
 	res.Outcome = o
 	res.Err = err
+	if o == Failed {
+		res.Err = d.rollbackErr(err)
+		res.Rollback = d.rollback
+	}
 	res.Duration = d.now().Sub(d.start)
 	if !d.o.Announced {
 		Finish(d.bus, res)

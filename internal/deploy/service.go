@@ -22,6 +22,9 @@ func (d *deployer) runService(sc scope, r *svcRun, old engine.Container, hasOld 
 	if _, ok := d.o.Skip[s.Name]; ok {
 		return // skipped by run before any service started
 	}
+	if hasOld {
+		r.before = old.ID
+	}
 	spec, ok := d.prepare(sc.deploy, r)
 	if !ok {
 		return
@@ -142,7 +145,10 @@ func (d *deployer) prepare(ctx context.Context, r *svcRun) (*engine.ContainerSpe
 	for _, w := range spec.Warnings {
 		d.emitWarning(events.PhaseCreate, s.Name, w)
 	}
-	r.res.Container = spec.Name
+	if _, pinned := d.o.Images[s.Name]; pinned {
+		spec.Config.Image = imageID // the earlier deploy's image, whatever its tag names now
+	}
+	r.res.Container, r.res.ImageID = spec.Name, imageID
 	return spec, true
 }
 
@@ -191,7 +197,18 @@ func (d *deployer) applyDecision(ctx context.Context, r *svcRun, act action, old
 		r.recreated.set(false, nil)
 		return old.ID, true
 	}
-	if act == actRecreate {
+	r.fresh = act == actCreate
+	switch {
+	case act == actRecreate && d.keepable(r, old):
+		if err := d.keepOld(ctx, r, old); err != nil {
+			d.fail(ctx, r, &Diagnosis{Reason: "keep the old container: " + err.Error()}, "")
+			return "", false
+		}
+		r.res.Kept = r.prev.mode
+	case act == actRecreate:
+		if !d.o.NoRollback && !r.svc.OneShot {
+			r.unkept = notKeptWhy(r.svc, old)
+		}
 		if err := d.replaceOld(ctx, r, old); err != nil {
 			d.fail(ctx, r, &Diagnosis{Reason: fmt.Sprintf("replace the old container %s (stop, then remove): %v", old.Name, err)}, "")
 			return "", false
@@ -219,13 +236,14 @@ func (d *deployer) startUntilReady(sc scope, r *svcRun, spec *engine.ContainerSp
 	if !running && !d.waitDeps(sc.waitFor(s), r) {
 		return
 	}
-	if !d.ensureReplicas(sc.deploy, r) {
+	if !d.ensureReplicas(sc.deploy, r) || !d.stopPrevBeforeStart(sc.deploy, r) {
 		return
 	}
 	for attempt := 1; ; attempt++ {
 		r.res.Attempts = attempt
 		v := d.startAndWait(sc, r, id, running, evCh, attempt)
 		if v.ok {
+			d.stopPrevAfterReady(sc.deploy, r)
 			if !s.OneShot {
 				d.guard(sc, r, id, evCh)
 			}
@@ -382,6 +400,7 @@ func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.Container
 		if err == nil {
 			d.cost.record(costCreate, d.now().Sub(c0))
 			d.emitCreated(r, spec.Name, id, d.now().Sub(t0))
+			r.newID = id
 			return id, nil
 		}
 		if id != "" {

@@ -27,6 +27,7 @@ type Engine interface {
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	Remove(ctx context.Context, id string, volumes bool) error
+	Rename(ctx context.Context, id, name string) error
 	Inspect(ctx context.Context, id string) (container.InspectResponse, error)
 	Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (engine.ExecResult, error)
 	Logs(ctx context.Context, id string, tail int) ([]string, error)
@@ -84,10 +85,16 @@ type ServiceResult struct {
 	Attempts     int           `json:"attempts"`
 	ContainerID  string        `json:"container_id,omitempty"`
 	Container    string        `json:"container,omitempty"`
+	ImageID      string        `json:"image_id,omitempty"` // the image the service's container runs
 	StartedAt    time.Time     `json:"started_at,omitzero"`
 	ReadyAt      time.Time     `json:"ready_at,omitzero"`
 	StartToReady time.Duration `json:"start_to_ready_ns,omitempty"`
 	Diagnosis    *Diagnosis    `json:"diagnosis,omitempty"`
+	// Kept: the mode its previous container was kept in (keep.go), when
+	// this deploy replaced a running container.
+	Kept string `json:"kept,omitempty"`
+	// Rollback: what the rollback did to this service.
+	Rollback *ServiceRollback `json:"rollback,omitempty"`
 }
 
 // Result of a deploy.
@@ -96,4 +103,6 @@ type Result struct {
 	Duration time.Duration             `json:"duration_ns"`
 	Services map[string]*ServiceResult `json:"services"`
 	Err      error                     `json:"-"`
+	// Rollback: the rollback that followed a core failure.
+	Rollback *Rollback `json:"rollback,omitempty"`
 }

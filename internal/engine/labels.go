@@ -1,5 +1,7 @@
 package engine
 
+import "strings"
+
 // Labels docker compose sets and reads; dive sets them too so that
 // `docker compose -p <project> ps|logs|down` keep working on what it creates.
 const (
@@ -33,3 +35,16 @@ const (
 	// compose release whose labels dive reproduces.
 	ComposeVersion = "2.40.3"
 )
+
+// PrevSuffix ends the name of a container dive keeps during a redeploy: the
+// service's previous container, renamed so that the new one can take its
+// name, and removed once the new one is ready (or restored by a rollback).
+// Its labels are unchanged (the engine cannot change them): the name is the
+// mark, read by IsPrev.
+const PrevSuffix = "-dive-prev"
+
+// PrevName is the name a kept previous container takes.
+func PrevName(name string) string { return name + PrevSuffix }
+
+// IsPrev says whether a container is a kept previous container.
+func IsPrev(c Container) bool { return strings.HasSuffix(c.Name, PrevSuffix) }

@@ -407,6 +407,15 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 	return err
 }
 
+// Rename gives a container a new name (a kept previous container, and its
+// restoring).
+func (e *Engine) Rename(ctx context.Context, id, name string) error {
+	_, err := do(ctx, e, "container rename", func(ctx context.Context) (client.ContainerRenameResult, error) {
+		return e.cli.ContainerRename(ctx, id, client.ContainerRenameOptions{NewName: name})
+	})
+	return err
+}
+
 // Remove force-removes a container (and its anonymous volumes when volumes is set).
 // When the engine is already removing it (an earlier call whose answer was
 // lost, or another client), Remove waits for that removal to finish.

@@ -180,6 +180,42 @@ type ServiceStatsAttrs struct {
 	MemBytes   float64 `json:"mem_bytes"`
 }
 
+// ReplacingAttrs: a changed service's old container is kept, renamed, until
+// the new one is ready and the deploy has ended (docs/rollback.md).
+type ReplacingAttrs struct {
+	Class       string `json:"class,omitempty"`
+	Container   string `json:"container"`    // the old container's name
+	ContainerID string `json:"container_id"` // the old container
+	KeptAs      string `json:"kept_as"`      // its name while kept
+	Mode        string `json:"mode"`         // stopped | side-by-side
+	Rule        string `json:"rule"`         // why that mode
+}
+
+// RolledBackAttrs: a service is back on its previous configuration: its
+// previous container runs again and is ready (action restored), or the
+// container this deploy created for a service new in it is removed (action
+// removed). Duration = the failure → ready again (restored).
+type RolledBackAttrs struct {
+	Class          string  `json:"class,omitempty"`
+	Scope          string  `json:"scope"`                  // deploy (a core failure: every changed service) | service (an optional/stretch one alone)
+	Action         string  `json:"action"`                 // restored | removed | untouched
+	Cause          string  `json:"cause"`                  // the failed service that caused the rollback
+	ContainerID    string  `json:"container_id,omitempty"` // the restored container (its ID before the deploy)
+	Removed        string  `json:"removed,omitempty"`      // the new container removed
+	ReadyMS        float64 `json:"ready_ms,omitempty"`     // restored: its start (or rename) → ready
+	SinceFailureMS float64 `json:"since_failure_ms,omitempty"`
+}
+
+// RollbackFailedAttrs: a rollback step failed; Runs says what the service
+// runs now.
+type RollbackFailedAttrs struct {
+	Class  string `json:"class,omitempty"`
+	Scope  string `json:"scope"`
+	Cause  string `json:"cause"`
+	Reason string `json:"reason"`
+	Runs   string `json:"runs"`
+}
+
 // EngineRetryAttrs: an Engine API call is retried.
 type EngineRetryAttrs struct {
 	Op        string  `json:"op"`
@@ -229,6 +265,9 @@ func (ServiceSkippedAttrs) Kind() Kind  { return ServiceSkipped }
 func (ServiceRetryAttrs) Kind() Kind    { return ServiceRetry }
 func (ServiceStatsAttrs) Kind() Kind    { return ServiceStats }
 func (EngineRetryAttrs) Kind() Kind     { return EngineRetry }
+func (ReplacingAttrs) Kind() Kind       { return Replacing }
+func (RolledBackAttrs) Kind() Kind      { return RolledBack }
+func (RollbackFailedAttrs) Kind() Kind  { return RollbackFailed }
 func (WarningAttrs) Kind() Kind         { return Warning }
 func (InfoAttrs) Kind() Kind            { return Info }
 
@@ -236,7 +275,8 @@ func (InfoAttrs) Kind() Kind            { return Info }
 func Kinds() []Kind {
 	return []Kind{DeployStarted, DeployFinished, ImageReady, ImageBuilding, NetworkReady, VolumeReady,
 		ServiceWaiting, ServiceCreating, ServiceCreated, ServiceReused, ServiceStarting, ServiceStarted,
-		ServiceReady, ServiceFailed, ServiceSkipped, ServiceRetry, ServiceStats, EngineRetry, Warning, Info}
+		ServiceReady, ServiceFailed, ServiceSkipped, ServiceRetry, ServiceStats, Replacing, RolledBack, RollbackFailed,
+		EngineRetry, Warning, Info}
 }
 
 // NewAttributes returns the zero body of a kind, or an error naming the
@@ -277,6 +317,12 @@ func NewAttributes(k Kind) (Attributes, error) {
 		return ServiceRetryAttrs{}, nil
 	case ServiceStats:
 		return ServiceStatsAttrs{}, nil
+	case Replacing:
+		return ReplacingAttrs{}, nil
+	case RolledBack:
+		return RolledBackAttrs{}, nil
+	case RollbackFailed:
+		return RollbackFailedAttrs{}, nil
 	case EngineRetry:
 		return EngineRetryAttrs{}, nil
 	case Warning:

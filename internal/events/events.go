@@ -31,6 +31,7 @@ const (
 	PhaseWait      Phase = "wait" // waiting on dependencies
 	PhaseStart     Phase = "start"
 	PhaseReady     Phase = "ready"
+	PhaseRollback  Phase = "rollback" // replacing containers safely, and rolling back
 	PhaseValidate  Phase = "validate"
 	PhaseDeploy    Phase = "deploy" // the whole deploy
 	PhaseDown      Phase = "down"
@@ -58,6 +59,9 @@ const (
 	ServiceSkipped  Kind = "service_skipped"
 	ServiceRetry    Kind = "service_retry"
 	ServiceStats    Kind = "service_stats"
+	Replacing       Kind = "replacing"       // a changed service's old container is kept until the new one is ready
+	RolledBack      Kind = "rolled_back"     // a service's previous container runs again (or its new one is removed)
+	RollbackFailed  Kind = "rollback_failed" // a rollback step failed: the event says what runs now
 	EngineRetry     Kind = "engine_retry"
 	Warning         Kind = "warning"
 	Info            Kind = "info"

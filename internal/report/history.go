@@ -119,6 +119,8 @@ type DeployPoint struct {
 	Failed     int       `json:"failed"`
 	// RecordsError says what of this deploy's records is missing.
 	RecordsError string `json:"records_error,omitempty"`
+	// RolledBack: the deploy was rolled back (Metrics.RolledBack).
+	RolledBack string `json:"rolled_back,omitempty"`
 }
 
 // ServiceSummary is one service's time to ready (start issued → ready) over
@@ -188,7 +190,7 @@ func Summarize(entries []HistoryEntry, lastN int) Summary {
 		sum.Outcomes[m.Outcome]++
 		sum.History = append(sum.History, DeployPoint{
 			DeployID: m.DeployID, StartedAt: m.StartedAt, Outcome: m.Outcome, DurationMS: m.DurationMS,
-			Ready: m.Totals.Ready + m.Totals.Reused, Failed: m.Totals.Failed, RecordsError: m.RecordsError,
+			Ready: m.Totals.Ready + m.Totals.Reused, Failed: m.Totals.Failed, RecordsError: m.RecordsError, RolledBack: m.RolledBack,
 		})
 		if m.Succeeded() {
 			durs = append(durs, m.DurationMS)
@@ -268,6 +270,12 @@ func WriteHistoryText(w io.Writer, s Summary) error {
 	fmt.Fprintln(tw, "DEPLOY\tSTARTED (UTC)\tOUTCOME\tDURATION\tUP\tFAILED\t")
 	for _, d := range s.History {
 		outcome := d.Outcome
+		if d.RolledBack == "complete" || d.RolledBack == "incomplete" {
+			outcome += ", rolled back"
+			if d.RolledBack == "incomplete" {
+				outcome += " (incomplete)"
+			}
+		}
 		if d.RecordsError != "" {
 			outcome += " *"
 		}

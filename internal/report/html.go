@@ -55,6 +55,8 @@ type htmlView struct {
 	Gantt        ganttSVG
 	Rows         []serviceRow
 	Failures     []Service
+	Replaced     []Service
+	RollbackText string
 	Skipped      []Service
 	Chips        []pathChip
 	PathSummary  string
@@ -79,7 +81,7 @@ type legendItem struct {
 
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
-var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"f1": f1, "secs": func(ms float64) float64 { return ms / 1000 }}).Parse(htmlTemplate))
+var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"f1": f1, "secs": func(ms float64) float64 { return ms / 1000 }, "deref": func(p *float64) float64 { return *p }}).Parse(htmlTemplate))
 
 // WriteHTML writes report.html: a self-contained page (inline CSS and SVG,
 // no scripts, no external assets) with the deploy summary, an SVG Gantt
@@ -159,7 +161,18 @@ func (v *htmlView) addServiceRows(m Metrics) {
 			r.Note = s.SkipReason
 			v.Skipped = append(v.Skipped, s)
 		}
+		if s.Replaced != "" || s.RolledBack != "" {
+			v.Replaced = append(v.Replaced, s)
+		}
 		v.Rows = append(v.Rows, r)
+	}
+	switch m.RolledBack {
+	case "complete":
+		v.RollbackText = "Rolled back after " + m.RollbackCause + " failed: the hub runs the previous configuration."
+	case "incomplete":
+		v.RollbackText = "The rollback after " + m.RollbackCause + " failed did not complete: see what each service runs."
+	case "services":
+		v.RollbackText = "Optional/stretch services that failed were rolled back alone."
 	}
 }
 
@@ -426,6 +439,21 @@ footer { color: var(--muted); font-size: 12px; margin-top: 18px; }
     {{- if .LogsTail}}<div class="hint">Last log lines:</div><pre>{{.LogsTail}}</pre>{{end}}
   </div>
   {{- end}}
+</section>
+{{- end}}
+
+{{- if .Replaced}}
+<section class="panel" id="rollback">
+  <h2>Replaced and rolled back</h2>
+  {{- if .RollbackText}}<p class="lead"><b>{{.RollbackText}}</b></p>{{end}}
+  <div class="scroll"><table>
+    <thead><tr><th>Service</th><th>Previous container</th><th>Kept</th><th>Rollback</th><th class="num">Failure → ready again</th><th class="num">Restart → ready</th><th>Runs now</th></tr></thead>
+    <tbody>
+    {{- range .Replaced}}
+      <tr data-rollback="{{.Name}}"><td class="svc">{{.Name}}</td><td>{{.KeptContainer}}</td><td>{{.Replaced}}</td><td>{{if .RolledBack}}{{.RolledBack}}{{else}}–{{end}}</td><td class="num">{{if .RollbackSinceFailureMS}}{{f1 (secs (deref .RollbackSinceFailureMS))}} s{{else}}–{{end}}</td><td class="num">{{if .RollbackReadyMS}}{{f1 (secs (deref .RollbackReadyMS))}} s{{else}}–{{end}}</td><td>{{.RollbackRuns}}</td></tr>
+    {{- end}}
+    </tbody>
+  </table></div>
 </section>
 {{- end}}
 

@@ -41,6 +41,7 @@ func WriteMarkdown(w io.Writer, m Metrics, hist History) error {
 	mdCriticalPath(p, m)
 	mdServices(p, m)
 	mdFailuresAndSkips(p, m)
+	mdReplaced(p, m)
 	mdRetries(p, m)
 	mdWarnings(p, m)
 	mdPhasesAndImages(p, m)
@@ -102,6 +103,39 @@ func mdServices(p mdPrintf, m Metrics) {
 		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", mdCell(s.Name), mdCell(s.Class), s.Outcome,
 			fmtOffset(s.StartIssuedOffsetMS), end, took, fmtSecondsPtr(s.WaitMS), mdCell(s.ReadySignal), fmtMS(s.DetectionLagMS),
 			s.Attempts, fmtPercent(s.CPUPeakPercent), fmtBytes(s.MemPeakBytes))
+	}
+	p("\n")
+}
+
+// mdReplaced lists the services whose previous container this deploy kept,
+// and what the rollback (if any) did with each.
+func mdReplaced(p mdPrintf, m Metrics) {
+	var rows []Service
+	for _, s := range m.Services {
+		if s.Replaced != "" || s.RolledBack != "" {
+			rows = append(rows, s)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("## Replaced and rolled back\n\n")
+	switch m.RolledBack {
+	case "complete":
+		p("**Rolled back** after %s failed: the hub runs the previous configuration.\n\n", m.RollbackCause)
+	case "incomplete":
+		p("**The rollback after %s failed did not complete**: see what each service runs below.\n\n", m.RollbackCause)
+	case "services":
+		p("Optional/stretch services that failed were rolled back alone.\n\n")
+	}
+	p("| Service | Previous container | Kept | Rollback | Failure → ready again | Restart → ready | Runs now |\n|---|---|---|---|---:|---:|---|\n")
+	for _, s := range rows {
+		runs := s.RollbackRuns
+		if runs == "" && s.RolledBack == "restored" {
+			runs = "its previous container"
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", mdCell(s.Name), mdCell(s.KeptContainer), mdCell(s.Replaced), mdCell(s.RolledBack),
+			fmtSecondsPtr(s.RollbackSinceFailureMS), fmtSecondsPtr(s.RollbackReadyMS), mdCell(runs))
 	}
 	p("\n")
 }
@@ -235,7 +269,11 @@ func mdHistory(p mdPrintf, m Metrics, hist History) {
 		if id == m.DeployID {
 			id = "**" + id + "** (this one)"
 		}
-		p("| %s | %s | %s | %s |\n", id, d.StartedAt.UTC().Format("2006-01-02 15:04"), d.Outcome, fmtSeconds(d.DurationMS))
+		outcome := d.Outcome
+		if d.RolledBack != "" {
+			outcome += " (rolled back: " + d.RolledBack + ")"
+		}
+		p("| %s | %s | %s | %s |\n", id, d.StartedAt.UTC().Format("2006-01-02 15:04"), outcome, fmtSeconds(d.DurationMS))
 	}
 	p("\n")
 }

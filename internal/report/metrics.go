@@ -81,6 +81,11 @@ type Metrics struct {
 	PlannedPath   []string  `json:"planned_critical_path,omitempty"`
 	Warnings      []Note    `json:"warnings"`
 	EngineRetries []Retry   `json:"engine_retries,omitempty"`
+	// RolledBack: "complete" or "incomplete" after a core failure rolled
+	// the deploy back (RollbackCause: the failed service), "services" when
+	// only optional/stretch services were rolled back alone; "" otherwise.
+	RolledBack    string `json:"rolled_back,omitempty"`
+	RollbackCause string `json:"rollback_cause,omitempty"`
 }
 
 // Phase is the time spent in one phase of the deploy. Services run
@@ -169,6 +174,19 @@ type Service struct {
 	MemPeakBytes   *float64 `json:"mem_peak_bytes,omitempty"`
 
 	Warnings int `json:"warnings,omitempty"`
+
+	// Replaced: this deploy kept its previous container (KeptContainer)
+	// while the new one started, in this mode (stopped | side-by-side).
+	Replaced      string `json:"replaced,omitempty"`
+	KeptContainer string `json:"kept_container,omitempty"`
+	// RolledBack: restored | removed | failed (rollback_failed), with the
+	// restored container's start → ready, the cause's failure → ready, when
+	// it was ready again, and, on failure, what it runs now.
+	RolledBack             string   `json:"rolled_back,omitempty"`
+	RollbackReadyMS        *float64 `json:"rollback_ready_ms,omitempty"`
+	RollbackSinceFailureMS *float64 `json:"rollback_since_failure_ms,omitempty"`
+	RolledBackOffsetMS     *float64 `json:"rolled_back_offset_ms,omitempty"`
+	RollbackRuns           string   `json:"rollback_runs,omitempty"`
 }
 
 // Retry is one service_retry or engine_retry event.
@@ -509,6 +527,12 @@ func (c *computeAcc) event(e events.Event) {
 		if a != nil {
 			a.event(e, c.off(e.Time))
 		}
+	case events.ReplacingAttrs:
+		if a != nil {
+			a.s.Replaced, a.s.KeptContainer = at.Mode, at.ContainerID
+		}
+	case events.RolledBackAttrs, events.RollbackFailedAttrs:
+		c.rollbackEvent(a, e)
 	case events.EngineRetryAttrs:
 		c.m.EngineRetries = append(c.m.EngineRetries, Retry{OffsetMS: c.off(e.Time), Op: at.Op, Reason: at.Reason, Attempt: at.Attempt, BackoffMS: at.BackoffMS})
 	case events.WarningAttrs:
@@ -520,11 +544,42 @@ func (c *computeAcc) event(e events.Event) {
 		// Other phases (load, preflight, lock, validate, down) count by
 		// the duration their events carry.
 		switch e.Phase {
-		case events.PhaseLoad, events.PhasePreflight, events.PhaseLock, events.PhaseValidate, events.PhaseDown:
+		case events.PhaseLoad, events.PhasePreflight, events.PhaseLock, events.PhaseValidate, events.PhaseDown, events.PhaseRollback:
 			if e.Duration > 0 {
 				c.addIv(string(e.Phase), e.Time.Add(-e.Duration), e.Time)
 			}
 		}
+	}
+}
+
+// rollbackEvent records a service's rollback, and the deploy's: a rollback
+// caused by a core service rolls the deploy back (complete unless a step
+// failed); one caused by the service itself is that service's alone.
+func (c *computeAcc) rollbackEvent(a *svcAcc, e events.Event) {
+	if a == nil {
+		return
+	}
+	off := c.off(e.Time)
+	a.s.RolledBackOffsetMS = &off
+	var cause, scope string
+	switch at := e.Attrs.(type) {
+	case events.RolledBackAttrs:
+		cause, scope, a.s.RolledBack = at.Cause, at.Scope, at.Action
+		if at.Action == "restored" {
+			a.s.RollbackReadyMS, a.s.RollbackSinceFailureMS = fptr(at.ReadyMS), fptr(at.SinceFailureMS)
+		}
+	case events.RollbackFailedAttrs:
+		cause, scope, a.s.RolledBack, a.s.RollbackRuns = at.Cause, at.Scope, "failed", at.Runs
+	}
+	switch {
+	case scope != "deploy":
+		if c.m.RolledBack == "" {
+			c.m.RolledBack = "services"
+		}
+	case a.s.RolledBack == "failed":
+		c.m.RolledBack, c.m.RollbackCause = "incomplete", cause
+	case c.m.RolledBack != "incomplete":
+		c.m.RolledBack, c.m.RollbackCause = "complete", cause
 	}
 }
 
@@ -787,7 +842,7 @@ func appendUnique(xs []string, s string) []string {
 var phaseOrder = []events.Phase{
 	events.PhaseLoad, events.PhasePreflight, events.PhaseLock, events.PhaseResources,
 	events.PhaseImage, events.PhaseCreate, events.PhaseWait, events.PhaseStart,
-	events.PhaseValidate, events.PhaseDown,
+	events.PhaseRollback, events.PhaseValidate, events.PhaseDown,
 }
 
 func phaseTotals(iv map[string][]interval, start time.Time) []Phase {

@@ -183,6 +183,15 @@ func ganttRowOf(s Service, i int, critical bool, x func(float64) float64, total,
 		}
 		row.Rects = append(row.Rects, r)
 	}
+	// The rollback: the restored container's restart → ready again.
+	if s.RolledBack == "restored" && s.RolledBackOffsetMS != nil && s.RollbackReadyMS != nil {
+		end := *s.RolledBackOffsetMS
+		from := math.Max(end-*s.RollbackReadyMS, 0)
+		rb := svgRect{X: x(from), Y: barY, W: math.Max(x(end)-x(from), 2), H: ganttBarH, Rx: 2, Fill: "#7c3aed", Class: "seg-rollback",
+			Title: fmt.Sprintf("%s: rolled back, its previous container ready again %s after the failure", s.Name, fmtSecondsPtr(s.RollbackSinceFailureMS))}
+		row.Rects = append(row.Rects, rb)
+		lastEnd = math.Max(lastEnd, x(end))
+	}
 	// The label after the bar: what happened and how long it took.
 	label, weight := ganttLabel(s)
 	if s.Outcome == OutcomeSkipped && s.SkippedOffsetMS != nil {
@@ -227,6 +236,19 @@ func ganttLabel(s Service) (label, weight string) {
 		if s.SkipReason != "" {
 			label += ": " + s.SkipReason
 		}
+	}
+	switch s.RolledBack {
+	case "":
+		if s.Replaced != "" {
+			label += " · replaced (previous kept " + s.Replaced + ")"
+		}
+	case "restored":
+		label += " · ↺ rolled back in " + fmtSecondsPtr(s.RollbackSinceFailureMS)
+	case "removed", "untouched":
+		label += " · ↺ rolled back"
+	case "failed":
+		label += " · rollback failed"
+		weight = "600"
 	}
 	return label, weight
 }
