@@ -269,9 +269,9 @@ func TestNoRollbackReplacesFirst(t *testing.T) {
 // container is left, and a leftover one of an interrupted deploy is removed.
 func TestSuccessfulReplaceRemovesKept(t *testing.T) {
 	t.Parallel()
-	fake, st, g, _ := deployV1(t, waitAll)
+	fake, st, g, _ := deployV1(t, withWaitAll)
 	st2, g2 := loadStack(t, changeEnv(t, "db"))
-	v2 := deployWith(t, fake, st2, g2, waitAll)
+	v2 := deployWith(t, fake, st2, g2, withWaitAll)
 	require.Equal(t, Success, v2.res.Outcome, "%v", v2.res.Err)
 	assert.Equal(t, KeepStopped, v2.res.Services["db"].Kept)
 	assert.Equal(t, KeepSideBySide, v2.res.Services["api"].Kept)
@@ -281,12 +281,12 @@ func TestSuccessfulReplaceRemovesKept(t *testing.T) {
 	// the service's container, and is removed by the next replace.
 	id, _, _ := fake.byName("rollback-extra-1")
 	require.NoError(t, fake.Rename(t.Context(), id, "rollback-extra-1-dive-prev"))
-	v3 := deployWith(t, fake, st2, g2, waitAll)
+	v3 := deployWith(t, fake, st2, g2, withWaitAll)
 	require.Equal(t, Success, v3.res.Outcome, "%v", v3.res.Err)
 	assert.Equal(t, StateReady, v3.res.Services["extra"].State, "extra is created anew")
-	v4 := deployWith(t, fake, st, g, waitAll)
+	v4 := deployWith(t, fake, st, g, withWaitAll)
 	require.Equal(t, Success, v4.res.Outcome, "%v", v4.res.Err)
 	assert.Equal(t, []string{"rollback-api-1", "rollback-db-1", "rollback-extra-1", "rollback-web-1"}, fake.names())
 }
 
-func waitAll(o *Options) { o.WaitAll = true }
+func withWaitAll(o *Options) { o.WaitAll = true }
