@@ -356,7 +356,18 @@ func (d *deployer) probeRestored(ctx context.Context, id string) (bool, error) {
 	case st.Running && (len(cmd) == 0 || (st.Health != nil && st.Health.Status == "healthy")):
 		return true, nil
 	case st.Running:
-		if res, perr := d.eng.Exec(ctx, id, cmd, timeout); perr == nil && res.ExitCode == 0 {
+		// The same probe budget as every other probe (the gate), and its
+		// cost counts in the cost model.
+		if d.gate.acquireProbe(ctx, 0) != nil {
+			return false, nil
+		}
+		t0 := d.now()
+		res, perr := d.eng.Exec(ctx, id, cmd, timeout)
+		d.gate.releaseProbe()
+		if ctx.Err() == nil {
+			d.cost.record(costProbe, d.now().Sub(t0))
+		}
+		if perr == nil && res.ExitCode == 0 {
 			return true, nil
 		}
 	}
