@@ -60,6 +60,10 @@ const DefaultAfterInterrupt = time.Second
 // bound gets: enough for a healthy local engine to release the lock.
 const MinCallAfterInterrupt = 200 * time.Millisecond
 
+// LostCallTimeout bounds each call, made once and not retried, to an engine
+// that went away (see Engine.Lost).
+const LostCallTimeout = 2 * time.Second
+
 // Engine wraps the Docker client.
 type Engine struct {
 	cli        *client.Client
@@ -71,6 +75,13 @@ type Engine struct {
 	daemonHost string
 	// interruptedAt is when opts.Interrupt ended (unix nanos; 0: not yet).
 	interruptedAt atomic.Int64
+	// lost is set when the engine went away (its event stream broke, or a
+	// call failed to reach it after every retry); cleared by the next call
+	// that gets an answer. While set, a call makes one attempt bounded by
+	// LostCallTimeout: the work that follows a loss (rollback, the lock's
+	// release, the report's last looks) is told at once, not after
+	// retries against a dead engine.
+	lost atomic.Bool
 	hooks         hookRegistry // post_start hooks of the containers it created
 }
 
@@ -210,6 +221,10 @@ func do[T any](ctx context.Context, e *Engine, op string, fn func(context.Contex
 // engine's own work always has the usual margin on top.
 func doFor[T any](ctx context.Context, e *Engine, op string, asked time.Duration, fn func(context.Context) (T, error)) (T, error) {
 	limit := e.opts.CallTimeout + max(asked, 0)
+	tries := e.opts.MaxTries
+	if e.lost.Load() {
+		limit, tries = min(limit, LostCallTimeout), 1
+	}
 	attempt := 0
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
@@ -238,7 +253,7 @@ func doFor[T any](ctx context.Context, e *Engine, op string, asked time.Duration
 		}
 		v, _ := out.(T)
 		return v, nil
-	}, backoff.WithBackOff(bo), backoff.WithMaxTries(e.opts.MaxTries), backoff.WithMaxElapsedTime(0),
+	}, backoff.WithBackOff(bo), backoff.WithMaxTries(tries), backoff.WithMaxElapsedTime(0),
 		backoff.WithNotify(func(err error, wait time.Duration) {
 			if e.opts.OnRetry != nil {
 				e.opts.OnRetry(op, attempt, err, wait)
@@ -246,9 +261,18 @@ func doFor[T any](ctx context.Context, e *Engine, op string, asked time.Duration
 		}))
 	if err != nil && isTransport(err) && !errors.Is(err, ErrBreakerOpen) && ctx.Err() == nil {
 		err = &UnreachableError{Host: e.daemonHost, Err: err}
+		if gone(err) {
+			e.lost.Store(true)
+		}
+	}
+	if answered := err == nil || !isTransport(err) && !errors.Is(err, ErrBreakerOpen) && ctx.Err() == nil; answered {
+		e.lost.Store(false)
 	}
 	return res, err
 }
+
+// Lost reports whether the engine went away and has not answered since.
+func (e *Engine) Lost() bool { return e.lost.Load() }
 
 // Transient reports whether an engine error is worth retrying: the
 // connection broke, or the daemon answered 5xx for something other than a
@@ -293,6 +317,17 @@ func isTransport(err error) bool {
 	}
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), "docker.sock")
+}
+
+// gone reports whether a transport error says the engine is not there (the
+// connection was refused or broke), as opposed to a slow answer: a timeout
+// on a saturated engine is not a loss.
+func gone(err error) bool {
+	if !isTransport(err) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ne net.Error
+	return !errors.As(err, &ne) || !ne.Timeout()
 }
 
 // Definite reports whether an error will not go away by trying again the

@@ -609,6 +609,9 @@ func (e *Engine) Watch(ctx context.Context, project string) (<-chan Event, <-cha
 				if ctx.Err() != nil {
 					errs <- nil
 				} else {
+					if gone(err) {
+						e.lost.Store(true)
+					}
 					errs <- fmt.Errorf("engine event stream broke: %w", err)
 				}
 				return
