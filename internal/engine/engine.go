@@ -81,8 +81,8 @@ type Engine struct {
 	// LostCallTimeout: the work that follows a loss (rollback, the lock's
 	// release, the report's last looks) is told at once, not after
 	// retries against a dead engine.
-	lost atomic.Bool
-	hooks         hookRegistry // post_start hooks of the containers it created
+	lost  atomic.Bool
+	hooks hookRegistry // post_start hooks of the containers it created
 }
 
 // UnreachableError says the daemon did not answer.
