@@ -26,6 +26,7 @@ type project struct {
 	file     string
 	stateDir string
 	env      []string
+	rssKB    int64 // the largest peak RSS of its deploys (KiB)
 }
 
 func (t *tracker) add(p *project) {

@@ -16,6 +16,14 @@ import (
 // only this program, which then stops the command with SIGINT), and returns
 // its wall time from start to exit.
 func (b *bench) command(ctx context.Context, env []string, name string, args ...string) (time.Duration, time.Time, []byte, error) {
+	d, t0, out, _, err := b.commandRSS(ctx, env, name, args...)
+	return d, t0, out, err
+}
+
+// commandRSS is command that also returns the command's peak resident set
+// size in KiB (the kernel's ru_maxrss of the process; for docker compose, the
+// CLI plugin it runs counts too, being its child).
+func (b *bench) commandRSS(ctx context.Context, env []string, name string, args ...string) (time.Duration, time.Time, []byte, int64, error) {
 	cctx, cancel := context.WithTimeout(ctx, b.o.cmdTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, name, args...)
@@ -32,26 +40,38 @@ func (b *bench) command(ctx context.Context, env []string, name string, args ...
 		err = cmd.Wait()
 	}
 	d := time.Since(t0)
+	var rss int64
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = ru.Maxrss
+		}
+	}
 	if b.o.verbose {
 		fmt.Printf("$ %s %s  (%.2fs)\n%s\n", name, strings.Join(args, " "), d.Seconds(), out.String())
 	}
 	if err != nil && cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 		err = fmt.Errorf("%w (timed out after %s)", err, b.o.cmdTimeout)
 	}
-	return d, t0, out.Bytes(), err
+	return d, t0, out.Bytes(), rss, err
 }
 
+// deploy runs the tool's deploy of p and keeps the largest peak RSS of its
+// deploys in p.rssKB.
 func (b *bench) deploy(ctx context.Context, p *project) (time.Duration, time.Time, []byte, error) {
+	var args []string
+	name := b.dive
 	switch p.tool {
 	case "dive", "dive-noprobe":
-		return b.command(ctx, p.env, b.dive, "hub", "deploy", "-f", p.file, "-p", p.name, "--state-dir", p.stateDir,
-			"--wait-all", "--timeout", b.o.cmdTimeout.String())
+		args = []string{"hub", "deploy", "-f", p.file, "-p", p.name, "--state-dir", p.stateDir, "--wait-all", "--timeout", b.o.cmdTimeout.String()}
 	case "demo":
-		return b.command(ctx, p.env, b.dive, "hub", "deploy", "--demo", "-p", p.name)
+		args = []string{"hub", "deploy", "--demo", "-p", p.name}
 	default:
-		return b.command(ctx, p.env, "docker", "compose", "-p", p.name, "-f", p.file, "up", "-d", "--wait",
-			"--wait-timeout", strconv.Itoa(int(b.o.cmdTimeout.Seconds())))
+		name = "docker"
+		args = []string{"compose", "-p", p.name, "-f", p.file, "up", "-d", "--wait", "--wait-timeout", strconv.Itoa(int(b.o.cmdTimeout.Seconds()))}
 	}
+	d, t0, out, rss, err := b.commandRSS(ctx, p.env, name, args...)
+	p.rssKB = max(p.rssKB, rss)
+	return d, t0, out, err
 }
 
 func (b *bench) down(ctx context.Context, p *project) (time.Duration, []byte, error) {

@@ -223,7 +223,10 @@ func (b *bench) stackDefs() ([]*stackDef, int) {
 		default:
 			d, ok := cadenceStack(strings.TrimSpace(k))
 			if !ok {
-				fmt.Fprintf(os.Stderr, "dive-bench: unknown stack %q (hub-shaped, chain-20, fanout-50, chain-N@INTERVAL, fanout-N@INTERVAL)\n", k)
+				d, ok = flatStack(strings.TrimSpace(k))
+			}
+			if !ok {
+				fmt.Fprintf(os.Stderr, "dive-bench: unknown stack %q (hub-shaped, chain-20, fanout-50, chain-N@INTERVAL, fanout-N@INTERVAL, flat-N)\n", k)
 				return nil, 2
 			}
 			defs = append(defs, d)

@@ -45,8 +45,8 @@ const (
 // defaultStacks: the project's own shapes, then the shapes users have
 // (issues 10 and 16): a chain and a fan-out at 1 s healthcheck intervals
 // (the engine's own checks saturate 2 CPUs), the same at the DIVE hub
-// file's cadence, and 100 and 200 wide.
-const defaultStacks = "hub-shaped,chain-20,fanout-50,chain-20@1s,fanout-50@1s,chain-20@5s,fanout-50@5s,fanout-100@5s,fanout-200@5s,fanout-100@1s"
+// file's cadence, 100 and 200 wide, and 200 services without healthchecks.
+const defaultStacks = "hub-shaped,chain-20,fanout-50,chain-20@1s,fanout-50@1s,chain-20@5s,fanout-50@5s,fanout-100@5s,fanout-200@5s,fanout-100@1s,flat-200"
 
 type options struct {
 	dive        string
@@ -73,7 +73,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "runs per stack and tool (the median is reported)")
 	flag.Float64Var(&o.scale, "scale", 0.25, "hub-shaped: factor applied to the real hub's seconds-to-healthy")
 	flag.StringVar(&o.write, "write", "", "write the results as markdown to this file (e.g. docs/performance.md)")
-	flag.StringVar(&o.stacks, "stacks", defaultStacks, "comma-separated stacks to run: hub-shaped, chain-20, fanout-50 (the -chain-*/-fanout-*/-interval flags), chain-N@INTERVAL, fanout-N@INTERVAL (see cadenceStack)")
+	flag.StringVar(&o.stacks, "stacks", defaultStacks, "comma-separated stacks to run: hub-shaped, chain-20, fanout-50 (the -chain-*/-fanout-*/-interval flags), chain-N@INTERVAL, fanout-N@INTERVAL (see cadenceStack), flat-N (N services without healthcheck)")
 	flag.BoolVar(&o.noprobe, "noprobe", true, "also run dive with its own probe off (the engine's health events alone)")
 	flag.BoolVar(&o.demo, "demo", true, "also measure `dive hub deploy --demo` (fresh, then no-op)")
 	flag.StringVar(&o.compose, "compose", "auto", "compare with docker compose: auto (when `docker compose version` works), on, off")

@@ -18,6 +18,7 @@ type sample struct {
 	downErr           error      // the down failed (twice); the deploy times stand
 	bd                *breakdown // dive: the fresh deploy
 	noopBD            *breakdown // dive: the no-op deploy
+	rssKB             int64      // the tool's peak RSS over its deploys (KiB), failed or not
 }
 
 type stackResult struct {
@@ -152,6 +153,7 @@ func (b *bench) measure(sr *stackResult, tool string, run int) *sample {
 			}
 		}
 	}
+	s.rssKB = p.rssKB
 	// down even after a failure; never with the interrupted context
 	b.takeDown(p, label, s)
 	if s.err == nil {
@@ -163,7 +165,7 @@ func (b *bench) measure(sr *stackResult, tool string, run int) *sample {
 				limit.Seconds(), sr.def.criticalPath(appDelay, 0).total.Seconds(), ms(cost), s.fresh.Seconds()/max(limit.Seconds(), 0.001),
 				ms(cost), ms(durStat(s.bd.startSpans).med), ms(durStat(s.bd.lags).med))
 		}
-		fmt.Printf("%s fresh %6.2fs  no-op %5.2fs  down %s%s\n", label, s.fresh.Seconds(), s.noop.Seconds(), downText(s), extra)
+		fmt.Printf("%s fresh %6.2fs  no-op %5.2fs  down %s  peak RSS %s%s\n", label, s.fresh.Seconds(), s.noop.Seconds(), downText(s), mib(s.rssKB), extra)
 	}
 	return s
 }

@@ -62,6 +62,7 @@ func (b *bench) report(m machine, results []*stackResult, demo *demoResult) repo
 	b.mdIntro(w, m, rows, demo, dfresh, dnoop)
 	b.mdOutcomes(w, rows, targets, demo)
 	b.mdTime(w, rows, demo)
+	mdMemory(w, rows)
 	b.mdReading(w, rows, dfresh, dnoop)
 	return report{text: b.terminal(m, rows, targets, dfresh, dnoop), markdown: md.String()}
 }
@@ -419,4 +420,30 @@ func toAny(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+// mib shows a size in KiB as MiB.
+func mib(kb int64) string {
+	if kb <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+}
+
+// peakRSS is the largest peak RSS of a tool's runs of a stack (KiB), failed
+// runs included: memory does not depend on the verdict.
+func peakRSS(ss []*sample) int64 {
+	var m int64
+	for _, s := range ss {
+		m = max(m, s.rssKB)
+	}
+	return m
+}
+
+// mdMemory writes each tool's peak resident memory per stack.
+func mdMemory(w func(string, ...any), rows []*row) {
+	w("\nPeak memory (the deploy process's own peak resident set, `ru_maxrss`, the largest of every run's fresh and no-op deploy; for docker compose the CLI plugin it runs is included):\n\n| stack | services | dive | dive, probing off | docker compose |\n|---|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		w("| %s | %d | %s | %s | %s |\n", r.sr.def.key, len(r.sr.def.services), mib(peakRSS(r.sr.dive)), mib(peakRSS(r.sr.noprobe)), mib(peakRSS(r.sr.compose)))
+	}
 }

@@ -192,6 +192,24 @@ func composeFileProbes(s *stackDef, probes bool) string {
 	return w.String()
 }
 
+// flatStack parses "flat-N": N independent services without a healthcheck
+// (ready once running, for both tools). It measures what N containers cost
+// to create and start, and each tool's memory for N services, with no
+// healthcheck load on the engine.
+func flatStack(key string) (*stackDef, bool) {
+	num, ok := strings.CutPrefix(key, "flat-")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil || n < 1 {
+		return nil, false
+	}
+	s := &stackDef{key: key, slug: "flat" + num,
+		about: fmt.Sprintf("%d independent services, no healthcheck (ready once running), no dependencies", n)}
+	for i := 1; i <= n; i++ {
+		s.services = append(s.services, &svcDef{name: fmt.Sprintf("s%03d", i)})
+	}
+	return s, true
+}
+
 // cadenceStack parses the shapes of issues 10 and 16, "chain-N@I" and
 // "fanout-N@I": N services, healthcheck interval I. At a 1 s interval (the
 // engine's own checks saturate the CPUs) every app is ready 0.25 s after

@@ -27,6 +27,8 @@ const (
 	// without dying or restarting. A start call that returns is no proof:
 	// a command that exits 100 ms later would pass for ready.
 	settleWindow = time.Second
+	// settleBudgetShare: the settle window is at most the budget / this.
+	settleBudgetShare = 8
 )
 
 var errBudget = errors.New("start-up budget exhausted")
@@ -331,9 +333,16 @@ func (w *watcher) onSettled() verdict {
 // settleWindow from the first look that saw it running, or as long as the
 // engine took for the slowest start of this deploy, when longer. An engine
 // that needs seconds to start a container also needs seconds to notice and
-// report its exit: a shorter window would take its silence for health.
+// report its exit: a shorter window would take its silence for health. The
+// window never exceeds an eighth of the service's budget: with 200
+// containers starting at once a start took minutes, and a window as long
+// failed services that ran steadily for want of budget (a later exit is
+// still caught, by the event stream and the post-deploy validation).
 func (w *watcher) settleFor() time.Duration {
 	slowest, _ := w.d.cost.max(costStart)
+	if b := w.r.svc.Budget; b > 0 {
+		slowest = min(slowest, b/settleBudgetShare)
+	}
 	return max(settleWindow, slowest)
 }
 

@@ -12,6 +12,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/events"
+	"github.com/dive-hub/dive/internal/stack"
 	"github.com/moby/moby/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -480,4 +481,19 @@ services:
 	fake = newFake(map[string]script{"web": {NeverReady: true, UnhealthyAfter: 50 * time.Millisecond, HealthLog: []string{"curl: (7) connection refused", "curl: (7) connection refused"}}})
 	r = deployWith(t, fake, st, g)
 	assert.Contains(t, r.res.Services["web"].Reason, "turned unhealthy: its healthcheck failed 3 times in a row")
+}
+
+// The settle window grows with the slowest start of the deploy, but never
+// past an eighth of the service's budget: 200 containers started at once
+// took minutes each, and a window that long failed steady services for
+// want of budget.
+func TestSettleWindowWithinBudget(t *testing.T) {
+	t.Parallel()
+	d := &deployer{cost: newEngineCost(2)}
+	w := &watcher{d: d, r: &svcRun{svc: &stack.Service{Budget: 2 * time.Minute}}}
+	assert.Equal(t, settleWindow, w.settleFor(), "no start measured yet")
+	d.cost.record(costStart, 5*time.Second)
+	assert.Equal(t, 5*time.Second, w.settleFor(), "as long as the slowest start")
+	d.cost.record(costStart, 3*time.Minute)
+	assert.Equal(t, 15*time.Second, w.settleFor(), "at most budget/8")
 }
