@@ -88,6 +88,8 @@ type fakeEngine struct {
 	ready   map[string]time.Time
 	// renameFails makes a rename to this name fail.
 	renameFails string
+	// onRename, when set, is called (without the lock) after each rename.
+	onRename func(name string)
 }
 
 type fakeSub struct {
@@ -354,6 +356,9 @@ func (f *fakeEngine) Rename(ctx context.Context, id, name string) error {
 	}
 	c.name = name
 	f.record("rename", c.service, id)
+	if hook := f.onRename; hook != nil {
+		defer func() { go hook(name) }()
+	}
 	return nil
 }
 

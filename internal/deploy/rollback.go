@@ -80,10 +80,16 @@ func rollbackOrder(order []string, changed map[string]bool, failed string) []str
 // changed service is rolled back; otherwise failed or skipped
 // optional/stretch services are rolled back alone, and the others' kept
 // containers are removed. After an interrupt they are left as they are.
+// The engine calls run detached from the interrupt (each bounded, and by
+// the engine's own after-interrupt bound), so none is abandoned half-way;
+// an interrupt during the rollback ends its waits for readiness at once
+// (see waitRestored) and the services not restored yet are left as they
+// are.
 func (d *deployer) settleKept(parent context.Context, names []string) {
 	if parent.Err() != nil || d.o.NoRollback {
 		return
 	}
+	d.interrupted = parent.Done()
 	ctx := context.WithoutCancel(parent)
 	if cause, at, failed := d.coreFailure(names); failed {
 		if d.lostStream() == nil {
@@ -154,6 +160,12 @@ func (d *deployer) rollbackAll(ctx context.Context, names []string, cause string
 	}
 	rb := &Rollback{Cause: cause, Complete: true, Services: map[string]*ServiceRollback{}}
 	for _, n := range rollbackOrder(names, changed, cause) {
+		if d.wasInterrupted() {
+			sr := &ServiceRollback{Action: RollbackFailed, Error: errRollbackInterrupted.Error(), Runs: "what this deploy left: " + string(d.svcs[n].res.State)}
+			d.emitRollbackFailed(d.svcs[n], cause, ScopeDeploy, sr)
+			rb.Services[n], d.svcs[n].res.Rollback, rb.Complete = sr, sr, false
+			continue
+		}
 		sr := d.rollbackOne(ctx, d.svcs[n], cause, ScopeDeploy, at)
 		rb.Services[n] = sr
 		d.svcs[n].res.Rollback = sr
@@ -308,6 +320,8 @@ func (d *deployer) waitRestored(ctx context.Context, id string, evCh <-chan engi
 	probe()
 	for {
 		select {
+		case <-d.interrupted:
+			return errRollbackInterrupted
 		case <-bctx.Done():
 			if errors.Is(context.Cause(bctx), errBudget) {
 				return fmt.Errorf("not ready within its budget of %s", budget)
@@ -330,6 +344,20 @@ func (d *deployer) waitRestored(ctx context.Context, id string, evCh <-chan engi
 				probe()
 			}
 		}
+	}
+}
+
+// errRollbackInterrupted: Ctrl-C came during the rollback.
+var errRollbackInterrupted = errors.New("interrupted during the rollback: left as it was")
+
+// wasInterrupted says whether the deploy's caller was interrupted (Ctrl-C)
+// since the rollback began.
+func (d *deployer) wasInterrupted() bool {
+	select {
+	case <-d.interrupted:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,3 +292,38 @@ func TestSuccessfulReplaceRemovesKept(t *testing.T) {
 }
 
 func withWaitAll(o *Options) { o.WaitAll = true }
+
+// TestInterruptDuringRollback: Ctrl-C while a restored container is not
+// ready yet ends the rollback's wait at once (its budget is 30 s), the
+// deploy is interrupted, and the record says the rollback was interrupted.
+func TestInterruptDuringRollback(t *testing.T) {
+	t.Parallel()
+	fake, _, _, v1 := deployV1(t)
+	fake.mu.Lock()
+	fake.containers[v1.res.Services["db"].ContainerID].script.NeverReady = true // once restarted
+	fake.mu.Unlock()
+	fake.setScript("db", script{Exit: true, ExitAfter: 10 * time.Millisecond, ExitCode: 2})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var interruptedAt atomic.Int64
+	fake.mu.Lock()
+	fake.onRename = func(name string) {
+		if name == "rollback-db-1" && interruptedAt.CompareAndSwap(0, time.Now().UnixNano()) {
+			cancel() // the rollback gave db's previous container its name back
+		}
+	}
+	fake.mu.Unlock()
+	compose := strings.Replace(changeEnv(t, "db"), "labels: {dive.service.timeout: 2s}", "labels: {dive.service.timeout: 30s}", 1)
+	st2, g2 := loadStack(t, compose)
+	res := Run(ctx, fake, Options{Stack: st2, Graph: g2, Bus: events.NewBus("test"), Timeout: time.Minute, DiveVersion: "test"})
+	ended := time.Now()
+	require.NotZero(t, interruptedAt.Load(), "the rollback reached db")
+	assert.Less(t, ended.Sub(time.Unix(0, interruptedAt.Load())), 10*time.Second, "the wait for db's restored container ended with the interrupt, not its 30 s budget")
+	assert.Equal(t, Interrupted, res.Outcome)
+	require.NotNil(t, res.Rollback)
+	assert.False(t, res.Rollback.Complete)
+	db := res.Rollback.Services["db"]
+	require.NotNil(t, db)
+	assert.Equal(t, RollbackFailed, db.Action)
+	assert.Contains(t, db.Error, "interrupted during the rollback")
+}

@@ -143,6 +143,9 @@ type deployer struct {
 	stalePrev   map[string][]engine.Container // kept containers an earlier deploy left behind, by service
 	hadPrevious bool                          // the project had containers before this deploy
 	rollback    *Rollback                     // the rollback after a core failure
+	// interrupted is the caller's context's Done while the kept containers
+	// are settled (nil before: it never fires).
+	interrupted <-chan struct{}
 	failMu      sync.Mutex
 	firstFail   time.Time // when the deploy was first stopped by a failure
 }
@@ -456,7 +459,8 @@ func (d *deployer) engineLost() error {
 func (d *deployer) finish(res *Result, o Outcome, err error) *Result {
 	res.Outcome = o
 	res.Err = err
-	if o == Failed {
+	if o == Failed || o == Interrupted && d.rollback != nil {
+		// An interrupt during the rollback: what each service runs now.
 		res.Err = d.rollbackErr(err)
 		res.Rollback = d.rollback
 	}
