@@ -64,7 +64,7 @@ Exit codes: 0 every core service ready (optional/stretch may be degraded),
 	fl.BoolVar(&f.retryBroken, "retry-broken", false, "try optional/stretch services the breaker is skipping")
 	fl.BoolVar(&f.noRollback, "no-rollback", false, "replace changed containers as docker compose does (old one removed first) and never roll back (docs/rollback.md)")
 	fl.DurationVar(&f.waitLock, "wait-lock", 0, "wait this long for another deploy of the project to finish instead of refusing")
-	fl.IntVar(&f.opConcurrency, "op-concurrency", 0, "container creates/starts/removes in flight at once (0: 64; -1: unbounded)")
+	fl.IntVar(&f.opConcurrency, "op-concurrency", 0, "container creates/starts/removes in flight at once (0: 4 per CPU, at least 8; -1: unbounded)")
 	_ = fl.MarkHidden("op-concurrency")
 	return c
 }
