@@ -50,7 +50,3 @@ func resolveEnv(getenv func(string) string, environ []string) envConfig {
 
 // processEnv is the environment of this process, resolved.
 func processEnv() envConfig { return resolveEnv(os.Getenv, os.Environ()) }
-
-// opConcurrency resolves --op-concurrency: 0 is the default, which
-// deploy.Run derives from the engine's CPUs (deploy.DefaultOpConcurrency).
-func opConcurrency(flag int) int { return flag }

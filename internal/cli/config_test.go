@@ -23,10 +23,8 @@ func TestResolveEnv(t *testing.T) {
 	c = resolveEnv(func(string) string { return "" }, nil)
 	assert.Equal(t, deploy.DefaultProbeConcurrency(), c.ProbeConcurrency, "default")
 	assert.False(t, c.OTLP)
-	assert.Equal(t, 0, opConcurrency(0), "the default is deploy.Run's, from the engine's CPUs")
 	assert.Equal(t, 8, deploy.DefaultOpConcurrency(2))
 	assert.Equal(t, 64, deploy.DefaultOpConcurrency(16))
-	assert.Equal(t, -1, opConcurrency(-1))
 }
 
 // TestLibrariesReadNoEnvironment: only cli reads the environment (and the

@@ -318,6 +318,6 @@ func fleetRedactor(ls *fleet.LoadedStack) func(string) string {
 // stackDeployOptions copies the deploy flags into a stack's options.
 func stackDeployOptions(f deployFlags, probes int) func(ls *fleet.LoadedStack, o *deploy.Options) {
 	return func(ls *fleet.LoadedStack, o *deploy.Options) {
-		o.ForceRecreate, o.Build, o.WaitAll, o.OpConcurrency, o.ProbeConcurrency = f.forceRecreate, f.build, f.waitAll, opConcurrency(f.opConcurrency), probes
+		o.ForceRecreate, o.Build, o.WaitAll, o.OpConcurrency, o.ProbeConcurrency = f.forceRecreate, f.build, f.waitAll, f.opConcurrency, probes
 	}
 }

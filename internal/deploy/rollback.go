@@ -352,14 +352,7 @@ var errRollbackInterrupted = errors.New("interrupted during the rollback: left a
 
 // wasInterrupted says whether the deploy's caller was interrupted (Ctrl-C)
 // since the rollback began.
-func (d *deployer) wasInterrupted() bool {
-	select {
-	case <-d.interrupted:
-		return true
-	default:
-		return false
-	}
-}
+func (d *deployer) wasInterrupted() bool { return closed(d.interrupted) }
 
 // probeRestored looks once at a restored container: done with nil when it
 // is ready (running without a healthcheck, healthy, or its probe passed),

@@ -18,9 +18,12 @@ func newSignal() *signal { return &signal{final: make(chan struct{})} }
 func (s *signal) ok()            { s.once.Do(func() { close(s.final) }) }
 func (s *signal) fail(err error) { s.once.Do(func() { s.err = err; close(s.final) }) }
 
-func (s *signal) isFinal() bool {
+func (s *signal) isFinal() bool { return closed(s.final) }
+
+// closed says whether ch is closed (a nil ch never is).
+func closed(ch <-chan struct{}) bool {
 	select {
-	case <-s.final:
+	case <-ch:
 		return true
 	default:
 		return false
