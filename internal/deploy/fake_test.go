@@ -74,6 +74,8 @@ type call struct {
 // fakeEngine implements deploy.Engine in memory.
 type fakeEngine struct {
 	mu         sync.Mutex
+	remote     bool              // OnThisHost reports false
+	pid        int               // the State.Pid of every running container
 	scripts    map[string]script // by service
 	imageIDs   map[string]string // ref -> ID; default "sha256:" + ref
 	containers map[string]*fakeContainer
@@ -393,6 +395,9 @@ func (f *fakeEngine) Inspect(ctx context.Context, id string) (container.InspectR
 		return container.InspectResponse{}, fmt.Errorf("fake: no such container: %s: %w", id, cerrdefs.ErrNotFound)
 	}
 	st := &container.State{Status: container.ContainerState(c.state), Running: c.state == "running", ExitCode: c.exitCode}
+	if st.Running {
+		st.Pid = f.pid
+	}
 	if !c.startedAt.IsZero() {
 		st.StartedAt = c.startedAt.UTC().Format(time.RFC3339Nano)
 	}
@@ -451,6 +456,8 @@ func (f *fakeEngine) Watch(ctx context.Context, project string) (<-chan engine.E
 	}()
 	return s.ch, s.errs
 }
+
+func (f *fakeEngine) OnThisHost() bool { return !f.remote }
 
 func (f *fakeEngine) StatsStream(ctx context.Context, id string, each func(engine.Stats)) error {
 	each(engine.Stats{CPUPercent: 12.5, MemBytes: 64 << 20})

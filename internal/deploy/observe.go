@@ -19,8 +19,9 @@ import (
 // container's network namespace; a TCP connect through a published port
 // would succeed on docker-proxy before the app listens.
 func (d *deployer) waitTCP(ctx context.Context, r *svcRun, pid int, ready chan<- struct{}) {
-	if pid == 0 || !fileExists(fmt.Sprintf("/proc/%d/net/tcp", pid)) {
-		d.emitWarning(events.PhaseReady, r.svc.Name, fmt.Sprintf("%s: label %s needs the engine on this host (reading /proc/%d/net/tcp); counting the port as open", r.svc.Name, stack.LabelTCP, pid))
+	// A remote engine's pid names some process of this host, or none.
+	if !d.eng.OnThisHost() || pid == 0 || !fileExists(fmt.Sprintf("/proc/%d/net/tcp", pid)) {
+		d.emitWarning(events.PhaseReady, r.svc.Name, fmt.Sprintf("%s: label %s needs the engine on this host (it reads the container's /proc/<pid>/net/tcp); counting the port as open", r.svc.Name, stack.LabelTCP))
 		close(ready)
 		return
 	}

@@ -33,6 +33,9 @@ type Engine interface {
 	Logs(ctx context.Context, id string, tail int) ([]string, error)
 	Watch(ctx context.Context, project string) (<-chan engine.Event, <-chan error)
 	StatsStream(ctx context.Context, id string, each func(engine.Stats)) error
+	// OnThisHost: the engine runs on this host, so a container's pid is
+	// this kernel's (the TCP check reads /proc/<pid>/net/tcp).
+	OnThisHost() bool
 }
 
 var _ Engine = (*engine.Engine)(nil)

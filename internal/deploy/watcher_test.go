@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -496,4 +498,39 @@ func TestSettleWindowWithinBudget(t *testing.T) {
 	assert.Equal(t, 5*time.Second, w.settleFor(), "as long as the slowest start")
 	d.cost.record(costStart, 3*time.Minute)
 	assert.Equal(t, 15*time.Second, w.settleFor(), "at most budget/8")
+}
+
+// The TCP check reads /proc/<pid>/net/tcp: a remote engine's pid is no
+// process of this host (here it is this test's own, where nothing listens
+// on port 1), so on a remote engine the check is not made — the port is
+// counted as open, with a warning — where on this host it waits.
+func TestTCPCheckOnlyOnThisHost(t *testing.T) {
+	t.Parallel()
+	const compose = `
+name: tcpremote
+services:
+  web:
+    image: fake/web
+    labels: {dive.health.tcp: "1", dive.service.timeout: 1s}
+`
+	for _, remote := range []bool{false, true} {
+		st, g := loadStack(t, compose)
+		fake := newFake(nil)
+		fake.remote, fake.pid = remote, os.Getpid()
+		r := deployWith(t, fake, st, g)
+		var warned bool
+		for _, e := range r.evs {
+			if w, ok := e.Attrs.(events.WarningAttrs); ok && strings.Contains(w.Message, "needs the engine on this host") {
+				warned = true
+			}
+		}
+		if remote {
+			require.NoError(t, r.res.Err)
+			assert.Equal(t, StateReady, r.res.Services["web"].State)
+			assert.True(t, warned, "the remote engine's port is counted as open with a warning")
+		} else {
+			assert.Equal(t, StateFailed, r.res.Services["web"].State, "nothing listens on port 1: the check waits out the budget")
+			assert.False(t, warned)
+		}
+	}
 }

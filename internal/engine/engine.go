@@ -50,6 +50,12 @@ type Options struct {
 	Client []client.Opt
 	// Where names the engine in messages (default: the client's host).
 	Where string
+	// CostlyDial says a new connection to the engine is expensive (ssh:
+	// a key exchange and a remote `docker system dial-stdio`, about a
+	// CPU-second each on a small host). Exec probes and stats then use
+	// pooled connections (a detached exec polled by inspect, one-shot
+	// stats polled) instead of one connection each.
+	CostlyDial bool
 }
 
 // DefaultAfterInterrupt is how long engine calls may still run after an

@@ -479,6 +479,9 @@ type ExecResult struct {
 func (e *Engine) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (ExecResult, error) {
 	ctx, cancel := e.callContext(ctx, timeout)
 	defer cancel()
+	if e.opts.CostlyDial {
+		return e.execDetached(ctx, id, cmd, timeout)
+	}
 	cr, err := e.cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return ExecResult{}, err
@@ -509,6 +512,50 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, timeout time
 		return ExecResult{Output: buf.String()}, errors.New("probe still running after its output closed")
 	}
 	return ExecResult{ExitCode: ins.ExitCode, Output: buf.String()}, nil
+}
+
+// execDetached is Exec without a connection of its own: an attached exec
+// takes over (hijacks) its connection, which an ssh engine pays with a new
+// ssh session per probe. The exec is started detached and its end read by
+// inspecting it on pooled connections. The command's output is not kept;
+// an exec the runtime could not start (exit 126/127) carries the runtime's
+// message, as the attached stream would.
+func (e *Engine) execDetached(ctx context.Context, id string, cmd []string, timeout time.Duration) (ExecResult, error) {
+	timedOut := func(err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("probe did not finish within %s", timeout)
+		}
+		return err
+	}
+	cr, err := e.cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd})
+	if err != nil {
+		return ExecResult{}, timedOut(err)
+	}
+	_, startErr := e.cli.ExecStart(ctx, cr.ID, client.ExecStartOptions{Detach: true})
+	if startErr != nil && !strings.Contains(strings.ToLower(startErr.Error()), "oci runtime exec failed") {
+		return ExecResult{}, timedOut(startErr)
+	}
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		ins, err := e.cli.ExecInspect(ctx, cr.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return ExecResult{}, timedOut(err)
+		}
+		if !ins.Running {
+			res := ExecResult{ExitCode: ins.ExitCode}
+			if startErr != nil {
+				res.Output = startErr.Error()
+				if res.ExitCode == 0 {
+					res.ExitCode = 126
+				}
+			}
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return ExecResult{}, timedOut(ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 }
 
 type limitedBuffer struct {
@@ -810,6 +857,9 @@ func (e *Engine) StatsStream(ctx context.Context, id string, each func(Stats)) e
 			return nil
 		}
 	}
+	if e.opts.CostlyDial {
+		return e.pollStats(ctx, id, statsPollEvery, each)
+	}
 	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{Stream: true})
 	if err != nil {
 		return err
@@ -828,6 +878,55 @@ func (e *Engine) StatsStream(ctx context.Context, id string, each func(Stats)) e
 		}
 		each(statsOf(&s))
 	}
+}
+
+// statsPollEvery is how often pollStats samples a container.
+const statsPollEvery = 2 * time.Second
+
+// pollStats samples a container with one-shot stats calls on pooled
+// connections, every `every`, where a stream would hold a connection (an
+// ssh session) per container for the whole deploy. CPU comes from the
+// difference between two samples.
+func (e *Engine) pollStats(ctx context.Context, id string, every time.Duration, each func(Stats)) error {
+	var prev *container.StatsResponse
+	for {
+		cur, err := e.oneShotStats(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil || cerrdefs.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		if prev != nil {
+			cur.PreCPUStats = prev.CPUStats
+		}
+		each(statsOf(cur))
+		prev = cur
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(every):
+		}
+	}
+}
+
+func (e *Engine) oneShotStats(ctx context.Context, id string) (*container.StatsResponse, error) {
+	ctx, cancel := e.callContext(ctx, e.opts.CallTimeout)
+	defer cancel()
+	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Read to the end, or the connection is not kept for reuse.
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+		res.Body.Close()
+	}()
+	var s container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		return nil, err
+	}
+	return &s, nil
 }
 
 func statsOf(s *container.StatsResponse) Stats {
@@ -866,6 +965,11 @@ func healthFromStatus(status string) string {
 	}
 	return ""
 }
+
+// OnThisHost reports whether the engine runs on this host (it listens on a
+// unix socket here), so that a container's pid and cgroup are this
+// kernel's: /proc/<pid> and /sys/fs/cgroup may be read for it.
+func (e *Engine) OnThisHost() bool { return e.local() }
 
 // local reports whether the engine listens on a unix socket of this host.
 func (e *Engine) local() bool {
