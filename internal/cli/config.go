@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/dive-hub/dive/internal/deploy"
+	"github.com/dive-hub/dive/internal/fleet"
 	"github.com/dive-hub/dive/internal/preflight"
 	"github.com/dive-hub/dive/internal/standin"
 )
@@ -14,17 +15,17 @@ import (
 // flags, then these variables, then defaults; the library packages read no
 // environment variable (compose interpolation gets Environ as a value).
 type envConfig struct {
-	StateDir         string   // DIVE_STATE_DIR: below --state-dir
-	StateHome        string   // XDG_STATE_HOME: where --demo materializes its files
-	StandinImage     string   // DIVE_STANDIN_IMAGE: the stand-in image reference
-	StandinBinary    string   // DIVE_STANDIN_BINARY: the linux dive binary for the stand-in image
-	ProbeConcurrency int      // DIVE_PROBE_CONCURRENCY, else deploy.DefaultProbeConcurrency()
-	BreakerCooldown  string   // DIVE_BREAKER_COOLDOWN (parsed, with a warning, by the breaker)
-	TextfileDir      string   // DIVE_TEXTFILE_DIR: a second Prometheus textfile
-	MinFreeDisk      string   // DIVE_MIN_FREE_DISK: below --min-disk
-	OTLP             bool     // OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set
-	DockerConfig     string   // DOCKER_CONFIG: the docker CLI's config folder (fleet engines named by a docker context)
-	Environ          []string // the whole environment, for compose interpolation
+	StateDir         string          // DIVE_STATE_DIR: below --state-dir
+	StateHome        string          // XDG_STATE_HOME: where --demo materializes its files
+	StandinImage     string          // DIVE_STANDIN_IMAGE: the stand-in image reference
+	StandinBinary    string          // DIVE_STANDIN_BINARY: the linux dive binary for the stand-in image
+	ProbeConcurrency int             // DIVE_PROBE_CONCURRENCY, else deploy.DefaultProbeConcurrency()
+	BreakerCooldown  string          // DIVE_BREAKER_COOLDOWN (parsed, with a warning, by the breaker)
+	TextfileDir      string          // DIVE_TEXTFILE_DIR: a second Prometheus textfile
+	MinFreeDisk      string          // DIVE_MIN_FREE_DISK: below --min-disk
+	OTLP             bool            // OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set
+	Docker           fleet.DockerEnv // DOCKER_HOST, DOCKER_CONTEXT, DOCKER_CONFIG: the docker CLI's engine and config folder
+	Environ          []string        // the whole environment, for compose interpolation
 }
 
 // resolveEnv reads the environment once.
@@ -38,7 +39,7 @@ func resolveEnv(getenv func(string) string, environ []string) envConfig {
 		TextfileDir:     getenv("DIVE_TEXTFILE_DIR"),
 		MinFreeDisk:     getenv(preflight.EnvMinFreeDisk),
 		OTLP:            getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "",
-		DockerConfig:    getenv("DOCKER_CONFIG"),
+		Docker:          fleet.DockerEnv{Host: getenv("DOCKER_HOST"), Context: getenv("DOCKER_CONTEXT"), Config: getenv("DOCKER_CONFIG")},
 		Environ:         environ,
 	}
 	c.ProbeConcurrency = deploy.DefaultProbeConcurrency()

@@ -233,7 +233,7 @@ func (a *app) forEachStack(ctx context.Context, l *fleet.Loaded, callTimeout tim
 				if def == nil {
 					def = &fleet.Engine{Name: fleet.DefaultEngine}
 				}
-				c.eng, c.err = fleet.Connect(ctx, def, fleet.ConnectOptions{CallTimeout: callTimeout, DockerConfig: a.env.DockerConfig})
+				c.eng, c.err = fleet.Connect(ctx, def, fleet.ConnectOptions{CallTimeout: callTimeout, Docker: a.env.Docker})
 			})
 			err := c.err
 			if err == nil {

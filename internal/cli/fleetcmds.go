@@ -77,7 +77,7 @@ func (a *app) runFleetDeploy(ctx context.Context, ff *fleetFlags, f deployFlags)
 		fmt.Fprintf(a.stdout, "dive %s: deploying fleet %s (%d stacks on %d engines), deploy %s\n", Version, l.Name, len(l.Fleet.Stacks), len(usedEngines(l)), id)
 		bus.Subscribe(&fleetPrinter{w: a.stdout, t0: t0})
 	}
-	res := fleet.Run(ctx, l, fleet.Options{Bus: bus, Timeout: f.timeout, CallTimeout: ff.callTimeout, DiveVersion: Version, DockerConfig: a.env.DockerConfig,
+	res := fleet.Run(ctx, l, fleet.Options{Bus: bus, Timeout: f.timeout, CallTimeout: ff.callTimeout, DiveVersion: Version, Docker: a.env.Docker,
 		Prepare: t.prepareEngine(l), Guard: a.fleetGuard(t, f), Redactor: fleetRedactor, Deploy: stackDeployOptions(f, a.env.ProbeConcurrency)})
 	mu.Lock()
 	evs := append([]events.Event(nil), collected...)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dive-hub/dive/internal/engine"
+	"github.com/dive-hub/dive/internal/fleet"
 	"github.com/dive-hub/dive/internal/graph"
 	"github.com/dive-hub/dive/internal/stack"
 	"github.com/dive-hub/dive/internal/standin"
@@ -255,7 +256,13 @@ func (a *app) load(ctx context.Context, services []string, standinImage string) 
 func (a *app) connect(ctx context.Context, onRetry func(op string, attempt int, err error, wait time.Duration)) (*engine.Engine, error) {
 	// ctx is the command's: Ctrl-C ends it, which bounds every engine call
 	// still to come (engine.Options.Interrupt).
-	return engine.New(ctx, engine.Options{CallTimeout: a.g.callTimeout, OnRetry: onRetry, Interrupt: ctx})
+	// The engine is the docker CLI's: DOCKER_HOST (ssh:// included), else
+	// DOCKER_CONTEXT or the current docker context.
+	opts, where, costly, err := fleet.EnvironmentClient(a.env.Docker)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("the docker context of this environment: %w", err)}
+	}
+	return engine.New(ctx, engine.Options{CallTimeout: a.g.callTimeout, OnRetry: onRetry, Interrupt: ctx, Client: opts, Where: where, CostlyDial: costly})
 }
 
 // ensureStandin builds the demo's stand-in image when the stack needs it.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,21 +27,32 @@ import (
 type ConnectOptions struct {
 	CallTimeout time.Duration
 	OnRetry     func(op string, attempt int, err error, wait time.Duration)
-	// DockerConfig is the docker CLI's configuration folder, where docker
-	// contexts live (the caller resolves $DOCKER_CONFIG; default ~/.docker).
-	DockerConfig string
+	// Docker is the docker CLI's environment (the caller reads it).
+	Docker DockerEnv
+}
+
+// DockerEnv is what the docker CLI reads to choose its engine.
+type DockerEnv struct {
+	Host    string // DOCKER_HOST
+	Context string // DOCKER_CONTEXT
+	// Config is the docker CLI's configuration folder, where docker
+	// contexts live ($DOCKER_CONFIG; "" for ~/.docker).
+	Config string
 }
 
 // Connect opens one engine of the fleet with its own client, API
 // negotiation and ping. An unreachable engine's error names it.
 func Connect(ctx context.Context, e *Engine, o ConnectOptions) (*engine.Engine, error) {
-	opts, where, err := clientOptions(e, o.DockerConfig)
+	opts, where, err := clientOptions(e, o.Docker)
 	if err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Describe(), err)
 	}
 	// The first contact gets the whole API deadline: an ssh handshake on a
 	// busy machine takes seconds. A stopped local engine fails at once.
-	eng, err := engine.New(ctx, engine.Options{CallTimeout: o.CallTimeout, PingTimeout: o.CallTimeout, OnRetry: o.OnRetry, Client: opts, Where: where})
+	// Over ssh every new connection is a new ssh session: probes and stats
+	// stay on pooled connections.
+	costly := strings.HasPrefix(where, "ssh://")
+	eng, err := engine.New(ctx, engine.Options{CallTimeout: o.CallTimeout, PingTimeout: o.CallTimeout, OnRetry: o.OnRetry, Client: opts, Where: where, CostlyDial: costly})
 	var unreachable *engine.UnreachableError
 	if errors.As(err, &unreachable) {
 		return nil, &UnreachableError{Engine: e.Describe(), Name: e.Name, Err: unreachable.Err}
@@ -64,13 +76,92 @@ func (e *UnreachableError) Error() string {
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// EnvironmentClient is the engine the docker CLI would use, as client
+// options, the address messages show, and whether a new connection is
+// costly (ssh): DOCKER_HOST (an ssh:// one through ssh, the others with
+// DOCKER_TLS_VERIFY & co as the docker client reads them), else the docker
+// context named by DOCKER_CONTEXT or made current by `docker context use`
+// (env.Config: the docker CLI's config folder). nil options: the docker
+// client's own reading of the environment (DOCKER_HOST & co, or the local
+// socket).
+func EnvironmentClient(env DockerEnv) ([]client.Opt, string, bool, error) {
+	opts, where, err := clientOptions(&Engine{}, env)
+	return opts, where, strings.HasPrefix(where, "ssh://"), err
+}
+
+// environmentEngine is the engine the environment names, in the docker
+// CLI's order: DOCKER_HOST, DOCKER_CONTEXT, the config's currentContext.
+// It returns an ssh:// DOCKER_HOST or a context (not "default"); else
+// nothing, and the docker client reads the environment itself.
+func environmentEngine(env DockerEnv) (host, context string, err error) {
+	if h := env.Host; h != "" {
+		if strings.HasPrefix(h, "ssh://") {
+			return h, "", nil
+		}
+		return "", "", nil
+	}
+	name := env.Context
+	if name == "" {
+		if name, err = currentContext(env.Config); err != nil {
+			return "", "", err
+		}
+	}
+	if name == "default" {
+		name = ""
+	}
+	return "", name, nil
+}
+
+// currentContext is the context `docker context use` made current: the
+// currentContext of the docker CLI's config.json ("" when none).
+func currentContext(dockerConfig string) (string, error) {
+	dir, err := dockerConfigDir(dockerConfig)
+	if err != nil {
+		return "", nil // no home: no config either
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var cfg struct {
+		CurrentContext string `json:"currentContext"`
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return "", fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	return cfg.CurrentContext, nil
+}
+
+func dockerConfigDir(cfg string) (string, error) {
+	if cfg != "" {
+		return cfg, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".docker"), nil
+}
+
 // clientOptions turns an engine of the fleet file into client options and
-// the address messages show. The default engine is DOCKER_HOST & co.
-func clientOptions(e *Engine, dockerConfig string) ([]client.Opt, string, error) {
+// the address messages show. An engine without host or context is the
+// environment's (environmentEngine).
+func clientOptions(e *Engine, env DockerEnv) ([]client.Opt, string, error) {
 	host, tlsDir := e.Host, e.TLSDir
+	if host == "" && e.Context == "" {
+		h, name, err := environmentEngine(env)
+		if err != nil {
+			return nil, "", err
+		}
+		e = &Engine{Name: e.Name, Host: h, Context: name}
+		host = h
+	}
 	if e.Context != "" {
 		var err error
-		if host, tlsDir, err = contextEndpoint(e.Context, dockerConfig); err != nil {
+		if host, tlsDir, err = contextEndpoint(e.Context, env.Config); err != nil {
 			return nil, "", err
 		}
 	}
@@ -92,8 +183,11 @@ func clientOptions(e *Engine, dockerConfig string) ([]client.Opt, string, error)
 		d := sshDialer(u, e.SSHKey, e.SSHKnownHosts)
 		// The host is a placeholder: every connection goes through ssh.
 		// Idle connections are kept (an ssh handshake costs far more than
-		// a request), up to the scheduler's usual concurrency.
-		hc := &http.Client{Transport: &http.Transport{DialContext: d, MaxIdleConnsPerHost: 32, IdleConnTimeout: 90 * time.Second}}
+		// a request), up to the scheduler's usual concurrency. MaxIdleConns
+		// must be set: left 0, the client's WithHost (go-connections'
+		// ConfigureTransport) makes it 6 and the idle timeout 30 s, and
+		// every burst of more than 6 requests paid new ssh sessions.
+		hc := &http.Client{Transport: &http.Transport{DialContext: d, MaxIdleConns: sshIdleConns, MaxIdleConnsPerHost: sshIdleConns, IdleConnTimeout: 90 * time.Second}}
 		return []client.Opt{client.WithHTTPClient(hc), client.WithHost("http://docker.example.com"), client.WithDialContext(d)}, host, nil
 	}
 	return nil, "", fmt.Errorf("host %q: scheme %s is not unix, tcp or ssh", host, u.Scheme)
@@ -103,12 +197,8 @@ func clientOptions(e *Engine, dockerConfig string) ([]client.Opt, string, error)
 // docker CLI stores it: <config>/contexts/meta/<sha256(name)>/meta.json,
 // TLS material under contexts/tls/<sha256(name)>/docker/.
 func contextEndpoint(name, cfg string) (host, tlsDir string, err error) {
-	if cfg == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", "", err
-		}
-		cfg = filepath.Join(home, ".docker")
+	if cfg, err = dockerConfigDir(cfg); err != nil {
+		return "", "", err
 	}
 	sum := sha256.Sum256([]byte(name))
 	id := hex.EncodeToString(sum[:])
@@ -160,13 +250,33 @@ func sshDialer(u *url.URL, key, knownHosts string) func(ctx context.Context, net
 	// the first connection, and its end (an idle HTTP connection closed)
 	// takes every channel on it down, the event stream included.
 	args = append(args, "--", u.Hostname(), "docker", "system", "dial-stdio")
+	// At most sshHandshakes sessions are being set up at once: sshd drops
+	// connections at random beyond MaxStartups (10 unauthenticated ones by
+	// default), and a deploy that opens its connections all at once would
+	// meet that. A slot is held until the session first answers.
+	slots := make(chan struct{}, sshHandshakes)
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
-		if err := ctx.Err(); err != nil {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		c, err := startCommandConn(exec.Command("ssh", args...), u.Host)
+		if err != nil {
+			<-slots
 			return nil, err
 		}
-		return startCommandConn(exec.Command("ssh", args...), u.Host)
+		c.handshake = func() { <-slots }
+		return c, nil
 	}
 }
+
+// sshIdleConns is how many idle connections to an ssh engine are kept.
+const sshIdleConns = 32
+
+// sshHandshakes is how many ssh sessions to one engine may be in their
+// handshake at once (a variable for tests).
+var sshHandshakes = 4
 
 // commandConn is a net.Conn over a command's stdin and stdout.
 type commandConn struct {
@@ -179,6 +289,17 @@ type commandConn struct {
 	stderr bytes.Buffer
 	once   sync.Once
 	done   chan struct{}
+
+	// handshake, when set, is called once: at the first byte read, the
+	// first failed read, or Close (whichever comes first).
+	handshake     func()
+	handshakeOnce sync.Once
+}
+
+func (c *commandConn) handshaken() {
+	if c.handshake != nil {
+		c.handshakeOnce.Do(c.handshake)
+	}
 }
 
 func startCommandConn(cmd *exec.Cmd, where string) (*commandConn, error) {
@@ -236,6 +357,9 @@ func (c *commandConn) errWith(err error) error {
 
 func (c *commandConn) Read(p []byte) (int, error) {
 	n, err := c.stdout.Read(p)
+	if n > 0 || err != nil {
+		c.handshaken()
+	}
 	if errors.Is(err, io.EOF) {
 		// net/http expects io.EOF itself on a closed connection.
 		return n, err
@@ -250,6 +374,7 @@ func (c *commandConn) Write(p []byte) (int, error) {
 
 // Close ends the command: stdin first, then a kill if it lingers.
 func (c *commandConn) Close() error {
+	c.handshaken()
 	c.once.Do(func() {
 		_ = c.stdin.Close()
 		select {

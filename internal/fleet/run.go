@@ -22,8 +22,8 @@ type Options struct {
 	// Timeout is each stack's deploy deadline (and so the fleet's).
 	Timeout     time.Duration
 	CallTimeout time.Duration
-	// DockerConfig is where docker contexts live (see ConnectOptions).
-	DockerConfig string
+	// Docker is the docker CLI's environment (see ConnectOptions).
+	Docker DockerEnv
 	DiveVersion  string
 	// Prepare runs once per engine after it is connected (the demo builds
 	// its stand-in image there).
@@ -151,7 +151,7 @@ func (r *runner) connect(ctx context.Context, c *engineConn) (*engine.Engine, er
 			r.o.Bus.Emit(events.Event{Phase: events.PhaseDeploy, Level: events.LevelWarn, Engine: c.def.Name,
 				Attrs: events.EngineRetryAttrs{Op: op, Attempt: attempt + 1, Reason: err.Error(), BackoffMS: events.MS(wait)}})
 		}
-		c.eng, c.err = Connect(ctx, c.def, ConnectOptions{CallTimeout: r.o.CallTimeout, OnRetry: onRetry, DockerConfig: r.o.DockerConfig})
+		c.eng, c.err = Connect(ctx, c.def, ConnectOptions{CallTimeout: r.o.CallTimeout, OnRetry: onRetry, Docker: r.o.Docker})
 		if c.err == nil && r.o.Prepare != nil {
 			if err := r.o.Prepare(ctx, c.def, c.eng); err != nil {
 				c.err = fmt.Errorf("engine %s: %w", c.def.Describe(), err)

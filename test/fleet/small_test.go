@@ -1,10 +1,16 @@
 package fleet
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/dive-hub/dive/internal/standin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -58,6 +64,63 @@ depends_on:
 	assert.False(t, api.Before(ready["s-a.db"]), "s-b.api started %s, before s-a.db was healthy %s", api, ready["s-a.db"])
 
 	r = dive(t, env, append([]string{"fleet", "down", "-v"}, args...)...)
+	require.Equal(t, 0, r.code)
+	assertEmpty(t)
+}
+
+// TestHubOverSSHFromEnvironment: `dive hub` reaches the engine the docker
+// CLI would, DOCKER_HOST=ssh:// included (each connection `ssh HOST docker
+// system dial-stdio`, ssh's own identity and known hosts: here a wrapper
+// on PATH adds the test's), and keeps its ssh sessions few.
+func TestHubOverSSHFromEnvironment(t *testing.T) {
+	needEngines(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "stack.yml")
+	// slow is ready 12 s after its start and the engine checks it every
+	// 30 s: dive's own probes see it ready, a dozen or more of them.
+	require.NoError(t, os.WriteFile(file, []byte(smallCompose+`  slow:
+    image: ${DIVE_STANDIN_IMAGE}
+    environment: {STANDIN_NAME: slow, STANDIN_READY_AFTER: 12s}
+    healthcheck: {test: [CMD, /dive, standin, probe], interval: 30s, timeout: 30s, retries: 60}
+    labels: {dive.service.timeout: 5m}
+`), 0o644))
+	realSSH, err := exec.LookPath("ssh")
+	require.NoError(t, err)
+	bin := filepath.Join(dir, "bin")
+	require.NoError(t, os.MkdirAll(bin, 0o755))
+	wrapper := fmt.Sprintf("#!/bin/sh\nexec %s -i %s -o IdentitiesOnly=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes \"$@\"\n",
+		realSSH, engines.sshKey, engines.knownHosts)
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "ssh"), []byte(wrapper), 0o755))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ref, _, err := standin.EnsureImage(ctx, engineClient(t, 2), diveBin)
+	require.NoError(t, err)
+	env := append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "DOCKER_HOST="+engines.sshURL, "DIVE_STANDIN_IMAGE="+ref,
+		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	project := "sshenv-" + fmt.Sprint(time.Now().UnixNano()%1e6)
+	args := []string{"-f", file, "-p", project, "--state-dir", filepath.Join(dir, "state")}
+	t.Cleanup(func() { dive(t, env, append([]string{"hub", "down", "-v"}, args...)...) })
+
+	sessions := func() int {
+		b, _ := os.ReadFile(filepath.Join("/run/dive-engines", engines.names[2], "ssh", "sshd.log"))
+		return strings.Count(string(b), "Accepted publickey")
+	}
+	before := sessions()
+	r := dive(t, env, append([]string{"hub", "deploy"}, args...)...)
+	require.Equal(t, 0, r.code)
+	used := sessions() - before
+	t.Logf("ssh sessions opened by the deploy: %d", used)
+	// The engine behind the ssh URL runs the containers.
+	startedAt(t, 2, project+"-api-1")
+	startedAt(t, 2, project+"-db-1")
+	// Connections are pooled: 5 sessions measured. A session per probe
+	// and per stats stream (attached execs, stats streams) measured 16.
+	assert.LessOrEqual(t, used, 12, "ssh sessions for one deploy of three services")
+
+	r = dive(t, env, append([]string{"hub", "status"}, args...)...)
+	require.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "api")
+	r = dive(t, env, append([]string{"hub", "down", "-v"}, args...)...)
 	require.Equal(t, 0, r.code)
 	assertEmpty(t)
 }
