@@ -262,7 +262,11 @@ func (a *app) connect(ctx context.Context, onRetry func(op string, attempt int, 
 	if err != nil {
 		return nil, usageError{fmt.Errorf("the docker context of this environment: %w", err)}
 	}
-	return engine.New(ctx, engine.Options{CallTimeout: a.g.callTimeout, OnRetry: onRetry, Interrupt: ctx, Client: opts, Where: where, CostlyDial: costly})
+	o := engine.Options{CallTimeout: a.g.callTimeout, OnRetry: onRetry, Interrupt: ctx, Client: opts, Where: where, CostlyDial: costly}
+	if costly {
+		o.PingTimeout = a.g.callTimeout // the first contact is an ssh handshake
+	}
+	return engine.New(ctx, o)
 }
 
 // ensureStandin builds the demo's stand-in image when the stack needs it.

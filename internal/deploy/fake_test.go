@@ -457,7 +457,7 @@ func (f *fakeEngine) Watch(ctx context.Context, project string) (<-chan engine.E
 	return s.ch, s.errs
 }
 
-func (f *fakeEngine) OnThisHost() bool { return !f.remote }
+func (f *fakeEngine) ContainerPidHere(id string, pid int) bool { return !f.remote && pid > 0 }
 
 func (f *fakeEngine) StatsStream(ctx context.Context, id string, each func(engine.Stats)) error {
 	each(engine.Stats{CPUPercent: 12.5, MemBytes: 64 << 20})

@@ -18,9 +18,10 @@ import (
 // container's own socket table through /proc/<pid>/net/tcp, which shows the
 // container's network namespace; a TCP connect through a published port
 // would succeed on docker-proxy before the app listens.
-func (d *deployer) waitTCP(ctx context.Context, r *svcRun, pid int, ready chan<- struct{}) {
-	// A remote engine's pid names some process of this host, or none.
-	if !d.eng.OnThisHost() || pid == 0 || !fileExists(fmt.Sprintf("/proc/%d/net/tcp", pid)) {
+func (d *deployer) waitTCP(ctx context.Context, r *svcRun, id string, pid int, ready chan<- struct{}) {
+	// A remote engine's pid (or one in a VM) names some process of this
+	// host, or none.
+	if !d.eng.ContainerPidHere(id, pid) || !fileExists(fmt.Sprintf("/proc/%d/net/tcp", pid)) {
 		d.emitWarning(events.PhaseReady, r.svc.Name, fmt.Sprintf("%s: label %s needs the engine on this host (it reads the container's /proc/<pid>/net/tcp); counting the port as open", r.svc.Name, stack.LabelTCP))
 		close(ready)
 		return

@@ -33,9 +33,10 @@ type Engine interface {
 	Logs(ctx context.Context, id string, tail int) ([]string, error)
 	Watch(ctx context.Context, project string) (<-chan engine.Event, <-chan error)
 	StatsStream(ctx context.Context, id string, each func(engine.Stats)) error
-	// OnThisHost: the engine runs on this host, so a container's pid is
-	// this kernel's (the TCP check reads /proc/<pid>/net/tcp).
-	OnThisHost() bool
+	// ContainerPidHere: the pid the engine reported for container id is
+	// that container's process on this host (the TCP check reads
+	// /proc/<pid>/net/tcp).
+	ContainerPidHere(id string, pid int) bool
 }
 
 var _ Engine = (*engine.Engine)(nil)

@@ -412,7 +412,7 @@ func (w *watcher) watch(evCh <-chan engine.Event, ins container.InspectResponse)
 	tcpReady := make(chan struct{})
 	if s.TCPPort != 0 && !s.OneShot {
 		w.tcpPending = true
-		go d.waitTCP(budgetCtx, w.r, w.base.pid, tcpReady)
+		go d.waitTCP(budgetCtx, w.r, w.id, w.base.pid, tcpReady)
 	}
 	var settled <-chan time.Time
 	if !s.OneShot && !s.HasHealthcheck() && s.TCPPort == 0 {

@@ -518,8 +518,8 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, timeout time
 // takes over (hijacks) its connection, which an ssh engine pays with a new
 // ssh session per probe. The exec is started detached and its end read by
 // inspecting it on pooled connections. The command's output is not kept;
-// an exec the runtime could not start (exit 126/127) carries the runtime's
-// message, as the attached stream would.
+// an exec the engine could not start (exit 126/127) carries the engine's
+// message as its output, as the attached stream would.
 func (e *Engine) execDetached(ctx context.Context, id string, cmd []string, timeout time.Duration) (ExecResult, error) {
 	timedOut := func(err error) error {
 		if ctx.Err() != nil {
@@ -532,7 +532,9 @@ func (e *Engine) execDetached(ctx context.Context, id string, cmd []string, time
 		return ExecResult{}, timedOut(err)
 	}
 	_, startErr := e.cli.ExecStart(ctx, cr.ID, client.ExecStartOptions{Detach: true})
-	if startErr != nil && !strings.Contains(strings.ToLower(startErr.Error()), "oci runtime exec failed") {
+	if startErr != nil && (ctx.Err() != nil || isTransport(startErr) || cerrdefs.IsConflict(startErr) || cerrdefs.IsNotFound(startErr)) {
+		// No verdict, or one about the container (not running, gone):
+		// the attached path returns these as errors too.
 		return ExecResult{}, timedOut(startErr)
 	}
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
@@ -541,14 +543,16 @@ func (e *Engine) execDetached(ctx context.Context, id string, cmd []string, time
 			return ExecResult{}, timedOut(err)
 		}
 		if !ins.Running {
-			res := ExecResult{ExitCode: ins.ExitCode}
-			if startErr != nil {
-				res.Output = startErr.Error()
-				if res.ExitCode == 0 {
-					res.ExitCode = 126
-				}
+			if startErr == nil {
+				return ExecResult{ExitCode: ins.ExitCode}, nil
 			}
-			return res, nil
+			// The engine failed to start it (an OCI runtime failure, an
+			// unknown user): it records exit 126 and, attached, writes its
+			// message to the stream.
+			if ins.ExitCode == 0 {
+				return ExecResult{}, startErr
+			}
+			return ExecResult{ExitCode: ins.ExitCode, Output: strings.TrimPrefix(startErr.Error(), "Error response from daemon: ")}, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -900,7 +904,11 @@ func (e *Engine) pollStats(ctx context.Context, id string, every time.Duration, 
 		if prev != nil {
 			cur.PreCPUStats = prev.CPUStats
 		}
-		each(statsOf(cur))
+		s := statsOf(cur)
+		if prev == nil {
+			s.CPUPercent = 0 // a one-shot sample has no previous one: no rate yet
+		}
+		each(s)
 		prev = cur
 		select {
 		case <-ctx.Done():
@@ -966,10 +974,18 @@ func healthFromStatus(status string) string {
 	return ""
 }
 
-// OnThisHost reports whether the engine runs on this host (it listens on a
-// unix socket here), so that a container's pid and cgroup are this
-// kernel's: /proc/<pid> and /sys/fs/cgroup may be read for it.
-func (e *Engine) OnThisHost() bool { return e.local() }
+// ContainerPidHere reports whether pid, as the engine reported it for
+// container id, is that container's process on this host: its
+// /proc/<pid>/cgroup names the container. It is false for an engine on
+// another host, or in a VM behind a local socket (Docker Desktop, colima),
+// whose pids name unrelated processes here, or none.
+func (e *Engine) ContainerPidHere(id string, pid int) bool {
+	if pid <= 0 || id == "" {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	return err == nil && strings.Contains(string(b), id)
+}
 
 // local reports whether the engine listens on a unix socket of this host.
 func (e *Engine) local() bool {

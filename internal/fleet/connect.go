@@ -151,6 +151,11 @@ func dockerConfigDir(cfg string) (string, error) {
 // environment's (environmentEngine).
 func clientOptions(e *Engine, env DockerEnv) ([]client.Opt, string, error) {
 	host, tlsDir := e.Host, e.TLSDir
+	// A new host key is accepted on first use only for a fleet file's
+	// ssh:// host without ssh_known_hosts (as documented); an engine of
+	// the environment or a docker context follows ssh's own configuration,
+	// as the docker CLI does.
+	acceptNew := host != ""
 	if host == "" && e.Context == "" {
 		h, name, err := environmentEngine(env)
 		if err != nil {
@@ -180,7 +185,7 @@ func clientOptions(e *Engine, env DockerEnv) ([]client.Opt, string, error) {
 		}
 		return opts, host, nil
 	case "ssh":
-		d := sshDialer(u, e.SSHKey, e.SSHKnownHosts)
+		d := sshDialer(u, e.SSHKey, e.SSHKnownHosts, acceptNew)
 		// The host is a placeholder: every connection goes through ssh.
 		// Idle connections are kept (an ssh handshake costs far more than
 		// a request), up to the scheduler's usual concurrency. MaxIdleConns
@@ -226,15 +231,19 @@ func contextEndpoint(name, cfg string) (host, tlsDir string, err error) {
 }
 
 // sshDialer reaches the engine the way the docker CLI's connection helper
-// does: each connection is `ssh USER@HOST docker system dial-stdio`, whose
-// stdin/stdout carry the HTTP connection to the remote engine's socket.
-// Keep-alives make a dropped connection fail within 15-20 s, not hang
-// (shorter ones dropped live connections on a machine with load 80).
-func sshDialer(u *url.URL, key, knownHosts string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// does: each connection is `ssh USER@HOST docker system dial-stdio` (with
+// `--host unix://PATH` for a URL with a path), whose stdin/stdout carry the
+// HTTP connection to the remote engine's socket. Keep-alives make a dropped
+// connection fail within 15-20 s, not hang (shorter ones dropped live
+// connections on a machine with load 80). acceptNew accepts a host key
+// seen for the first time (a fleet file's engine without ssh_known_hosts);
+// otherwise ssh's own configuration decides, as for the docker CLI.
+func sshDialer(u *url.URL, key, knownHosts string, acceptNew bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	args := []string{"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"}
-	if knownHosts != "" {
+	switch {
+	case knownHosts != "":
 		args = append(args, "-o", "UserKnownHostsFile="+knownHosts, "-o", "StrictHostKeyChecking=yes")
-	} else {
+	case acceptNew:
 		args = append(args, "-o", "StrictHostKeyChecking=accept-new")
 	}
 	if p := u.Port(); p != "" {
@@ -249,24 +258,27 @@ func sshDialer(u *url.URL, key, knownHosts string) func(ctx context.Context, net
 	// No ControlMaster multiplexing: without ControlPersist the master is
 	// the first connection, and its end (an idle HTTP connection closed)
 	// takes every channel on it down, the event stream included.
-	args = append(args, "--", u.Hostname(), "docker", "system", "dial-stdio")
-	// At most sshHandshakes sessions are being set up at once: sshd drops
-	// connections at random beyond MaxStartups (10 unauthenticated ones by
-	// default), and a deploy that opens its connections all at once would
-	// meet that. A slot is held until the session first answers.
-	slots := make(chan struct{}, sshHandshakes)
+	args = append(args, "--", u.Hostname(), "docker")
+	if u.Path != "" && u.Path != "/" {
+		args = append(args, "--host", "unix://"+u.Path)
+	}
+	args = append(args, "system", "dial-stdio")
+	slots := handshakeSlots(u.User.Username() + "@" + u.Host)
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		defer func() { <-slots }()
 		c, err := startCommandConn(exec.Command("ssh", args...), u.Host)
 		if err != nil {
-			<-slots
 			return nil, err
 		}
-		c.handshake = func() { <-slots }
+		if err := c.ping(ctx, sshSetupTimeout); err != nil {
+			c.Close()
+			return nil, err
+		}
 		return c, nil
 	}
 }
@@ -274,9 +286,95 @@ func sshDialer(u *url.URL, key, knownHosts string) func(ctx context.Context, net
 // sshIdleConns is how many idle connections to an ssh engine are kept.
 const sshIdleConns = 32
 
-// sshHandshakes is how many ssh sessions to one engine may be in their
-// handshake at once (a variable for tests).
+// sshSetupTimeout bounds setting up one ssh connection: the handshake and
+// the remote engine's first answer (22 s measured at load ~170).
+const sshSetupTimeout = 45 * time.Second
+
+// sshHandshakes is how many ssh sessions to one destination (user@host:port,
+// whatever engines of dive reach it) may be in their set-up at once: sshd
+// drops connections at random beyond MaxStartups (10 unauthenticated ones
+// by default), and a deploy opens its first connections all at once. A
+// variable for tests.
 var sshHandshakes = 4
+
+var (
+	slotsMu sync.Mutex
+	slotsOf = map[string]chan struct{}{}
+)
+
+func handshakeSlots(dest string) chan struct{} {
+	slotsMu.Lock()
+	defer slotsMu.Unlock()
+	ch, ok := slotsOf[dest]
+	if !ok {
+		ch = make(chan struct{}, sshHandshakes)
+		slotsOf[dest] = ch
+	}
+	return ch
+}
+
+// pingRequest is what a new ssh connection first carries: its answer says
+// the session is up and the remote engine answers, before the connection
+// is handed to the HTTP client.
+const pingRequest = "HEAD /_ping HTTP/1.1\r\nHost: docker\r\nUser-Agent: dive-ssh-dial\r\n\r\n"
+
+// ping sends HEAD /_ping and reads the answer's head (no body follows a
+// HEAD), within limit.
+func (c *commandConn) ping(ctx context.Context, limit time.Duration) error {
+	done := make(chan error, 1)
+	go func() {
+		if _, err := c.Write([]byte(pingRequest)); err != nil {
+			done <- err
+			return
+		}
+		var head []byte
+		buf := make([]byte, 512)
+		for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+			n, err := c.Read(buf)
+			head = append(head, buf[:n]...)
+			if err != nil {
+				done <- c.ended(err)
+				return
+			}
+			if len(head) > 16<<10 || bytes.Contains(head, []byte("\r\n\r\n")) && !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+				break
+			}
+		}
+		if !bytes.HasPrefix(head, []byte("HTTP/1.")) || !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+			line, _, _ := bytes.Cut(head, []byte("\n"))
+			done <- fmt.Errorf("ssh connection to %s: the remote end did not answer as a docker engine: %q", c.where, bytes.TrimSpace(line))
+			return
+		}
+		done <- nil
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		c.Close()
+		<-done
+		return fmt.Errorf("ssh connection to %s: no answer from the remote engine within %s", c.where, limit)
+	case <-ctx.Done():
+		c.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// ended is a read error of a connection whose command may have ended: an
+// EOF then carries what ssh said (waiting a moment for it to exit).
+func (c *commandConn) ended(err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	select {
+	case <-c.done:
+	case <-time.After(time.Second):
+	}
+	return c.errWith(errors.New("the connection closed before the remote engine answered"))
+}
 
 // commandConn is a net.Conn over a command's stdin and stdout.
 type commandConn struct {
@@ -289,17 +387,6 @@ type commandConn struct {
 	stderr bytes.Buffer
 	once   sync.Once
 	done   chan struct{}
-
-	// handshake, when set, is called once: at the first byte read, the
-	// first failed read, or Close (whichever comes first).
-	handshake     func()
-	handshakeOnce sync.Once
-}
-
-func (c *commandConn) handshaken() {
-	if c.handshake != nil {
-		c.handshakeOnce.Do(c.handshake)
-	}
 }
 
 func startCommandConn(cmd *exec.Cmd, where string) (*commandConn, error) {
@@ -357,9 +444,6 @@ func (c *commandConn) errWith(err error) error {
 
 func (c *commandConn) Read(p []byte) (int, error) {
 	n, err := c.stdout.Read(p)
-	if n > 0 || err != nil {
-		c.handshaken()
-	}
 	if errors.Is(err, io.EOF) {
 		// net/http expects io.EOF itself on a closed connection.
 		return n, err
@@ -374,7 +458,6 @@ func (c *commandConn) Write(p []byte) (int, error) {
 
 // Close ends the command: stdin first, then a kill if it lingers.
 func (c *commandConn) Close() error {
-	c.handshaken()
 	c.once.Do(func() {
 		_ = c.stdin.Close()
 		select {

@@ -23,8 +23,8 @@ type Options struct {
 	Timeout     time.Duration
 	CallTimeout time.Duration
 	// Docker is the docker CLI's environment (see ConnectOptions).
-	Docker DockerEnv
-	DiveVersion  string
+	Docker      DockerEnv
+	DiveVersion string
 	// Prepare runs once per engine after it is connected (the demo builds
 	// its stand-in image there).
 	Prepare func(ctx context.Context, e *Engine, eng *engine.Engine) error
