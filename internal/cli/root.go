@@ -266,7 +266,14 @@ func (a *app) connect(ctx context.Context, onRetry func(op string, attempt int, 
 	if costly {
 		o.PingTimeout = a.g.callTimeout // the first contact is an ssh handshake
 	}
-	return engine.New(ctx, o)
+	eng, err := engine.New(ctx, o)
+	var unreachable *engine.UnreachableError
+	if errors.As(err, &unreachable) {
+		if why := fleet.SSHSetupError(where); why != nil {
+			unreachable.Err = why // what ssh said, not the client's placeholder host
+		}
+	}
+	return eng, err
 }
 
 // ensureStandin builds the demo's stand-in image when the stack needs it.

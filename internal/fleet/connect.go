@@ -55,6 +55,9 @@ func Connect(ctx context.Context, e *Engine, o ConnectOptions) (*engine.Engine, 
 	eng, err := engine.New(ctx, engine.Options{CallTimeout: o.CallTimeout, PingTimeout: o.CallTimeout, OnRetry: o.OnRetry, Client: opts, Where: where, CostlyDial: costly})
 	var unreachable *engine.UnreachableError
 	if errors.As(err, &unreachable) {
+		if why := SSHSetupError(where); why != nil {
+			unreachable.Err = why
+		}
 		return nil, &UnreachableError{Engine: e.Describe(), Name: e.Name, Err: unreachable.Err}
 	}
 	if err != nil {
@@ -263,7 +266,8 @@ func sshDialer(u *url.URL, key, knownHosts string, acceptNew bool) func(ctx cont
 		args = append(args, "--host", "unix://"+u.Path)
 	}
 	args = append(args, "system", "dial-stdio")
-	slots := handshakeSlots(u.User.Username() + "@" + u.Host)
+	dest := sshDest(u)
+	slots := handshakeSlots(dest)
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
 		select {
 		case slots <- struct{}{}:
@@ -272,11 +276,13 @@ func sshDialer(u *url.URL, key, knownHosts string, acceptNew bool) func(ctx cont
 		}
 		defer func() { <-slots }()
 		c, err := startCommandConn(exec.Command("ssh", args...), u.Host)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			if err = c.ping(ctx, sshSetupTimeout); err != nil {
+				c.Close()
+			}
 		}
-		if err := c.ping(ctx, sshSetupTimeout); err != nil {
-			c.Close()
+		setSetupError(dest, err)
+		if err != nil {
 			return nil, err
 		}
 		return c, nil
@@ -300,7 +306,32 @@ var sshHandshakes = 4
 var (
 	slotsMu sync.Mutex
 	slotsOf = map[string]chan struct{}{}
+	// setupErrs is the last failed set-up per destination (nil once one
+	// succeeds): the docker client reports a failed dial as "Cannot
+	// connect to the Docker daemon at <its placeholder host>".
+	setupErrs = map[string]error{}
 )
+
+func setSetupError(dest string, err error) {
+	slotsMu.Lock()
+	defer slotsMu.Unlock()
+	setupErrs[dest] = err
+}
+
+// SSHSetupError is why the last ssh session to the engine at where (an
+// ssh:// URL) could not be set up, or nil: what ssh or the remote docker
+// said, for the message of a first contact that failed.
+func SSHSetupError(where string) error {
+	u, err := url.Parse(where)
+	if err != nil || u.Scheme != "ssh" {
+		return nil
+	}
+	slotsMu.Lock()
+	defer slotsMu.Unlock()
+	return setupErrs[sshDest(u)]
+}
+
+func sshDest(u *url.URL) string { return u.User.Username() + "@" + u.Host }
 
 func handshakeSlots(dest string) chan struct{} {
 	slotsMu.Lock()
@@ -439,7 +470,7 @@ func (c *commandConn) errWith(err error) error {
 	if len(msg) == 0 {
 		return fmt.Errorf("ssh connection to %s: %w", c.where, err)
 	}
-	return fmt.Errorf("ssh connection to %s: %w (ssh: %s)", c.where, err, msg)
+	return fmt.Errorf("ssh connection to %s: %w (ssh: %s)", c.where, err, bytes.TrimPrefix(msg, []byte("ssh: ")))
 }
 
 func (c *commandConn) Read(p []byte) (int, error) {

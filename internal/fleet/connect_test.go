@@ -120,6 +120,7 @@ func TestSSHHandshakesBounded(t *testing.T) {
 		}
 		most = max(most, inHandshake)
 	}
+	assert.NoError(t, SSHSetupError(u.String()), "the last set-up succeeded")
 	assert.LessOrEqual(t, most, sshHandshakes, "at most %d ssh sessions in their set-up at once: %v", sshHandshakes, lines)
 	assert.GreaterOrEqual(t, most, 2, "set-ups do overlap: %v", lines)
 }
@@ -136,6 +137,10 @@ func TestSSHDialNotAnEngine(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Permission denied (publickey)")
 	assert.Contains(t, err.Error(), "denied.example")
+	// Kept for the message of a first contact that failed.
+	require.Error(t, SSHSetupError("ssh://root@denied.example"))
+	assert.Contains(t, SSHSetupError("ssh://root@denied.example").Error(), "Permission denied (publickey)")
+	assert.NoError(t, SSHSetupError("ssh://other@denied.example"))
 }
 
 // The ssh command is the docker CLI's helper's: user, port, the socket of
