@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -85,7 +86,8 @@ func TestSSHConnectionsReused(t *testing.T) {
 	require.NoError(t, err)
 	opts, _, err := clientOptions(&Engine{Name: "x", Host: u.String()}, DockerEnv{})
 	require.NoError(t, err)
-	cli, err := client.New(opts...)
+	// A fixed API version: no negotiation pings beside the bursts.
+	cli, err := client.New(append(opts, client.WithAPIVersion("1.41"))...)
 	require.NoError(t, err)
 	defer cli.Close()
 
@@ -93,12 +95,20 @@ func TestSSHConnectionsReused(t *testing.T) {
 	for round := range 4 {
 		gate := make(chan struct{})
 		release.Store(&gate)
+		// A connection goes back to the pool a moment after its answer was
+		// read: the next burst starts once all of this one's are back.
+		var backInPool atomic.Int32
+		trace := &httptrace.ClientTrace{PutIdleConn: func(err error) {
+			if err == nil {
+				backInPool.Add(1)
+			}
+		}}
 		var wg sync.WaitGroup
 		for range burst {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				ctx, cancel := context.WithTimeout(httptrace.WithClientTrace(context.Background(), trace), 30*time.Second)
 				defer cancel()
 				_, err := cli.ContainerList(ctx, client.ContainerListOptions{})
 				assert.NoError(t, err)
@@ -109,6 +119,8 @@ func TestSSHConnectionsReused(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		close(gate)
 		wg.Wait()
+		require.Eventually(t, func() bool { return backInPool.Load() >= burst }, 20*time.Second, 5*time.Millisecond,
+			"round %d: every connection back in the pool", round)
 	}
 	assert.Equal(t, int32(burst), accepted.Load(), "the first burst opens %d sessions; the next three reuse them", burst)
 }
