@@ -4,7 +4,6 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/dive-hub/dive/internal/deploy"
 	"github.com/dive-hub/dive/internal/fleet"
 	"github.com/dive-hub/dive/internal/preflight"
 	"github.com/dive-hub/dive/internal/standin"
@@ -19,7 +18,7 @@ type envConfig struct {
 	StateHome        string          // XDG_STATE_HOME: where --demo materializes its files
 	StandinImage     string          // DIVE_STANDIN_IMAGE: the stand-in image reference
 	StandinBinary    string          // DIVE_STANDIN_BINARY: the linux dive binary for the stand-in image
-	ProbeConcurrency int             // DIVE_PROBE_CONCURRENCY, else deploy.DefaultProbeConcurrency()
+	ProbeConcurrency int             // DIVE_PROBE_CONCURRENCY; 0: deploy.Run's default from the engine's CPUs
 	BreakerCooldown  string          // DIVE_BREAKER_COOLDOWN (parsed, with a warning, by the breaker)
 	TextfileDir      string          // DIVE_TEXTFILE_DIR: a second Prometheus textfile
 	MinFreeDisk      string          // DIVE_MIN_FREE_DISK: below --min-disk
@@ -42,7 +41,6 @@ func resolveEnv(getenv func(string) string, environ []string) envConfig {
 		Docker:          fleet.DockerEnv{Host: getenv("DOCKER_HOST"), Context: getenv("DOCKER_CONTEXT"), Config: getenv("DOCKER_CONFIG")},
 		Environ:         environ,
 	}
-	c.ProbeConcurrency = deploy.DefaultProbeConcurrency()
 	if n, err := strconv.Atoi(getenv("DIVE_PROBE_CONCURRENCY")); err == nil && n > 0 {
 		c.ProbeConcurrency = n
 	}

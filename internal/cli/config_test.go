@@ -21,7 +21,7 @@ func TestResolveEnv(t *testing.T) {
 	assert.Equal(t, []string{"A=1"}, c.Environ)
 
 	c = resolveEnv(func(string) string { return "" }, nil)
-	assert.Equal(t, deploy.DefaultProbeConcurrency(), c.ProbeConcurrency, "default")
+	assert.Zero(t, c.ProbeConcurrency, "default: deploy.Run's, from the engine's CPUs")
 	assert.False(t, c.OTLP)
 	assert.Equal(t, 8, deploy.DefaultOpConcurrency(2))
 	assert.Equal(t, 64, deploy.DefaultOpConcurrency(16))

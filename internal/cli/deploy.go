@@ -231,7 +231,7 @@ func (a *app) runDeployment(ctx context.Context, eng *engine.Engine, l *loaded, 
 	}
 	return deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
 		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true, NoRollback: f.noRollback, Images: pinned,
-		Expected: expected, OpConcurrency: f.opConcurrency, ProbeConcurrency: a.env.ProbeConcurrency,
+		Expected: expected, OpConcurrency: f.opConcurrency, ProbeConcurrency: a.env.ProbeConcurrency, CPUs: eng.CPUs(ctx),
 		ReadyBefore: readyBefore(l.stateDir, st.Project.Name, deployID)})
 }
 

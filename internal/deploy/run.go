@@ -32,11 +32,11 @@ type Options struct {
 	Skip        map[string]string
 	DiveVersion string
 	// ProbeConcurrency bounds dive's own exec probes in flight (default
-	// DefaultProbeConcurrency: max(1, CPUs/2)); the probes' rate is bounded
-	// by the cost model too.
+	// max(1, CPUs/2)); the probes' rate is bounded by the cost model too.
 	ProbeConcurrency int
-	// CPUs the engine's machine has (default runtime.NumCPU()): the probing
-	// budget is a share of them.
+	// CPUs the engine's machine has (callers pass the engine's info;
+	// default runtime.NumCPU()): the probing budget is a share of them, and
+	// the default OpConcurrency follows them.
 	CPUs int
 	// Now is the clock (tests). Every time the scheduler reads comes from it.
 	Now func() time.Time
@@ -77,13 +77,6 @@ type ReadyRecord struct {
 // on 2 CPUs took 181 s with 8 in flight, 214 s with 64.
 func DefaultOpConcurrency(cpus int) int { return max(8, 4*cpus) }
 
-// DefaultProbeConcurrency is the default bound on dive's own probes in
-// flight: half the CPUs, at least 1 (their rate is also bounded by the
-// probes' measured cost, see cost.go).
-func DefaultProbeConcurrency() int {
-	return max(1, runtime.NumCPU()/2)
-}
-
 // Run deploys the stack. The returned Result is complete even on failure;
 // Result.Err says why a deploy failed.
 func Run(ctx context.Context, eng Engine, o Options) *Result {
@@ -94,6 +87,8 @@ func Run(ctx context.Context, eng Engine, o Options) *Result {
 		o.CPUs = runtime.NumCPU()
 	}
 	if o.ProbeConcurrency <= 0 {
+		// Half the CPUs, at least 1; the probes' rate is also bounded by
+		// their measured cost (cost.go).
 		o.ProbeConcurrency = max(1, o.CPUs/2)
 	}
 	if o.Timeout <= 0 {

@@ -88,6 +88,7 @@ type Engine struct {
 	// release, the report's last looks) is told at once, not after
 	// retries against a dead engine.
 	lost  atomic.Bool
+	ncpu  atomic.Int32 // the engine's CPUs, once its info said
 	hooks hookRegistry // post_start hooks of the containers it created
 }
 

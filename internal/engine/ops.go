@@ -833,7 +833,24 @@ func (e *Engine) Info(ctx context.Context) (SystemInfo, error) {
 	if err != nil {
 		return SystemInfo{}, err
 	}
+	if res.Info.NCPU > 0 {
+		e.ncpu.Store(int32(res.Info.NCPU))
+	}
 	return SystemInfo{DataRoot: res.Info.DockerRootDir, MemTotal: res.Info.MemTotal, NCPU: res.Info.NCPU}, nil
+}
+
+// CPUs is how many CPUs the engine's machine has (from its info, asked at
+// most until it answered once), or 0 when it did not say: a remote
+// engine's, not this machine's.
+func (e *Engine) CPUs(ctx context.Context) int {
+	if n := e.ncpu.Load(); n > 0 {
+		return int(n)
+	}
+	info, err := e.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.NCPU
 }
 
 // Pull pulls an image from its registry, bounded by ctx.

@@ -221,7 +221,7 @@ func (r *runner) runStack(ctx context.Context, ls *LoadedStack) {
 		}
 		defer release()
 	}
-	do := deploy.Options{Stack: ls.St, Graph: ls.G, Bus: bus, Timeout: r.o.Timeout, DiveVersion: r.o.DiveVersion, Announced: true,
+	do := deploy.Options{Stack: ls.St, Graph: ls.G, Bus: bus, Timeout: r.o.Timeout, DiveVersion: r.o.DiveVersion, Announced: true, CPUs: eng.CPUs(ctx),
 		ExternalDeps: r.tr.externalDeps(r.l.depsOf(ls.Name))}
 	if r.o.Deploy != nil {
 		r.o.Deploy(ls, &do)
