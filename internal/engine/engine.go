@@ -87,9 +87,11 @@ type Engine struct {
 	// LostCallTimeout: the work that follows a loss (rollback, the lock's
 	// release, the report's last looks) is told at once, not after
 	// retries against a dead engine.
-	lost  atomic.Bool
-	ncpu  atomic.Int32 // the engine's CPUs, once its info said
-	hooks hookRegistry // post_start hooks of the containers it created
+	lost atomic.Bool
+	ncpu atomic.Int32 // the engine's CPUs, once its info said
+	// statsSlots bounds the one-shot stats calls in flight (statsPolls).
+	statsSlots chan struct{}
+	hooks      hookRegistry // post_start hooks of the containers it created
 }
 
 // UnreachableError says the daemon did not answer.
@@ -132,7 +134,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	e := &Engine{cli: cli, opts: o, daemonHost: cli.DaemonHost()}
+	e := &Engine{cli: cli, opts: o, daemonHost: cli.DaemonHost(), statsSlots: make(chan struct{}, statsPolls)}
 	if o.Interrupt != nil {
 		context.AfterFunc(o.Interrupt, func() { e.interruptedAt.CompareAndSwap(0, time.Now().UnixNano()) })
 	}

@@ -904,6 +904,11 @@ func (e *Engine) StatsStream(ctx context.Context, id string, each func(Stats)) e
 // statsPollEvery is how often pollStats samples a container.
 const statsPollEvery = 2 * time.Second
 
+// statsPolls is how many one-shot stats calls an engine takes at once:
+// every container's sampler polls on the same beat, and each call in
+// flight holds a connection (an ssh session) of its own.
+const statsPolls = 2
+
 // pollStats samples a container with one-shot stats calls on pooled
 // connections, every `every`, where a stream would hold a connection (an
 // ssh session) per container for the whole deploy. CPU comes from the
@@ -936,6 +941,12 @@ func (e *Engine) pollStats(ctx context.Context, id string, every time.Duration, 
 }
 
 func (e *Engine) oneShotStats(ctx context.Context, id string) (*container.StatsResponse, error) {
+	select {
+	case e.statsSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-e.statsSlots }()
 	ctx, cancel := e.callContext(ctx, e.opts.CallTimeout)
 	defer cancel()
 	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{})

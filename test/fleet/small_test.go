@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -71,7 +72,7 @@ depends_on:
 // TestHubOverSSHFromEnvironment: `dive hub` reaches the engine the docker
 // CLI would, DOCKER_HOST=ssh:// included (each connection `ssh HOST docker
 // system dial-stdio`, ssh's own identity and known hosts: here a wrapper
-// on PATH adds the test's), and keeps its ssh sessions few.
+// on PATH adds the test's).
 func TestHubOverSSHFromEnvironment(t *testing.T) {
 	needEngines(t)
 	dir := t.TempDir()
@@ -113,9 +114,27 @@ func TestHubOverSSHFromEnvironment(t *testing.T) {
 	// The engine behind the ssh URL runs the containers.
 	startedAt(t, 2, project+"-api-1")
 	startedAt(t, 2, project+"-db-1")
-	// Connections are pooled: 5 sessions measured. A session per probe
-	// and per stats stream (attached execs, stats streams) measured 16.
-	assert.LessOrEqual(t, used, 12, "ssh sessions for one deploy of three services")
+	// slow turned ready through dive's own (detached) probe over ssh: the
+	// engine's first check comes 30 s after its start.
+	recs, err := filepath.Glob(filepath.Join(dir, "state", project, "deploys", "*", "events.jsonl"))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	b, err := os.ReadFile(recs[0])
+	require.NoError(t, err)
+	var signal any
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e event
+		require.NoError(t, json.Unmarshal([]byte(line), &e))
+		if e.Kind == "service_ready" && e.Service == "slow" {
+			signal = e.Attrs["signal"]
+		}
+	}
+	assert.Equal(t, "probe", signal, "slow's readiness signal")
+	// How few sessions pooling keeps is asserted where it is deterministic
+	// (internal/fleet TestSSHConnectionsReused, test/faults
+	// TestExecWithoutOwnConnection): here the count follows the load (5 on
+	// a quiet machine, 13 beside the rest of the suite; 16 quiet with a
+	// session per probe and per stats stream).
 
 	r = dive(t, env, append([]string{"hub", "status"}, args...)...)
 	require.Equal(t, 0, r.code)
