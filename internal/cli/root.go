@@ -258,22 +258,11 @@ func (a *app) connect(ctx context.Context, onRetry func(op string, attempt int, 
 	// still to come (engine.Options.Interrupt).
 	// The engine is the docker CLI's: DOCKER_HOST (ssh:// included), else
 	// DOCKER_CONTEXT or the current docker context.
-	opts, where, costly, err := fleet.EnvironmentClient(a.env.Docker)
+	opts, where, err := fleet.EnvironmentClient(a.env.Docker)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("the docker context of this environment: %w", err)}
 	}
-	o := engine.Options{CallTimeout: a.g.callTimeout, OnRetry: onRetry, Interrupt: ctx, Client: opts, Where: where, CostlyDial: costly}
-	if costly {
-		o.PingTimeout = a.g.callTimeout // the first contact is an ssh handshake
-	}
-	eng, err := engine.New(ctx, o)
-	var unreachable *engine.UnreachableError
-	if errors.As(err, &unreachable) {
-		if why := fleet.SSHSetupError(where); why != nil {
-			unreachable.Err = why // what ssh said, not the client's placeholder host
-		}
-	}
-	return eng, err
+	return fleet.NewEngine(ctx, opts, where, engine.Options{CallTimeout: a.g.callTimeout, OnRetry: onRetry, Interrupt: ctx})
 }
 
 // ensureStandin builds the demo's stand-in image when the stack needs it.

@@ -49,15 +49,9 @@ func Connect(ctx context.Context, e *Engine, o ConnectOptions) (*engine.Engine, 
 	}
 	// The first contact gets the whole API deadline: an ssh handshake on a
 	// busy machine takes seconds. A stopped local engine fails at once.
-	// Over ssh every new connection is a new ssh session: probes and stats
-	// stay on pooled connections.
-	costly := strings.HasPrefix(where, "ssh://")
-	eng, err := engine.New(ctx, engine.Options{CallTimeout: o.CallTimeout, PingTimeout: o.CallTimeout, OnRetry: o.OnRetry, Client: opts, Where: where, CostlyDial: costly})
+	eng, err := NewEngine(ctx, opts, where, engine.Options{CallTimeout: o.CallTimeout, PingTimeout: o.CallTimeout, OnRetry: o.OnRetry})
 	var unreachable *engine.UnreachableError
 	if errors.As(err, &unreachable) {
-		if why := SSHSetupError(where); why != nil {
-			unreachable.Err = why
-		}
 		return nil, &UnreachableError{Engine: e.Describe(), Name: e.Name, Err: unreachable.Err}
 	}
 	if err != nil {
@@ -79,17 +73,43 @@ func (e *UnreachableError) Error() string {
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// NewEngine opens the engine that clientOptions or EnvironmentClient
+// described (opts, where) with o's call settings. Over ssh every new
+// connection is a new ssh session, so probes and stats stay on pooled
+// connections (engine.Options.CostlyDial), the first contact gets the call
+// timeout (a handshake on a busy machine takes seconds), and a first
+// contact that failed says what ssh said, not the client's placeholder
+// host.
+func NewEngine(ctx context.Context, opts []client.Opt, where string, o engine.Options) (*engine.Engine, error) {
+	o.Client, o.Where = opts, where
+	if costlyDial(where) {
+		o.CostlyDial = true
+		if o.PingTimeout == 0 {
+			o.PingTimeout = o.CallTimeout
+		}
+	}
+	eng, err := engine.New(ctx, o)
+	var unreachable *engine.UnreachableError
+	if errors.As(err, &unreachable) {
+		if why := SSHSetupError(where); why != nil {
+			unreachable.Err = why
+		}
+	}
+	return eng, err
+}
+
+// costlyDial: a new connection to the engine at where is an ssh session.
+func costlyDial(where string) bool { return strings.HasPrefix(where, "ssh://") }
+
 // EnvironmentClient is the engine the docker CLI would use, as client
-// options, the address messages show, and whether a new connection is
-// costly (ssh): DOCKER_HOST (an ssh:// one through ssh, the others with
+// options and the address messages show: DOCKER_HOST (an ssh:// one through ssh, the others with
 // DOCKER_TLS_VERIFY & co as the docker client reads them), else the docker
 // context named by DOCKER_CONTEXT or made current by `docker context use`
 // (env.Config: the docker CLI's config folder). nil options: the docker
 // client's own reading of the environment (DOCKER_HOST & co, or the local
 // socket).
-func EnvironmentClient(env DockerEnv) ([]client.Opt, string, bool, error) {
-	opts, where, err := clientOptions(&Engine{}, env)
-	return opts, where, strings.HasPrefix(where, "ssh://"), err
+func EnvironmentClient(env DockerEnv) ([]client.Opt, string, error) {
+	return clientOptions(&Engine{}, env)
 }
 
 // environmentEngine is the engine the environment names, in the docker

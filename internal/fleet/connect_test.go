@@ -202,7 +202,7 @@ func TestEnvironmentEngine(t *testing.T) {
 	// A current context that does not exist is an error naming it, not a
 	// silent fall back to the local engine.
 	writeConfig("nowhere")
-	_, _, _, err = EnvironmentClient(DockerEnv{Config: cfg})
+	_, _, err = EnvironmentClient(DockerEnv{Config: cfg})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `docker context "nowhere" not found`)
 
@@ -212,9 +212,9 @@ func TestEnvironmentEngine(t *testing.T) {
 	require.NoError(t, os.MkdirAll(meta, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(meta, "meta.json"), []byte(`{"Name":"gbr","Endpoints":{"docker":{"Host":"ssh://me@gbr.example"}}}`), 0o644))
 	writeConfig("gbr")
-	opts, where, costly, err := EnvironmentClient(DockerEnv{Config: cfg})
+	opts, where, err := EnvironmentClient(DockerEnv{Config: cfg})
 	require.NoError(t, err)
 	assert.NotEmpty(t, opts)
 	assert.Equal(t, "ssh://me@gbr.example", where)
-	assert.True(t, costly)
+	assert.True(t, costlyDial(where))
 }
