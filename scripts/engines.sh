@@ -29,10 +29,12 @@
 #   scripts/engines.sh status          list the engines and whether they answer
 #   scripts/engines.sh ssh NAME PORT   also serve engine NAME over ssh on 127.0.0.1:PORT: its own sshd
 #                                      (Debian's openssh-server, installed if missing), a key pair made
-#                                      here, and an authorized_keys forced command running
-#                                      `docker -H <its socket> system dial-stdio`, so that
-#                                      ssh://root@127.0.0.1:PORT reaches it as the docker CLI's ssh
-#                                      helper would; prints "NAME ssh://root@127.0.0.1:PORT KEYFILE KNOWN_HOSTS".
+#                                      here, and DOCKER_HOST=<its socket> in that sshd's sessions
+#                                      (SetEnv), so that the remote docker CLI (`docker system
+#                                      dial-stdio`, `docker context inspect`) uses engine NAME as a
+#                                      remote host's docker uses its own, and a forward of its socket
+#                                      (ssh -L) is allowed; ssh://root@127.0.0.1:PORT reaches it as the
+#                                      docker CLI's ssh helper would; prints "NAME ssh://root@127.0.0.1:PORT KEYFILE KNOWN_HOSTS".
 #                                      The keys live in /var/lib/dive-engines/ssh (kept by down, so a
 #                                      known_hosts entry stays valid); the sshd stops with down NAME.
 #   scripts/engines.sh ssh-stop NAME   stop that sshd
@@ -192,13 +194,13 @@ ssh_engine() {
   ssh_keys
   sd="$(run_dir "$name")/ssh"
   mkdir -p "$sd" /run/sshd; chmod 700 "$sd"
-  echo "command=\"docker -H $(host "$name") system dial-stdio\",no-pty,no-agent-forwarding,no-X11-forwarding,no-port-forwarding $(cat "$SSH_DIR/client_ed25519.pub")" >"$sd/authorized_keys"
+  echo "no-pty,no-agent-forwarding,no-X11-forwarding $(cat "$SSH_DIR/client_ed25519.pub")" >"$sd/authorized_keys"
   chmod 600 "$sd/authorized_keys"
   # sshd's defaults otherwise (MaxStartups 10:30:100 drops connections at
   # random beyond 10 unauthenticated ones): dive must work with a stock sshd.
   printf '%s\n' "Port $port" "ListenAddress 127.0.0.1" "HostKey $SSH_DIR/host_ed25519" "PidFile $sd/sshd.pid" \
     "AuthorizedKeysFile $sd/authorized_keys" "PermitRootLogin prohibit-password" "PasswordAuthentication no" \
-    "KbdInteractiveAuthentication no" "UsePAM no" "StrictModes no" >"$sd/sshd_config"
+    "KbdInteractiveAuthentication no" "UsePAM no" "StrictModes no" "SetEnv DOCKER_HOST=$(host "$name")" >"$sd/sshd_config"
   ssh_stop "$name"
   /usr/sbin/sshd -f "$sd/sshd_config" -E "$sd/sshd.log" || die "sshd did not start; see $sd/sshd.log"
   for ((i = 0; i < 50; i++)); do

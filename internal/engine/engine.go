@@ -56,6 +56,11 @@ type Options struct {
 	// pooled connections (a detached exec polled by inspect, one-shot
 	// stats polled) instead of one connection each.
 	CostlyDial bool
+	// DialError, when set, says why the last new connection failed (what
+	// ssh said): an unreachable engine's message shows it instead of the
+	// docker client's "Cannot connect to the Docker daemon at <its
+	// placeholder host>".
+	DialError func() error
 }
 
 // DefaultAfterInterrupt is how long engine calls may still run after an
@@ -98,10 +103,26 @@ type Engine struct {
 type UnreachableError struct {
 	Host string
 	Err  error
+	// Why, when set, is what the message shows instead of Err (what ssh
+	// said); Err stays the error the client returned.
+	Why error
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("Docker engine at %s is not reachable: %v\n  fix: start it (as root: scripts/docker-up.sh, or 'systemctl start docker'), or point DOCKER_HOST at a running engine", e.Host, e.Err)
+	why := e.Err
+	if e.Why != nil {
+		why = e.Why
+	}
+	return fmt.Sprintf("Docker engine at %s is not reachable: %v\n  fix: start it (as root: scripts/docker-up.sh, or 'systemctl start docker'), or point DOCKER_HOST at a running engine", e.Host, why)
+}
+
+// unreachable wraps err, with what the dialer knows of why.
+func (e *Engine) unreachable(err error) *UnreachableError {
+	u := &UnreachableError{Host: e.daemonHost, Err: err}
+	if e.opts.DialError != nil && client.IsErrConnectionFailed(err) {
+		u.Why = e.opts.DialError()
+	}
+	return u
 }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
@@ -161,7 +182,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &UnreachableError{Host: e.daemonHost, Err: err}
+		return nil, e.unreachable(err)
 	}
 	_ = ping
 	e.apiVersion = cli.ClientVersion()
@@ -269,7 +290,7 @@ func doFor[T any](ctx context.Context, e *Engine, op string, asked time.Duration
 			}
 		}))
 	if err != nil && isTransport(err) && !errors.Is(err, ErrBreakerOpen) && ctx.Err() == nil {
-		err = &UnreachableError{Host: e.daemonHost, Err: err}
+		err = e.unreachable(err)
 		if gone(err) {
 			e.lost.Store(true)
 		}

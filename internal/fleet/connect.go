@@ -52,7 +52,11 @@ func Connect(ctx context.Context, e *Engine, o ConnectOptions) (*engine.Engine, 
 	eng, err := NewEngine(ctx, opts, where, engine.Options{CallTimeout: o.CallTimeout, PingTimeout: o.CallTimeout, OnRetry: o.OnRetry})
 	var unreachable *engine.UnreachableError
 	if errors.As(err, &unreachable) {
-		return nil, &UnreachableError{Engine: e.Describe(), Name: e.Name, Err: unreachable.Err}
+		why := unreachable.Err
+		if unreachable.Why != nil {
+			why = unreachable.Why
+		}
+		return nil, &UnreachableError{Engine: e.Describe(), Name: e.Name, Err: why}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Describe(), err)
@@ -74,12 +78,11 @@ func (e *UnreachableError) Error() string {
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // NewEngine opens the engine that clientOptions or EnvironmentClient
-// described (opts, where) with o's call settings. Over ssh every new
-// connection is a new ssh session, so probes and stats stay on pooled
+// described (opts, where) with o's call settings. Over ssh a new
+// connection may be a new ssh session, so probes and stats stay on pooled
 // connections (engine.Options.CostlyDial), the first contact gets the call
-// timeout (a handshake on a busy machine takes seconds), and a first
-// contact that failed says what ssh said, not the client's placeholder
-// host.
+// timeout (a handshake on a busy machine takes seconds), and a connection
+// that failed says what ssh said, not the client's placeholder host.
 func NewEngine(ctx context.Context, opts []client.Opt, where string, o engine.Options) (*engine.Engine, error) {
 	o.Client, o.Where = opts, where
 	if costlyDial(where) {
@@ -87,15 +90,9 @@ func NewEngine(ctx context.Context, opts []client.Opt, where string, o engine.Op
 		if o.PingTimeout == 0 {
 			o.PingTimeout = o.CallTimeout
 		}
+		o.DialError = func() error { return SSHSetupError(where) }
 	}
-	eng, err := engine.New(ctx, o)
-	var unreachable *engine.UnreachableError
-	if errors.As(err, &unreachable) {
-		if why := SSHSetupError(where); why != nil {
-			unreachable.Err = why
-		}
-	}
-	return eng, err
+	return engine.New(ctx, o)
 }
 
 // costlyDial: a new connection to the engine at where is an ssh session.
@@ -278,17 +275,55 @@ func sshDialer(u *url.URL, key, knownHosts string, acceptNew bool) func(ctx cont
 	if u.User != nil && u.User.Username() != "" {
 		args = append(args, "-l", u.User.Username())
 	}
+	base := args
 	// No ControlMaster multiplexing: without ControlPersist the master is
 	// the first connection, and its end (an idle HTTP connection closed)
 	// takes every channel on it down, the event stream included.
-	args = append(args, "--", u.Hostname(), "docker")
+	args = append(append([]string{}, base...), "--", u.Hostname(), "docker")
+	path := ""
 	if u.Path != "" && u.Path != "/" {
+		path = u.Path
 		args = append(args, "--host", "unix://"+u.Path)
 	}
 	args = append(args, "system", "dial-stdio")
 	dest := sshDest(u)
 	slots := handshakeSlots(dest)
+	tunnelKey := strings.Join(append(append([]string{}, base...), u.Hostname(), path), "\x00")
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		if sshTunnels {
+			t := tunnelFor(tunnelKey)
+			select {
+			case <-t.ready:
+			default:
+				// Its own goroutine: set-up keeps its deadline whatever
+				// this dial's context does.
+				go t.setUp(ctx, base, u.Hostname(), u.Host, path, slots)
+			}
+			select {
+			case <-t.ready:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if t.fatal != nil {
+				// ssh could not reach the host: the next dial tries anew
+				// (the engine's retries, a host back from a reboot).
+				dropTunnel(tunnelKey, t)
+				setSetupError(dest, t.fatal)
+				return nil, t.fatal
+			}
+			if t.local != "" && !t.dead.Load() {
+				c, err := t.dial(ctx, u.Host)
+				if err == nil {
+					return c, nil
+				}
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				// The remote engine did not answer through the tunnel, or
+				// the tunnel's ssh ended (then dead, for good): a session
+				// of its own says what ssh or the remote docker says.
+			}
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -372,6 +407,12 @@ const pingRequest = "HEAD /_ping HTTP/1.1\r\nHost: docker\r\nUser-Agent: dive-ss
 // ping sends HEAD /_ping and reads the answer's head (no body follows a
 // HEAD), within limit.
 func (c *commandConn) ping(ctx context.Context, limit time.Duration) error {
+	return pingConn(ctx, c, c.where, limit, c.ended)
+}
+
+// pingConn sends HEAD /_ping on c and reads the answer's head within
+// limit; ended turns a read error into the error to report.
+func pingConn(ctx context.Context, c net.Conn, where string, limit time.Duration, ended func(error) error) error {
 	done := make(chan error, 1)
 	go func() {
 		if _, err := c.Write([]byte(pingRequest)); err != nil {
@@ -384,7 +425,7 @@ func (c *commandConn) ping(ctx context.Context, limit time.Duration) error {
 			n, err := c.Read(buf)
 			head = append(head, buf[:n]...)
 			if err != nil {
-				done <- c.ended(err)
+				done <- ended(err)
 				return
 			}
 			if len(head) > 16<<10 || bytes.Contains(head, []byte("\r\n\r\n")) && !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
@@ -393,7 +434,7 @@ func (c *commandConn) ping(ctx context.Context, limit time.Duration) error {
 		}
 		if !bytes.HasPrefix(head, []byte("HTTP/1.")) || !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
 			line, _, _ := bytes.Cut(head, []byte("\n"))
-			done <- fmt.Errorf("ssh connection to %s: the remote end did not answer as a docker engine: %q", c.where, bytes.TrimSpace(line))
+			done <- fmt.Errorf("ssh connection to %s: the remote end did not answer as a docker engine: %q", where, bytes.TrimSpace(line))
 			return
 		}
 		done <- nil
@@ -406,7 +447,7 @@ func (c *commandConn) ping(ctx context.Context, limit time.Duration) error {
 	case <-t.C:
 		c.Close()
 		<-done
-		return fmt.Errorf("ssh connection to %s: no answer from the remote engine within %s", c.where, limit)
+		return fmt.Errorf("ssh connection to %s: no answer from the remote engine within %s", where, limit)
 	case <-ctx.Done():
 		c.Close()
 		<-done

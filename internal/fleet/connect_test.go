@@ -76,6 +76,7 @@ func TestCommandConn(t *testing.T) {
 // dialer's ping. A fake ssh on PATH logs its start, answers the ping after
 // a while, then stays open.
 func TestSSHHandshakesBounded(t *testing.T) {
+	perSession(t)
 	bin := t.TempDir()
 	log := filepath.Join(bin, "log")
 	script := "#!/bin/sh\necho start >>" + log + "\nsleep 0.3\necho answer >>" + log +
@@ -129,14 +130,21 @@ func TestSSHHandshakesBounded(t *testing.T) {
 // something else) fails the dial with what the remote end said.
 func TestSSHDialNotAnEngine(t *testing.T) {
 	bin := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "ssh"), []byte("#!/bin/sh\necho 'root@x: Permission denied (publickey).' >&2\nexit 255\n"), 0o755))
+	runs := filepath.Join(bin, "runs")
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "ssh"), []byte("#!/bin/sh\necho run >>"+runs+"\necho 'root@x: Permission denied (publickey).' >&2\nexit 255\n"), 0o755))
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	u, err := url.Parse("ssh://root@denied.example")
 	require.NoError(t, err)
-	_, err = sshDialer(u, "", "", false)(context.Background(), "tcp", "x:80")
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "Permission denied (publickey)")
-	assert.Contains(t, err.Error(), "denied.example")
+	dial := sshDialer(u, "", "", false)
+	for range 2 {
+		_, err = dial(context.Background(), "tcp", "x:80")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "Permission denied (publickey)")
+		assert.Contains(t, err.Error(), "denied.example")
+	}
+	b, err := os.ReadFile(runs)
+	require.NoError(t, err)
+	assert.Equal(t, 2, strings.Count(string(b), "run"), "ssh's own failure is not retried by a session, and the next dial tries anew")
 	// Kept for the message of a first contact that failed.
 	require.Error(t, SSHSetupError("ssh://root@denied.example"))
 	assert.Contains(t, SSHSetupError("ssh://root@denied.example").Error(), "Permission denied (publickey)")
@@ -146,6 +154,7 @@ func TestSSHDialNotAnEngine(t *testing.T) {
 // The ssh command is the docker CLI's helper's: user, port, the socket of
 // a URL with a path; a new host key accepted only when asked.
 func TestSSHCommandLine(t *testing.T) {
+	perSession(t)
 	bin := t.TempDir()
 	argsFile := filepath.Join(bin, "args")
 	require.NoError(t, os.WriteFile(filepath.Join(bin, "ssh"), []byte("#!/bin/sh\necho \"$@\" >>"+argsFile+"\nexit 255\n"), 0o755))
@@ -164,6 +173,20 @@ func TestSSHCommandLine(t *testing.T) {
 		assert.Contains(t, args, "-- gbr.example docker --host unix:///run/user/1000/docker.sock system dial-stdio")
 		assert.Equal(t, acceptNew, strings.Contains(args, "StrictHostKeyChecking=accept-new"), args)
 	}
+	// The tunnel forwards the URL's socket (no need to ask the remote
+	// docker CLI), with the same options; ssh refusing it falls back to
+	// the session above.
+	sshTunnels = true
+	_ = os.Remove(argsFile)
+	_, err = sshDialer(u, "", "", true)(context.Background(), "tcp", "x:80")
+	require.Error(t, err)
+	b, err := os.ReadFile(argsFile)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.Len(t, lines, 2, "the forward, then a session: %q", lines)
+	assert.Regexp(t, `^-o BatchMode=yes .*-p 2200 -l me -N -o ExitOnForwardFailure=yes -o ControlMaster=no -L /\S+/engine\.sock:/run/user/1000/docker\.sock -- gbr\.example$`, lines[0])
+	assert.Contains(t, lines[0], "StrictHostKeyChecking=accept-new")
+	assert.Contains(t, lines[1], "system dial-stdio")
 }
 
 // The environment's engine is the docker CLI's: DOCKER_HOST first (only an

@@ -2,13 +2,14 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,11 +25,71 @@ import (
 // dial-stdio` relays them to the remote engine's socket.
 const envFakeSSH = "DIVE_TEST_FAKE_SSH_SOCKET"
 
+// envFakeSSHLog names a file where the fake ssh logs each run's mode
+// (inspect, forward, dial-stdio); envFakeSSHNoForward makes it refuse
+// forwarding, as an sshd with AllowStreamLocalForwarding no does.
+const (
+	envFakeSSHLog       = "DIVE_TEST_FAKE_SSH_LOG"
+	envFakeSSHNoForward = "DIVE_TEST_FAKE_SSH_NO_FORWARD"
+)
+
 func TestMain(m *testing.M) {
 	if sock := os.Getenv(envFakeSSH); sock != "" && filepath.Base(os.Args[0]) == "ssh" {
-		os.Exit(relay(sock))
+		os.Exit(fakeSSH(sock, os.Args[1:]))
 	}
 	os.Exit(m.Run())
+}
+
+// fakeSSH plays `ssh` with the remote engine at sock: the remote docker
+// CLI's `context inspect`, a forward of a local socket (-N -L), or
+// `docker system dial-stdio`.
+func fakeSSH(sock string, args []string) int {
+	logMode := func(mode string) {
+		if f := os.Getenv(envFakeSSHLog); f != "" {
+			fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			if err == nil {
+				_, _ = fh.WriteString(mode + "\n")
+				_ = fh.Close()
+			}
+		}
+	}
+	for i, a := range args {
+		switch {
+		case a == "inspect":
+			logMode("inspect")
+			fmt.Println("unix://" + sock)
+			return 0
+		case a == "-L" && i+1 < len(args):
+			logMode("forward")
+			if os.Getenv(envFakeSSHNoForward) != "" {
+				fmt.Fprintln(os.Stderr, "Error: remote port forwarding failed for listen path")
+				return 255
+			}
+			local, remote, _ := strings.Cut(args[i+1], ":")
+			ln, err := net.Listen("unix", local)
+			if err != nil {
+				return 255
+			}
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return 255
+				}
+				go func() {
+					defer c.Close()
+					r, err := net.Dial("unix", remote)
+					if err != nil {
+						return // a refused channel: the local connection closes
+					}
+					defer r.Close()
+					go func() { _, _ = io.Copy(r, c) }()
+					_, _ = io.Copy(c, r)
+				}()
+			}
+		}
+	}
+	logMode("dial-stdio")
+	return relay(sock)
 }
 
 func relay(sock string) int {
@@ -49,47 +110,13 @@ func relay(sock string) int {
 // pool down to 6 idle connections (30 s), so every burst of more than 6
 // requests opened new sessions.
 func TestSSHConnectionsReused(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "engine.sock")
-	ln, err := net.Listen("unix", sock)
-	require.NoError(t, err)
-	var accepted atomic.Int32
+	perSession(t)
 	var release atomic.Pointer[chan struct{}]
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Api-Version", "1.41")
-			if r.URL.Path == "/_ping" { // the dialer's, on each new connection
-				w.WriteHeader(http.StatusOK)
-				return
-			}
-			<-*release.Load() // every request of a burst is in flight at once
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte("[]"))
-		}),
-		ConnState: func(_ net.Conn, s http.ConnState) {
-			if s == http.StateNew {
-				accepted.Add(1)
-			}
-		},
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-
-	bin := t.TempDir()
-	self, err := os.Executable()
-	require.NoError(t, err)
-	require.NoError(t, os.Symlink(self, filepath.Join(bin, "ssh")))
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	t.Setenv(envFakeSSH, sock)
-
-	u, err := url.Parse("ssh://root@engine.example")
-	require.NoError(t, err)
-	opts, _, err := clientOptions(&Engine{Name: "x", Host: u.String()}, DockerEnv{})
-	require.NoError(t, err)
+	// every request of a burst is in flight at once
+	sock, accepted := fakeEngine(t, func() { <-*release.Load() })
+	fakeSSHOnPath(t, sock)
 	// A fixed API version: no negotiation pings beside the bursts.
-	cli, err := client.New(append(opts, client.WithAPIVersion("1.41"))...)
-	require.NoError(t, err)
-	defer cli.Close()
+	cli := sshClient(t, "ssh://root@engine.example")
 
 	const burst = 10 // more than the 6 idle connections the client would keep
 	for round := range 4 {
@@ -123,4 +150,160 @@ func TestSSHConnectionsReused(t *testing.T) {
 			"round %d: every connection back in the pool", round)
 	}
 	assert.Equal(t, int32(burst), accepted.Load(), "the first burst opens %d sessions; the next three reuse them", burst)
+}
+
+// fakeSSHOnPath puts this test binary on PATH as `ssh`, reaching the
+// engine at sock; it returns the file where each run logs its mode.
+func fakeSSHOnPath(t *testing.T, sock string) string {
+	t.Helper()
+	bin := t.TempDir()
+	self, err := os.Executable()
+	require.NoError(t, err)
+	require.NoError(t, os.Symlink(self, filepath.Join(bin, "ssh")))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv(envFakeSSH, sock)
+	log := filepath.Join(bin, "modes")
+	t.Setenv(envFakeSSHLog, log)
+	return log
+}
+
+func sshModes(t *testing.T, log string) []string {
+	b, err := os.ReadFile(log)
+	require.NoError(t, err)
+	return strings.Fields(string(b))
+}
+
+// fakeEngine answers a ping at once and every other request once wait
+// returns (nil: at once); it counts its connections.
+func fakeEngine(t *testing.T, wait func()) (string, *atomic.Int32) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "engine.sock")
+	ln, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	var accepted atomic.Int32
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Api-Version", "1.41")
+			if r.URL.Path == "/_ping" { // the dialer's, on each new connection
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			if wait != nil {
+				wait()
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte("[]"))
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				accepted.Add(1)
+			}
+		},
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return sock, &accepted
+}
+
+func sshClient(t *testing.T, host string) *client.Client {
+	t.Helper()
+	opts, _, err := clientOptions(&Engine{Name: "x", Host: host}, DockerEnv{})
+	require.NoError(t, err)
+	cli, err := client.New(append(opts, client.WithAPIVersion("1.41"))...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// burst sends n requests at once; every one must succeed.
+func burst(t *testing.T, cli *client.Client, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := cli.ContainerList(ctx, client.ContainerListOptions{})
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+}
+
+// tunnelOf is the tunnel of this process to host.
+func tunnelOf(t *testing.T, host string) *sshTunnel {
+	t.Helper()
+	tunnelsMu.Lock()
+	defer tunnelsMu.Unlock()
+	for k, tun := range tunnels {
+		if strings.Contains(k, host) {
+			return tun
+		}
+	}
+	t.Fatalf("no tunnel to %s", host)
+	return nil
+}
+
+// An ssh engine's connections are channels of one ssh connection that
+// forwards the socket the remote docker CLI names: two ssh runs (the
+// question, the forward) for any number of connections, where a session
+// each used to run the remote shell and `docker system dial-stdio` per
+// connection. When the tunnel breaks, connections fall back to a session
+// each; CloseTunnels removes it.
+func TestSSHTunnel(t *testing.T) {
+	sock, accepted := fakeEngine(t, nil)
+	log := fakeSSHOnPath(t, sock)
+	cli := sshClient(t, "ssh://root@tunnel.example")
+	for range 3 {
+		burst(t, cli, 10)
+	}
+	assert.Equal(t, []string{"inspect", "forward"}, sshModes(t, log), "one question and one forward, no session per connection")
+	assert.GreaterOrEqual(t, accepted.Load(), int32(10), "a burst of 10 has 10 connections to the engine")
+	tun := tunnelOf(t, "tunnel.example")
+	require.NotEmpty(t, tun.local)
+	dir := tun.dir
+
+	// The tunnel's ssh ends (a dropped connection): the next connections
+	// are sessions of their own, and requests still succeed.
+	require.NoError(t, tun.cmd.Process.Kill())
+	<-tun.done
+	cli.Close()
+	cli = sshClient(t, "ssh://root@tunnel.example")
+	burst(t, cli, 3)
+	modes := sshModes(t, log)
+	assert.Equal(t, []string{"inspect", "forward"}, modes[:2])
+	assert.Contains(t, modes[2:], "dial-stdio")
+	assert.NotContains(t, modes[2:], "forward", "a broken tunnel is not set up again")
+
+	CloseTunnels()
+	_, err := os.Stat(dir)
+	assert.True(t, os.IsNotExist(err), "CloseTunnels removes the tunnel's socket folder: %v", err)
+}
+
+// An sshd that refuses to forward sockets leaves the docker CLI's way: a
+// session per connection.
+func TestSSHTunnelRefused(t *testing.T) {
+	sock, _ := fakeEngine(t, nil)
+	log := fakeSSHOnPath(t, sock)
+	t.Setenv(envFakeSSHNoForward, "1")
+	cli := sshClient(t, "ssh://root@noforward.example")
+	burst(t, cli, 4)
+	modes := sshModes(t, log)
+	require.GreaterOrEqual(t, len(modes), 3)
+	assert.Equal(t, []string{"inspect", "forward"}, modes[:2])
+	for _, m := range modes[2:] {
+		assert.Equal(t, "dial-stdio", m)
+	}
+	tun := tunnelOf(t, "noforward.example")
+	assert.Empty(t, tun.local)
+	assert.Contains(t, tun.why, "forwarding failed")
+}
+
+// perSession turns the tunnel off: the test is about the per-session dial.
+func perSession(t *testing.T) {
+	t.Helper()
+	sshTunnels = false
+	t.Cleanup(func() { sshTunnels = true })
 }

@@ -130,11 +130,12 @@ func TestHubOverSSHFromEnvironment(t *testing.T) {
 		}
 	}
 	assert.Equal(t, "probe", signal, "slow's readiness signal")
-	// How few sessions pooling keeps is asserted where it is deterministic
-	// (internal/fleet TestSSHConnectionsReused, test/faults
-	// TestExecWithoutOwnConnection): here the count follows the load (5 on
-	// a quiet machine, 13 beside the rest of the suite; 16 quiet with a
-	// session per probe and per stats stream).
+	// Every connection of the deploy is a channel of one ssh connection
+	// forwarding the engine's socket: two sessions (the remote docker
+	// CLI's endpoint, the forward), whatever the load. With a session per
+	// connection it took 5 to 13, and 16 with one per probe and stats
+	// stream.
+	assert.LessOrEqual(t, used, 2, "ssh sessions of one deploy")
 
 	r = dive(t, env, append([]string{"hub", "status"}, args...)...)
 	require.Equal(t, 0, r.code)
