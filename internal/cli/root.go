@@ -102,6 +102,7 @@ func signalContext() (context.Context, func()) {
 				cancel()
 				continue
 			}
+			fleet.CloseTunnels()
 			os.Exit(ExitInterrupted)
 		}
 	}()

@@ -297,7 +297,7 @@ func sshDialer(u *url.URL, key, knownHosts string, acceptNew bool) func(ctx cont
 			default:
 				// Its own goroutine: set-up keeps its deadline whatever
 				// this dial's context does.
-				go t.setUp(ctx, base, u.Hostname(), u.Host, path, slots)
+				go t.setUp(ctx, tunnelKey, base, u.Hostname(), u.Host, path, slots)
 			}
 			select {
 			case <-t.ready:
@@ -312,16 +312,26 @@ func sshDialer(u *url.URL, key, knownHosts string, acceptNew bool) func(ctx cont
 				return nil, t.fatal
 			}
 			if t.local != "" && !t.dead.Load() {
+				said := t.stderr.written()
 				c, err := t.dial(ctx, u.Host)
 				if err == nil {
+					setSetupError(dest, nil)
 					return c, nil
 				}
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				// The remote engine did not answer through the tunnel, or
-				// the tunnel's ssh ended (then dead, for good): a session
-				// of its own says what ssh or the remote docker says.
+				select {
+				case <-t.done:
+					// The tunnel's ssh ended (dead for good): a session
+					// per connection from now on, which also says what ssh
+					// says when the host is gone.
+				case <-time.After(100 * time.Millisecond):
+					// The tunnel is up: the remote engine is not.
+					err = t.unanswered(u.Host, said, err)
+					setSetupError(dest, err)
+					return nil, err
+				}
 			}
 		}
 		select {

@@ -61,10 +61,6 @@ func fakeSSH(sock string, args []string) int {
 			return 0
 		case a == "-L" && i+1 < len(args):
 			logMode("forward")
-			if os.Getenv(envFakeSSHNoForward) != "" {
-				fmt.Fprintln(os.Stderr, "Error: remote port forwarding failed for listen path")
-				return 255
-			}
 			local, remote, _ := strings.Cut(args[i+1], ":")
 			ln, err := net.Listen("unix", local)
 			if err != nil {
@@ -75,11 +71,20 @@ func fakeSSH(sock string, args []string) int {
 				if err != nil {
 					return 255
 				}
+				if os.Getenv(envFakeSSHNoForward) != "" {
+					// As an sshd that does not allow the forward: each
+					// channel is refused when it opens.
+					fmt.Fprintln(os.Stderr, "channel 2: open failed: administratively prohibited: open failed")
+					c.Close()
+					continue
+				}
 				go func() {
 					defer c.Close()
 					r, err := net.Dial("unix", remote)
 					if err != nil {
-						return // a refused channel: the local connection closes
+						// A refused channel: the local connection closes.
+						fmt.Fprintln(os.Stderr, "channel 2: open failed: connect failed: Connection refused")
+						return
 					}
 					defer r.Close()
 					go func() { _, _ = io.Copy(r, c) }()
@@ -113,7 +118,7 @@ func TestSSHConnectionsReused(t *testing.T) {
 	perSession(t)
 	var release atomic.Pointer[chan struct{}]
 	// every request of a burst is in flight at once
-	sock, accepted := fakeEngine(t, func() { <-*release.Load() })
+	sock, accepted, _ := fakeEngine(t, func() { <-*release.Load() })
 	fakeSSHOnPath(t, sock)
 	// A fixed API version: no negotiation pings beside the bursts.
 	cli := sshClient(t, "ssh://root@engine.example")
@@ -164,6 +169,7 @@ func fakeSSHOnPath(t *testing.T, sock string) string {
 	t.Setenv(envFakeSSH, sock)
 	log := filepath.Join(bin, "modes")
 	t.Setenv(envFakeSSHLog, log)
+	t.Cleanup(CloseTunnels)
 	return log
 }
 
@@ -175,7 +181,7 @@ func sshModes(t *testing.T, log string) []string {
 
 // fakeEngine answers a ping at once and every other request once wait
 // returns (nil: at once); it counts its connections.
-func fakeEngine(t *testing.T, wait func()) (string, *atomic.Int32) {
+func fakeEngine(t *testing.T, wait func()) (string, *atomic.Int32, func()) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "engine.sock")
 	ln, err := net.Listen("unix", sock)
@@ -202,7 +208,7 @@ func fakeEngine(t *testing.T, wait func()) (string, *atomic.Int32) {
 	}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return sock, &accepted
+	return sock, &accepted, func() { _ = srv.Close() }
 }
 
 func sshClient(t *testing.T, host string) *client.Client {
@@ -253,7 +259,7 @@ func tunnelOf(t *testing.T, host string) *sshTunnel {
 // connection. When the tunnel breaks, connections fall back to a session
 // each; CloseTunnels removes it.
 func TestSSHTunnel(t *testing.T) {
-	sock, accepted := fakeEngine(t, nil)
+	sock, accepted, stop := fakeEngine(t, nil)
 	log := fakeSSHOnPath(t, sock)
 	cli := sshClient(t, "ssh://root@tunnel.example")
 	for range 3 {
@@ -264,6 +270,22 @@ func TestSSHTunnel(t *testing.T) {
 	tun := tunnelOf(t, "tunnel.example")
 	require.NotEmpty(t, tun.local)
 	dir := tun.dir
+
+	// The remote engine stops while the tunnel lives: a new connection
+	// fails at once with what ssh said, without a session of its own.
+	stop()
+	cli.Close()
+	cli = sshClient(t, "ssh://root@tunnel.example")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_, err := cli.ContainerList(ctx, client.ContainerListOptions{})
+	cancel()
+	require.Error(t, err)
+	assert.Contains(t, SSHSetupError("ssh://root@tunnel.example").Error(), "open failed: connect failed: Connection refused")
+	assert.Equal(t, []string{"inspect", "forward"}, sshModes(t, log), "no session for an engine that does not answer")
+	sock2, _, _ := fakeEngine(t, nil)
+	require.NoError(t, os.Rename(sock2, sock)) // the engine is back at its socket
+	burst(t, cli, 3)
+	assert.Equal(t, []string{"inspect", "forward"}, sshModes(t, log), "the tunnel serves the engine once back")
 
 	// The tunnel's ssh ends (a dropped connection): the next connections
 	// are sessions of their own, and requests still succeed.
@@ -278,14 +300,14 @@ func TestSSHTunnel(t *testing.T) {
 	assert.NotContains(t, modes[2:], "forward", "a broken tunnel is not set up again")
 
 	CloseTunnels()
-	_, err := os.Stat(dir)
+	_, err = os.Stat(dir)
 	assert.True(t, os.IsNotExist(err), "CloseTunnels removes the tunnel's socket folder: %v", err)
 }
 
 // An sshd that refuses to forward sockets leaves the docker CLI's way: a
 // session per connection.
 func TestSSHTunnelRefused(t *testing.T) {
-	sock, _ := fakeEngine(t, nil)
+	sock, _, _ := fakeEngine(t, nil)
 	log := fakeSSHOnPath(t, sock)
 	t.Setenv(envFakeSSHNoForward, "1")
 	cli := sshClient(t, "ssh://root@noforward.example")
@@ -298,7 +320,9 @@ func TestSSHTunnelRefused(t *testing.T) {
 	}
 	tun := tunnelOf(t, "noforward.example")
 	assert.Empty(t, tun.local)
-	assert.Contains(t, tun.why, "forwarding failed")
+	assert.Contains(t, tun.why, "administratively prohibited")
+	burst(t, cli, 2)
+	assert.NotContains(t, sshModes(t, log)[2:], "forward", "a refusal is not asked again")
 }
 
 // perSession turns the tunnel off: the test is about the per-session dial.

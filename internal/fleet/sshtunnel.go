@@ -34,6 +34,12 @@ import (
 // sshTunnels turns the tunnel on; tests of the per-session dial turn it off.
 var sshTunnels = true
 
+// tunnelRetry is how long a tunnel that failed for a reason that may pass
+// (a slow or restarting engine, a dropped connection) is left aside before
+// a new one is tried; a refusal (forwarding prohibited, no unix socket)
+// stays for the process.
+var tunnelRetry = 30 * time.Second
+
 type sshTunnel struct {
 	once  sync.Once
 	ready chan struct{}
@@ -43,10 +49,15 @@ type sshTunnel struct {
 	local string
 	fatal error
 	why   string // why there is no tunnel (for the record)
-	dir   string
-	cmd   *exec.Cmd
-	done  chan struct{}
-	dead  atomic.Bool
+	// stderr is the end of what the tunnel's ssh said.
+	stderr tailBuffer
+	dead   atomic.Bool
+
+	mu     sync.Mutex // guards the process and its folder against close
+	closed bool
+	dir    string
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when the tunnel's ssh has ended
 }
 
 var (
@@ -59,14 +70,13 @@ func tunnelFor(key string) *sshTunnel {
 	defer tunnelsMu.Unlock()
 	t, ok := tunnels[key]
 	if !ok {
-		t = &sshTunnel{ready: make(chan struct{})}
+		t = &sshTunnel{ready: make(chan struct{}), done: make(chan struct{})}
 		tunnels[key] = t
 	}
 	return t
 }
 
-// dropTunnel forgets t (a set-up that failed), so that the next dial sets
-// up a new one.
+// dropTunnel forgets t, so that the next dial sets up a new one.
 func dropTunnel(key string, t *sshTunnel) {
 	tunnelsMu.Lock()
 	defer tunnelsMu.Unlock()
@@ -76,30 +86,41 @@ func dropTunnel(key string, t *sshTunnel) {
 }
 
 // CloseTunnels ends every ssh tunnel of this process and removes its
-// socket (on Linux the ssh processes also die with dive).
+// socket (on Linux the ssh processes also die with dive). A tunnel still
+// being set up does not start its ssh afterwards.
 func CloseTunnels() {
 	tunnelsMu.Lock()
-	defer tunnelsMu.Unlock()
-	for _, t := range tunnels {
+	all := make([]*sshTunnel, 0, len(tunnels))
+	for k, t := range tunnels {
+		all = append(all, t)
+		delete(tunnels, k)
+	}
+	tunnelsMu.Unlock()
+	for _, t := range all {
 		t.close()
 	}
 }
 
 func (t *sshTunnel) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
 	t.dead.Store(true)
 	if t.cmd != nil && t.cmd.Process != nil {
 		_ = t.cmd.Process.Kill()
-		<-t.done
+		<-t.done // WaitDelay bounds it
 	}
 	if t.dir != "" {
 		_ = os.RemoveAll(t.dir)
+		t.dir = ""
 	}
 }
 
-// setUp runs once per destination: find the remote socket, start
-// `ssh -N -L`, wait for the local socket and ping the engine through it.
-// base are ssh's options; path the URL's socket path or "".
-func (t *sshTunnel) setUp(ctx context.Context, base []string, host, where, path string, slots chan struct{}) {
+// setUp runs once per tunnel: find the remote socket, start `ssh -N -L`,
+// wait for the local socket and ping the engine through it. base are
+// ssh's options; path the URL's socket path or "". A set-up that failed
+// for a reason that may pass is dropped after tunnelRetry.
+func (t *sshTunnel) setUp(ctx context.Context, key string, base []string, host, where, path string, slots chan struct{}) {
 	t.once.Do(func() {
 		defer close(t.ready)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sshSetupTimeout)
@@ -109,6 +130,8 @@ func (t *sshTunnel) setUp(ctx context.Context, base []string, host, where, path 
 			if err != nil {
 				if errors.As(err, new(sshFailed)) {
 					t.fatal = err
+				} else {
+					time.AfterFunc(tunnelRetry, func() { dropTunnel(key, t) })
 				}
 				t.why = err.Error()
 				return
@@ -118,10 +141,25 @@ func (t *sshTunnel) setUp(ctx context.Context, base []string, host, where, path 
 				return
 			}
 		}
-		if err := t.start(ctx, base, host, where, path, slots); err != nil {
-			t.why = err.Error()
-			t.close()
-			t.local = ""
+		if strings.ContainsAny(path, ":\\") {
+			t.why = "the remote socket's path has a character ssh -L cannot take: " + path
+			return
+		}
+		err := t.start(ctx, base, host, where, path, slots)
+		if err == nil {
+			// A tunnel whose ssh ends (a dropped connection) is set up
+			// anew after a while; meanwhile connections are sessions.
+			go func() { <-t.done; time.AfterFunc(tunnelRetry, func() { dropTunnel(key, t) }) }()
+			return
+		}
+		t.why = err.Error()
+		t.close()
+		t.local = ""
+		switch {
+		case errors.As(err, new(sshFailed)):
+			t.fatal = err
+		case !strings.Contains(err.Error(), "administratively prohibited"):
+			time.AfterFunc(tunnelRetry, func() { dropTunnel(key, t) })
 		}
 	})
 }
@@ -133,8 +171,12 @@ func remoteSocket(ctx context.Context, base []string, host, where string, slots 
 		return "", err
 	}
 	defer func() { <-slots }()
-	args := append(append([]string{}, base...), "--", host, "docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}")
+	// The remote login shell parses the command: the template is quoted.
+	args := append(append([]string{}, base...), "--", host, "docker", "context", "inspect", "--format", "'{{.Endpoints.docker.Host}}'")
 	cmd := exec.CommandContext(ctx, "ssh", args...)
+	// A ProxyCommand's child may keep ssh's pipes open after ssh ended.
+	cmd.WaitDelay = 2 * time.Second
+	cmd.SysProcAttr = tunnelProcAttr()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -149,7 +191,9 @@ func remoteSocket(ctx context.Context, base []string, host, where string, slots 
 		}
 		return "", fmt.Errorf("ssh connection to %s: %w (ssh: %s)", where, err, strings.TrimPrefix(msg, "ssh: "))
 	}
-	ep := strings.TrimSpace(string(out))
+	// The last line: a login profile may print before it.
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	ep := strings.TrimSpace(lines[len(lines)-1])
 	if p, ok := strings.CutPrefix(ep, "unix://"); ok && strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "\n ") {
 		return p, nil
 	}
@@ -174,19 +218,29 @@ func (t *sshTunnel) start(ctx context.Context, base []string, host, where, path 
 	if err != nil {
 		return err
 	}
-	t.dir = dir
 	local := filepath.Join(dir, "engine.sock")
-	args := append(append([]string{}, base...), "-N", "-o", "ExitOnForwardFailure=yes", "-o", "ControlMaster=no",
+	// Its own connection (ControlPath=none): as the client of a user's
+	// ControlMaster the forward would live in that master, beyond dive.
+	args := append(append([]string{}, base...), "-N", "-o", "ExitOnForwardFailure=yes", "-o", "ControlPath=none",
 		"-L", local+":"+path, "--", host)
-	t.cmd = exec.Command("ssh", args...)
-	t.cmd.SysProcAttr = tunnelProcAttr()
-	var stderr bytes.Buffer
-	t.cmd.Stderr = &limitedBuffer{b: &stderr}
-	if err := t.cmd.Start(); err != nil {
+	cmd := exec.Command("ssh", args...)
+	cmd.SysProcAttr = tunnelProcAttr()
+	cmd.Stderr = &t.stderr
+	cmd.WaitDelay = 2 * time.Second
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		_ = os.RemoveAll(dir)
+		return errors.New("dive is exiting")
+	}
+	t.dir, t.cmd = dir, cmd
+	if err := cmd.Start(); err != nil {
+		t.cmd = nil
+		t.mu.Unlock()
 		return fmt.Errorf("start ssh: %w", err)
 	}
-	t.done = make(chan struct{})
-	go func() { _ = t.cmd.Wait(); t.dead.Store(true); close(t.done) }()
+	go func() { _ = cmd.Wait(); t.dead.Store(true); close(t.done) }()
+	t.mu.Unlock()
 	// The local socket appears once ssh is connected and listening.
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -196,16 +250,21 @@ func (t *sshTunnel) start(ctx context.Context, base []string, host, where, path 
 		}
 		select {
 		case <-t.done:
-			return fmt.Errorf("ssh -L ended: %s", strings.TrimSpace(stderr.String()))
+			err := fmt.Errorf("ssh connection to %s: ssh -L ended (ssh: %s)", where, t.stderr.last())
+			if cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 255 {
+				err = fmt.Errorf("ssh connection to %s: %w (ssh: %s)", where, sshFailed{}, t.stderr.last())
+			}
+			return err
 		case <-ctx.Done():
 			return fmt.Errorf("ssh -L: no local socket within %s", sshSetupTimeout)
 		case <-tick.C:
 		}
 	}
 	t.local = local
+	said := t.stderr.written()
 	c, err := t.dial(ctx, where)
 	if err != nil {
-		return fmt.Errorf("the remote engine at %s did not answer through the tunnel: %w", path, err)
+		return fmt.Errorf("the remote engine at %s did not answer through the tunnel: %w (ssh: %s)", path, err, t.stderr.since(said))
 	}
 	return c.Close()
 }
@@ -224,22 +283,66 @@ func (t *sshTunnel) dial(ctx context.Context, where string) (net.Conn, error) {
 	return c, nil
 }
 
-type limitedBuffer struct {
+// tailBuffer keeps the end of what ssh wrote.
+type tailBuffer struct {
 	mu sync.Mutex
-	b  *bytes.Buffer
+	b  []byte
+	n  int // bytes written in all
 }
 
-func (w *limitedBuffer) Write(p []byte) (int, error) {
+func (w *tailBuffer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.b.Len() < 4096 {
-		w.b.Write(p)
+	w.n += len(p)
+	w.b = append(w.b, p...)
+	if n := len(w.b); n > 4096 {
+		w.b = append([]byte(nil), w.b[n-4096:]...)
 	}
 	return len(p), nil
 }
 
+// written counts what ssh wrote so far.
+func (w *tailBuffer) written() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+// since is the last line ssh wrote after it had written n bytes, waiting
+// up to 100 ms for one (ssh logs a refused channel as it closes ours; the
+// copy of its stderr may lag a moment); "" when it said nothing new.
+func (w *tailBuffer) since(n int) string {
+	for deadline := time.Now().Add(100 * time.Millisecond); w.written() <= n && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if w.written() <= n {
+		return ""
+	}
+	return w.last()
+}
+
+// last is the last line ssh wrote.
+func (w *tailBuffer) last() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(w.b)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// unanswered is the error of a connection through a live tunnel that the
+// remote engine did not answer (ssh had written said bytes before it): the
+// forward works, the remote socket does not (the engine stopped). A
+// session of its own would cost an ssh login to say the same.
+func (t *sshTunnel) unanswered(where string, said int, err error) error {
+	why := t.stderr.since(said)
+	if why == "" {
+		why = err.Error()
+	}
+	return fmt.Errorf("ssh connection to %s: the remote engine did not answer through the forward of its socket (ssh: %s)", where, strings.TrimPrefix(why, "ssh: "))
+}
+
 // sshFailed is ssh's own failure (exit 255: the host, the login), not the
 // remote command's.
-type sshFailed struct{ *exec.ExitError }
+type sshFailed struct{ *exec.ExitError } // nil ExitError: ssh -L
 
 func (sshFailed) Error() string { return "could not connect" }
