@@ -331,3 +331,23 @@ func perSession(t *testing.T) {
 	sshTunnels = false
 	t.Cleanup(func() { sshTunnels = true })
 }
+
+// An engine that is stopped while its host answers: the tunnel comes up,
+// dials fail at once with ssh's line (no session each), and the same
+// tunnel serves the engine once it is back.
+func TestSSHTunnelEngineStopped(t *testing.T) {
+	sock, _, stop := fakeEngine(t, nil)
+	stop()
+	log := fakeSSHOnPath(t, sock)
+	cli := sshClient(t, "ssh://root@stopped.example")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := cli.ContainerList(ctx, client.ContainerListOptions{})
+	require.Error(t, err)
+	assert.Contains(t, SSHSetupError("ssh://root@stopped.example").Error(), "did not answer through the forward")
+	assert.Equal(t, []string{"inspect", "forward"}, sshModes(t, log))
+	sock2, _, _ := fakeEngine(t, nil)
+	require.NoError(t, os.Rename(sock2, sock))
+	burst(t, cli, 3)
+	assert.Equal(t, []string{"inspect", "forward"}, sshModes(t, log), "the same tunnel, once the engine is back")
+}

@@ -47,6 +47,7 @@ type sshTunnel struct {
 	// tunnel); fatal is an ssh failure to reach the host at all, which a
 	// session per connection would only repeat.
 	local string
+	path  string // the remote socket
 	fatal error
 	why   string // why there is no tunnel (for the record)
 	// stderr is the end of what the tunnel's ssh said.
@@ -260,11 +261,18 @@ func (t *sshTunnel) start(ctx context.Context, base []string, host, where, path 
 		case <-tick.C:
 		}
 	}
-	t.local = local
+	t.local, t.path = local, path
 	said := t.stderr.written()
 	c, err := t.dial(ctx, where)
 	if err != nil {
-		return fmt.Errorf("the remote engine at %s did not answer through the tunnel: %w (ssh: %s)", path, err, t.stderr.since(said))
+		why := t.stderr.since(said)
+		if strings.Contains(why, "connect failed") && !t.dead.Load() {
+			// The forward works; the engine behind it does not answer
+			// (stopped, restarting): the tunnel stays, and connections
+			// through it fail at once with ssh's line until it answers.
+			return nil
+		}
+		return fmt.Errorf("the remote engine at %s did not answer through the tunnel: %w (ssh: %s)", path, err, why)
 	}
 	return c.Close()
 }
@@ -338,7 +346,7 @@ func (t *sshTunnel) unanswered(where string, said int, err error) error {
 	if why == "" {
 		why = err.Error()
 	}
-	return fmt.Errorf("ssh connection to %s: the remote engine did not answer through the forward of its socket (ssh: %s)", where, strings.TrimPrefix(why, "ssh: "))
+	return fmt.Errorf("ssh connection to %s: the remote engine at %s did not answer through the forward of its socket (ssh: %s)", where, t.path, strings.TrimPrefix(why, "ssh: "))
 }
 
 // sshFailed is ssh's own failure (exit 255: the host, the login), not the
