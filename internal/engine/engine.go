@@ -56,6 +56,12 @@ type Options struct {
 	// pooled connections (a detached exec polled by inspect, one-shot
 	// stats polled) instead of one connection each.
 	CostlyDial bool
+	// CheapNow, when set, says whether a CostlyDial engine's new
+	// connections are cheap after all for now (an ssh engine reached
+	// through a forward of its socket, where a connection is a channel of
+	// one ssh connection): exec probes then attach (their output kept) and
+	// stats stream, as on a local engine.
+	CheapNow func() bool
 	// DialError, when set, says why the last new connection failed (what
 	// ssh said): an unreachable engine's message shows it instead of the
 	// docker client's "Cannot connect to the Docker daemon at <its
@@ -114,6 +120,11 @@ func (e *UnreachableError) Error() string {
 		why = e.Why
 	}
 	return fmt.Sprintf("Docker engine at %s is not reachable: %v\n  fix: start it (as root: scripts/docker-up.sh, or 'systemctl start docker'), or point DOCKER_HOST at a running engine", e.Host, why)
+}
+
+// costlyDial: new connections cost a session now (see Options.CostlyDial).
+func (e *Engine) costlyDial() bool {
+	return e.opts.CostlyDial && (e.opts.CheapNow == nil || !e.opts.CheapNow())
 }
 
 // unreachable wraps err, with what the dialer knows of why.

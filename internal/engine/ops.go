@@ -479,7 +479,7 @@ type ExecResult struct {
 func (e *Engine) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (ExecResult, error) {
 	ctx, cancel := e.callContext(ctx, timeout)
 	defer cancel()
-	if e.opts.CostlyDial {
+	if e.costlyDial() {
 		return e.execDetached(ctx, id, cmd, timeout)
 	}
 	cr, err := e.cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
@@ -878,7 +878,7 @@ func (e *Engine) StatsStream(ctx context.Context, id string, each func(Stats)) e
 			return nil
 		}
 	}
-	if e.opts.CostlyDial {
+	if e.costlyDial() {
 		return e.pollStats(ctx, id, statsPollEvery, each)
 	}
 	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{Stream: true})

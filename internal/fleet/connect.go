@@ -91,6 +91,7 @@ func NewEngine(ctx context.Context, opts []client.Opt, where string, o engine.Op
 			o.PingTimeout = o.CallTimeout
 		}
 		o.DialError = func() error { return SSHSetupError(where) }
+		o.CheapNow = func() bool { return tunnelUp(where) }
 	}
 	return engine.New(ctx, o)
 }
@@ -289,6 +290,7 @@ func sshDialer(u *url.URL, key, knownHosts string, acceptNew bool) func(ctx cont
 	dest := sshDest(u)
 	slots := handshakeSlots(dest)
 	tunnelKey := strings.Join(append(append([]string{}, base...), u.Hostname(), path), "\x00")
+	nameTunnel(u.String(), tunnelKey)
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
 		if sshTunnels {
 			t := tunnelFor(tunnelKey)

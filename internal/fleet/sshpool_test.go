@@ -270,6 +270,8 @@ func TestSSHTunnel(t *testing.T) {
 	tun := tunnelOf(t, "tunnel.example")
 	require.NotEmpty(t, tun.local)
 	dir := tun.dir
+	assert.True(t, tunnelUp("ssh://root@tunnel.example"), "probes attach and stats stream through the tunnel")
+	assert.False(t, tunnelUp("ssh://root@other.example"))
 
 	// The remote engine stops while the tunnel lives: a new connection
 	// fails at once with what ssh said, without a session of its own.
@@ -297,7 +299,8 @@ func TestSSHTunnel(t *testing.T) {
 	modes := sshModes(t, log)
 	assert.Equal(t, []string{"inspect", "forward"}, modes[:2])
 	assert.Contains(t, modes[2:], "dial-stdio")
-	assert.NotContains(t, modes[2:], "forward", "a broken tunnel is not set up again")
+	assert.NotContains(t, modes[2:], "forward", "a broken tunnel is not set up again at once")
+	assert.False(t, tunnelUp("ssh://root@tunnel.example"), "without the tunnel, probes and stats stay on pooled connections")
 
 	CloseTunnels()
 	_, err = os.Stat(dir)

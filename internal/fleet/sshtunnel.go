@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,37 @@ var (
 	tunnelsMu sync.Mutex
 	tunnels   = map[string]*sshTunnel{}
 )
+
+// tunnelOfURL is the tunnel key of each ssh:// address a dialer was made
+// for (tunnelUp).
+var tunnelOfURL = map[string]string{}
+
+func nameTunnel(where, key string) {
+	tunnelsMu.Lock()
+	defer tunnelsMu.Unlock()
+	tunnelOfURL[where] = key
+}
+
+// tunnelUp says whether connections to the engine at where (an ssh://
+// address) go through a live tunnel now.
+func tunnelUp(where string) bool {
+	u, err := url.Parse(where)
+	if err != nil {
+		return false
+	}
+	tunnelsMu.Lock()
+	t := tunnels[tunnelOfURL[u.String()]]
+	tunnelsMu.Unlock()
+	if t == nil {
+		return false
+	}
+	select {
+	case <-t.ready:
+		return t.local != "" && !t.dead.Load()
+	default:
+		return false
+	}
+}
 
 func tunnelFor(key string) *sshTunnel {
 	tunnelsMu.Lock()

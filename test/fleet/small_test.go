@@ -121,15 +121,18 @@ func TestHubOverSSHFromEnvironment(t *testing.T) {
 	require.Len(t, recs, 1)
 	b, err := os.ReadFile(recs[0])
 	require.NoError(t, err)
-	var signal any
+	var signal, output any
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var e event
 		require.NoError(t, json.Unmarshal([]byte(line), &e))
 		if e.Kind == "service_ready" && e.Service == "slow" {
-			signal = e.Attrs["signal"]
+			signal, output = e.Attrs["signal"], e.Attrs["probe_output"]
 		}
 	}
 	assert.Equal(t, "probe", signal, "slow's readiness signal")
+	// Through the tunnel a probe attaches, as on a local engine: its
+	// output is kept (a detached exec's is not).
+	assert.Contains(t, fmt.Sprint(output), "healthz: 200", "slow's probe output")
 	// Every connection of the deploy is a channel of one ssh connection
 	// forwarding the engine's socket: two sessions (the remote docker
 	// CLI's endpoint, the forward), whatever the load. With a session per
