@@ -37,12 +37,13 @@ const (
 type engineCost struct {
 	mu      sync.Mutex
 	cpus    int
+	sharing int // deploys probing this engine at once (≥ 1)
 	samples map[string][]time.Duration
 	probe   time.Duration // running mean of probe latency
 }
 
 func newEngineCost(cpus int) *engineCost {
-	return &engineCost{cpus: max(1, cpus), samples: map[string][]time.Duration{}}
+	return &engineCost{cpus: max(1, cpus), sharing: 1, samples: map[string][]time.Duration{}}
 }
 
 func (c *engineCost) record(kind string, took time.Duration) {
@@ -73,9 +74,10 @@ func (c *engineCost) probeLatency() time.Duration {
 }
 
 // probeSpacing is the least time between two probe admissions that keeps
-// the probes within probeShare of the CPUs.
+// the probes within probeShare of the CPUs, this deploy's part of it when
+// others probe the same engine.
 func (c *engineCost) probeSpacing() time.Duration {
-	return time.Duration(float64(c.probeLatency()) / (probeShare * float64(c.cpus)))
+	return time.Duration(float64(c.probeLatency()) * float64(c.sharing) / (probeShare * float64(c.cpus)))
 }
 
 // median of the recent samples of kind, and how many there are.

@@ -38,6 +38,10 @@ type Options struct {
 	// default runtime.NumCPU()): the probing budget is a share of them, and
 	// the default OpConcurrency follows them.
 	CPUs int
+	// Sharing is how many deploys run on this engine at once (a fleet's
+	// stacks on one engine; 0 or 1: this one alone): dive's own probes
+	// keep to their share of the CPUs together, not each.
+	Sharing int
 	// Now is the clock (tests). Every time the scheduler reads comes from it.
 	Now func() time.Time
 	// Expected is each service's expected start-to-ready time (history's
@@ -98,6 +102,7 @@ func Run(ctx context.Context, eng Engine, o Options) *Result {
 		o.OpConcurrency = DefaultOpConcurrency(o.CPUs)
 	}
 	cost := newEngineCost(o.CPUs)
+	cost.sharing = max(1, o.Sharing)
 	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(), cost: cost,
 		gate: newGate(o.OpConcurrency, o.ProbeConcurrency, cost.probeSpacing, o.Now),
 		rank: ranks(o.Graph, o.Expected), offPath: map[string]bool{},

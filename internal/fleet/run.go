@@ -83,6 +83,14 @@ type runner struct {
 	tr      *tracker
 	engines map[string]*engineConn
 	stop    context.CancelCauseFunc // a core stack failed
+	// targets is each engine name's address: names that resolve to one
+	// address are one engine.
+	targets map[string]string
+	// sharing is, per stack, how many stacks of the fleet deploy on its
+	// engine (deploy.Options.Sharing).
+	sharing map[string]int
+	// sharedMu serializes ensureShared per engine address.
+	sharedMu map[string]*sync.Mutex
 
 	mu  sync.Mutex
 	res *Result
@@ -112,6 +120,12 @@ func Run(ctx context.Context, l *Loaded, o Options) *Result {
 			}
 			r.engines[s.Engine] = &engineConn{key: s.Engine, def: def}
 		}
+	}
+	r.targets = engineTargets(r.engines, o.Docker)
+	r.sharing = sharing(l, r.targets)
+	r.sharedMu = map[string]*sync.Mutex{}
+	for _, t := range r.targets {
+		r.sharedMu[t] = &sync.Mutex{}
 	}
 	o.Bus.Emit(events.Event{Phase: events.PhaseDeploy, Attrs: events.DeployStartedAttrs{
 		Project: l.Name, Fleet: l.Name, Stacks: l.stackNames(), TimeoutMS: events.MS(o.Timeout)}})
@@ -221,7 +235,7 @@ func (r *runner) runStack(ctx context.Context, ls *LoadedStack) {
 		}
 		defer release()
 	}
-	do := deploy.Options{Stack: ls.St, Graph: ls.G, Bus: bus, Timeout: r.o.Timeout, DiveVersion: r.o.DiveVersion, Announced: true, CPUs: eng.CPUs(ctx),
+	do := deploy.Options{Stack: ls.St, Graph: ls.G, Bus: bus, Timeout: r.o.Timeout, DiveVersion: r.o.DiveVersion, Announced: true, CPUs: eng.CPUs(ctx), Sharing: r.sharing[ls.Name],
 		ExternalDeps: r.tr.externalDeps(r.l.depsOf(ls.Name))}
 	if r.o.Deploy != nil {
 		r.o.Deploy(ls, &do)
@@ -292,4 +306,36 @@ func (r *runner) verdict(parent, fctx context.Context) {
 		}
 		res.Err = errors.New(msg)
 	}
+}
+
+// engineTargets is each engine name's address: engines of the file that
+// resolve to one address (several engine names left to DOCKER_HOST or the
+// local socket, as the demo fleet on one machine) are one engine.
+func engineTargets(engines map[string]*engineConn, env DockerEnv) map[string]string {
+	target := map[string]string{}
+	for name, c := range engines {
+		_, where, err := clientOptions(c.def, env)
+		switch {
+		case err != nil:
+			target[name] = "name:" + name
+		case where == "":
+			target[name] = "environment"
+		default:
+			target[name] = where
+		}
+	}
+	return target
+}
+
+// sharing counts, per stack, the fleet's stacks on the same engine.
+func sharing(l *Loaded, target map[string]string) map[string]int {
+	n := map[string]int{}
+	for _, s := range l.Fleet.Stacks {
+		n[target[s.Engine]]++
+	}
+	out := map[string]int{}
+	for _, s := range l.Fleet.Stacks {
+		out[s.Name] = n[target[s.Engine]]
+	}
+	return out
 }

@@ -8,14 +8,21 @@ import (
 	"github.com/dive-hub/dive/internal/engine"
 )
 
-// ensureShared creates, once per engine and before its stacks start, the
-// external networks two or more of its stacks use (DIVE's dive-shared when
-// the hub and a spoke share an engine). Two stacks creating it at once
-// could otherwise both create it: Engine API 1.41 allows duplicate names.
+// ensureShared creates, before an engine's stacks start, the external
+// networks two or more of its stacks use (DIVE's dive-shared when the hub
+// and a spoke share an engine). Two stacks creating it at once could
+// otherwise both create it: Engine API 1.41 allows duplicate names. Engine
+// names that are one engine (one address) count as one, and their
+// connections take turns here: the second finds the network made.
 func (r *runner) ensureShared(ctx context.Context, engineName string, eng *engine.Engine) error {
+	target := r.targets[engineName]
+	if mu := r.sharedMu[target]; mu != nil {
+		mu.Lock()
+		defer mu.Unlock()
+	}
 	users := map[string][]*LoadedStack{}
 	for _, s := range r.l.Fleet.Stacks {
-		if s.Engine != engineName {
+		if r.targets[s.Engine] != target {
 			continue
 		}
 		ls := r.l.Stacks[s.Name]

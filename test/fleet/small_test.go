@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dive-hub/dive/internal/standin"
+	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -63,6 +64,54 @@ depends_on:
 	ready := times(evs, "service_ready")
 	api := startedAt(t, 2, "s-b-api-1")
 	assert.False(t, api.Before(ready["s-a.db"]), "s-b.api started %s, before s-a.db was healthy %s", api, ready["s-a.db"])
+
+	r = dive(t, env, append([]string{"fleet", "down", "-v"}, args...)...)
+	require.Equal(t, 0, r.code)
+	assertEmpty(t)
+}
+
+// Several engine names of a fleet file that are one engine (the demo
+// fleet's three names left to the local socket, on a laptop): the external
+// network their stacks share is created once, not once per name (Engine
+// API 1.41 lets concurrent creates make several networks of one name, and
+// every later start then fails "network … is ambiguous").
+func TestFleetEngineNamesOfOneEngine(t *testing.T) {
+	needEngines(t)
+	dir := t.TempDir()
+	shared := fmt.Sprintf("dive-test-shared-%d", time.Now().UnixNano()%1e9)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stack.yml"), []byte(`services:
+  app:
+    image: ${DIVE_STANDIN_IMAGE}
+    environment: {STANDIN_NAME: app}
+    networks: [shared]
+networks:
+  shared: {external: true, name: `+shared+`}
+`), 0o644))
+	fleetFile := filepath.Join(dir, "dive-fleet.yml")
+	require.NoError(t, os.WriteFile(fleetFile, []byte(`name: onehost
+engines:
+  one: `+engines.hosts[0]+`
+  two: `+engines.hosts[0]+`
+  three: `+engines.hosts[0]+`
+templates:
+  s:
+    compose: stack.yml
+    instances:
+      a: {engine: one}
+      b: {engine: two}
+      c: {engine: three}
+`), 0o644))
+	env := append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	args := []string{"-f", fleetFile, "--state-dir", filepath.Join(dir, "state")}
+	t.Cleanup(func() { dive(t, env, append([]string{"fleet", "down", "-v"}, args...)...) })
+
+	r := dive(t, env, append([]string{"fleet", "deploy"}, args...)...)
+	require.Equal(t, 0, r.code, "fleet deploy")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nets, err := engineClient(t, 0).NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("name", shared)})
+	require.NoError(t, err)
+	assert.Len(t, nets.Items, 1, "one network %s on the one engine", shared)
 
 	r = dive(t, env, append([]string{"fleet", "down", "-v"}, args...)...)
 	require.Equal(t, 0, r.code)
