@@ -115,11 +115,16 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	why := e.Err
+	return fmt.Sprintf("Docker engine at %s is not reachable: %v\n  fix: start it (as root: scripts/docker-up.sh, or 'systemctl start docker'), or point DOCKER_HOST at a running engine", e.Host, e.Reason())
+}
+
+// Reason is why the engine did not answer, as the message says it: Why
+// when the dialer knew, else the client's error.
+func (e *UnreachableError) Reason() error {
 	if e.Why != nil {
-		why = e.Why
+		return e.Why
 	}
-	return fmt.Sprintf("Docker engine at %s is not reachable: %v\n  fix: start it (as root: scripts/docker-up.sh, or 'systemctl start docker'), or point DOCKER_HOST at a running engine", e.Host, why)
+	return e.Err
 }
 
 // costlyDial: new connections cost a session now (see Options.CostlyDial).

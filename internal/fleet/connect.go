@@ -52,11 +52,7 @@ func Connect(ctx context.Context, e *Engine, o ConnectOptions) (*engine.Engine, 
 	eng, err := NewEngine(ctx, opts, where, engine.Options{CallTimeout: o.CallTimeout, PingTimeout: o.CallTimeout, OnRetry: o.OnRetry})
 	var unreachable *engine.UnreachableError
 	if errors.As(err, &unreachable) {
-		why := unreachable.Err
-		if unreachable.Why != nil {
-			why = unreachable.Why
-		}
-		return nil, &UnreachableError{Engine: e.Describe(), Name: e.Name, Err: why}
+		return nil, &UnreachableError{Engine: e.Describe(), Name: e.Name, Err: unreachable.Reason()}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Describe(), err)
@@ -167,29 +163,40 @@ func dockerConfigDir(cfg string) (string, error) {
 	return filepath.Join(home, ".docker"), nil
 }
 
-// clientOptions turns an engine of the fleet file into client options and
-// the address messages show. An engine without host or context is the
+// engineAddress is where an engine of the fleet file is: its host (a
+// context's endpoint; "" for the environment's own reading: DOCKER_HOST &
+// co, or the local socket), the TLS folder, and whether ssh may accept a
+// host key seen for the first time. It reads no more than the docker
+// CLI's configuration. An engine without host or context is the
 // environment's (environmentEngine).
-func clientOptions(e *Engine, env DockerEnv) ([]client.Opt, string, error) {
-	host, tlsDir := e.Host, e.TLSDir
+func engineAddress(e *Engine, env DockerEnv) (host, tlsDir string, acceptNew bool, err error) {
+	host, tlsDir = e.Host, e.TLSDir
 	// A new host key is accepted on first use only for a fleet file's
 	// ssh:// host without ssh_known_hosts (as documented); an engine of
 	// the environment or a docker context follows ssh's own configuration,
 	// as the docker CLI does.
-	acceptNew := host != ""
-	if host == "" && e.Context == "" {
-		h, name, err := environmentEngine(env)
-		if err != nil {
-			return nil, "", err
+	acceptNew = host != ""
+	context := e.Context
+	if host == "" && context == "" {
+		if host, context, err = environmentEngine(env); err != nil {
+			return "", "", false, err
 		}
-		e = &Engine{Name: e.Name, Host: h, Context: name}
-		host = h
 	}
-	if e.Context != "" {
-		var err error
-		if host, tlsDir, err = contextEndpoint(e.Context, env.Config); err != nil {
-			return nil, "", err
+	if context != "" {
+		if host, tlsDir, err = contextEndpoint(context, env.Config); err != nil {
+			return "", "", false, err
 		}
+	}
+	return host, tlsDir, acceptNew, nil
+}
+
+// clientOptions turns an engine of the fleet file into client options and
+// the address messages show (engineAddress; nil options and "" for the
+// environment's engine).
+func clientOptions(e *Engine, env DockerEnv) ([]client.Opt, string, error) {
+	host, tlsDir, acceptNew, err := engineAddress(e, env)
+	if err != nil {
+		return nil, "", err
 	}
 	if host == "" {
 		return nil, "", nil // the environment's engine
@@ -206,7 +213,11 @@ func clientOptions(e *Engine, env DockerEnv) ([]client.Opt, string, error) {
 		}
 		return opts, host, nil
 	case "ssh":
-		d := sshDialer(u, e.SSHKey, e.SSHKnownHosts, acceptNew)
+		key, knownHosts := e.SSHKey, e.SSHKnownHosts
+		if e.Host == "" && e.Context == "" {
+			key, knownHosts = "", "" // the environment's engine: ssh's own configuration
+		}
+		d := sshDialer(u, key, knownHosts, acceptNew)
 		// The host is a placeholder: every connection goes through ssh.
 		// Idle connections are kept (an ssh handshake costs far more than
 		// a request), up to the scheduler's usual concurrency. MaxIdleConns
@@ -289,57 +300,17 @@ func sshDialer(u *url.URL, key, knownHosts string, acceptNew bool) func(ctx cont
 	args = append(args, "system", "dial-stdio")
 	dest := sshDest(u)
 	slots := handshakeSlots(dest)
-	tunnelKey := strings.Join(append(append([]string{}, base...), u.Hostname(), path), "\x00")
-	nameTunnel(u.String(), tunnelKey)
+	td := tunnelDest{key: strings.Join(append(append([]string{}, base...), u.Hostname(), path), "\x00"),
+		base: base, host: u.Hostname(), where: u.Host, path: path, dest: dest, slots: slots}
+	nameTunnel(u.String(), td.key)
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
 		if sshTunnels {
-			t := tunnelFor(tunnelKey)
-			select {
-			case <-t.ready:
-			default:
-				// Its own goroutine: set-up keeps its deadline whatever
-				// this dial's context does.
-				go t.setUp(ctx, tunnelKey, base, u.Hostname(), u.Host, path, slots)
-			}
-			select {
-			case <-t.ready:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			if t.fatal != nil {
-				// ssh could not reach the host: the next dial tries anew
-				// (the engine's retries, a host back from a reboot).
-				dropTunnel(tunnelKey, t)
-				setSetupError(dest, t.fatal)
-				return nil, t.fatal
-			}
-			if t.local != "" && !t.dead.Load() {
-				said := t.stderr.written()
-				c, err := t.dial(ctx, u.Host)
-				if err == nil {
-					setSetupError(dest, nil)
-					return c, nil
-				}
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				select {
-				case <-t.done:
-					// The tunnel's ssh ended (dead for good): a session
-					// per connection from now on, which also says what ssh
-					// says when the host is gone.
-				case <-time.After(100 * time.Millisecond):
-					// The tunnel is up: the remote engine is not.
-					err = t.unanswered(u.Host, said, err)
-					setSetupError(dest, err)
-					return nil, err
-				}
+			if c, fallback, err := td.dial(ctx); !fallback {
+				return c, err
 			}
 		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if err := take(ctx, slots); err != nil {
+			return nil, err
 		}
 		defer func() { <-slots }()
 		c, err := startCommandConn(exec.Command("ssh", args...), u.Host)
@@ -487,8 +458,7 @@ type commandConn struct {
 	stdout io.ReadCloser
 	where  string
 
-	mu     sync.Mutex
-	stderr bytes.Buffer
+	stderr tailBuffer
 	once   sync.Once
 	done   chan struct{}
 }
@@ -507,7 +477,7 @@ func startCommandConn(cmd *exec.Cmd, where string) (*commandConn, error) {
 		inW.Close()
 		return nil, err
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, &limitedWriter{c: c}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, &c.stderr
 	c.stdin, c.stdout = inW, outR
 	err = cmd.Start()
 	inR.Close()
@@ -521,29 +491,16 @@ func startCommandConn(cmd *exec.Cmd, where string) (*commandConn, error) {
 	return c, nil
 }
 
-type limitedWriter struct{ c *commandConn }
-
-func (w *limitedWriter) Write(p []byte) (int, error) {
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	if w.c.stderr.Len() < 4096 {
-		w.c.stderr.Write(p)
-	}
-	return len(p), nil
-}
-
 // errWith adds what ssh said on stderr to a read or write error.
 func (c *commandConn) errWith(err error) error {
 	if err == nil {
 		return nil
 	}
-	c.mu.Lock()
-	msg := bytes.TrimSpace(c.stderr.Bytes())
-	c.mu.Unlock()
-	if len(msg) == 0 {
+	msg := c.stderr.text()
+	if msg == "" {
 		return fmt.Errorf("ssh connection to %s: %w", c.where, err)
 	}
-	return fmt.Errorf("ssh connection to %s: %w (ssh: %s)", c.where, err, bytes.TrimPrefix(msg, []byte("ssh: ")))
+	return fmt.Errorf("ssh connection to %s: %w (ssh: %s)", c.where, err, strings.TrimPrefix(msg, "ssh: "))
 }
 
 func (c *commandConn) Read(p []byte) (int, error) {

@@ -314,7 +314,7 @@ func (r *runner) verdict(parent, fctx context.Context) {
 func engineTargets(engines map[string]*engineConn, env DockerEnv) map[string]string {
 	target := map[string]string{}
 	for name, c := range engines {
-		_, where, err := clientOptions(c.def, env)
+		where, _, _, err := engineAddress(c.def, env)
 		switch {
 		case err != nil:
 			target[name] = "name:" + name

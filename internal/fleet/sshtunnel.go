@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -149,22 +148,83 @@ func (t *sshTunnel) close() {
 	}
 }
 
+// tunnelDest is what a dialer knows of its tunnel: the key of the
+// tunnels map, ssh's options (base), the host for ssh and for messages
+// (where: host:port), the URL's socket path, the destination whose set-up
+// slots and last error it shares.
+type tunnelDest struct {
+	key, host, where, path, dest string
+	base                         []string
+	slots                        chan struct{}
+}
+
+// dial is a connection through the destination's tunnel, set up on first
+// use; fallback: there is no tunnel now, the connection is a session of
+// its own.
+func (d tunnelDest) dial(ctx context.Context) (c net.Conn, fallback bool, err error) {
+	t := tunnelFor(d.key)
+	select {
+	case <-t.ready:
+	default:
+		// Its own goroutine: set-up keeps its deadline whatever this
+		// dial's context does.
+		go t.setUp(ctx, d)
+	}
+	select {
+	case <-t.ready:
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+	if t.fatal != nil {
+		// ssh could not reach the host: the next dial tries anew (the
+		// engine's retries, a host back from a reboot).
+		dropTunnel(d.key, t)
+		setSetupError(d.dest, t.fatal)
+		return nil, false, t.fatal
+	}
+	if t.local == "" || t.dead.Load() {
+		return nil, true, nil
+	}
+	said := t.stderr.written()
+	c, err = t.dial(ctx, d.where)
+	if err == nil {
+		setSetupError(d.dest, nil)
+		return c, false, nil
+	}
+	if ctx.Err() != nil {
+		return nil, false, ctx.Err()
+	}
+	select {
+	case <-t.done:
+		// The tunnel's ssh ended (dead until set up anew): a session of
+		// its own, which also says what ssh says when the host is gone.
+		return nil, true, nil
+	case <-time.After(100 * time.Millisecond):
+		// The tunnel is up: the remote engine is not.
+		err = t.unanswered(d.where, said, err)
+		setSetupError(d.dest, err)
+		return nil, false, err
+	}
+}
+
 // setUp runs once per tunnel: find the remote socket, start `ssh -N -L`,
 // wait for the local socket and ping the engine through it. base are
 // ssh's options; path the URL's socket path or "". A set-up that failed
 // for a reason that may pass is dropped after tunnelRetry.
-func (t *sshTunnel) setUp(ctx context.Context, key string, base []string, host, where, path string, slots chan struct{}) {
+func (t *sshTunnel) setUp(ctx context.Context, d tunnelDest) {
 	t.once.Do(func() {
 		defer close(t.ready)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sshSetupTimeout)
 		defer cancel()
+		retryLater := func() { time.AfterFunc(tunnelRetry, func() { dropTunnel(d.key, t) }) }
+		path := d.path
 		if path == "" {
-			p, err := remoteSocket(ctx, base, host, where, slots)
+			p, err := remoteSocket(ctx, d)
 			if err != nil {
-				if errors.As(err, new(sshFailed)) {
+				if errors.Is(err, errSSHFailed) {
 					t.fatal = err
 				} else {
-					time.AfterFunc(tunnelRetry, func() { dropTunnel(key, t) })
+					retryLater()
 				}
 				t.why = err.Error()
 				return
@@ -178,51 +238,48 @@ func (t *sshTunnel) setUp(ctx context.Context, key string, base []string, host, 
 			t.why = "the remote socket's path has a character ssh -L cannot take: " + path
 			return
 		}
-		err := t.start(ctx, base, host, where, path, slots)
+		err := t.start(ctx, d, path)
 		if err == nil {
 			// A tunnel whose ssh ends (a dropped connection) is set up
 			// anew after a while; meanwhile connections are sessions.
-			go func() { <-t.done; time.AfterFunc(tunnelRetry, func() { dropTunnel(key, t) }) }()
+			go func() { <-t.done; retryLater() }()
 			return
 		}
 		t.why = err.Error()
 		t.close()
 		t.local = ""
 		switch {
-		case errors.As(err, new(sshFailed)):
+		case errors.Is(err, errSSHFailed):
 			t.fatal = err
 		case !strings.Contains(err.Error(), "administratively prohibited"):
-			time.AfterFunc(tunnelRetry, func() { dropTunnel(key, t) })
+			retryLater()
 		}
 	})
 }
 
 // remoteSocket asks the remote docker CLI which engine it uses: a unix
 // socket's path, or "" for another kind of endpoint.
-func remoteSocket(ctx context.Context, base []string, host, where string, slots chan struct{}) (string, error) {
-	if err := take(ctx, slots); err != nil {
+func remoteSocket(ctx context.Context, d tunnelDest) (string, error) {
+	if err := take(ctx, d.slots); err != nil {
 		return "", err
 	}
-	defer func() { <-slots }()
+	defer func() { <-d.slots }()
 	// The remote login shell parses the command: the template is quoted.
-	args := append(append([]string{}, base...), "--", host, "docker", "context", "inspect", "--format", "'{{.Endpoints.docker.Host}}'")
+	args := append(append([]string{}, d.base...), "--", d.host, "docker", "context", "inspect", "--format", "'{{.Endpoints.docker.Host}}'")
 	cmd := exec.CommandContext(ctx, "ssh", args...)
 	// A ProxyCommand's child may keep ssh's pipes open after ssh ended.
 	cmd.WaitDelay = 2 * time.Second
 	cmd.SysProcAttr = tunnelProcAttr()
-	var stderr bytes.Buffer
+	var stderr tailBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if len(msg) > 512 {
-			msg = msg[:512]
-		}
+		msg := stderr.text()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == 255 {
-			err = sshFailed{ee}
+			err = errSSHFailed
 		}
-		return "", fmt.Errorf("ssh connection to %s: %w (ssh: %s)", where, err, strings.TrimPrefix(msg, "ssh: "))
+		return "", fmt.Errorf("ssh connection to %s: %w (ssh: %s)", d.where, err, strings.TrimPrefix(msg, "ssh: "))
 	}
 	// The last line: a login profile may print before it.
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
@@ -242,11 +299,12 @@ func take(ctx context.Context, slots chan struct{}) error {
 	}
 }
 
-func (t *sshTunnel) start(ctx context.Context, base []string, host, where, path string, slots chan struct{}) error {
-	if err := take(ctx, slots); err != nil {
+func (t *sshTunnel) start(ctx context.Context, d tunnelDest, path string) error {
+	if err := take(ctx, d.slots); err != nil {
 		return err
 	}
-	defer func() { <-slots }()
+	defer func() { <-d.slots }()
+	where := d.where
 	dir, err := os.MkdirTemp("", "dive-ssh-")
 	if err != nil {
 		return err
@@ -254,8 +312,8 @@ func (t *sshTunnel) start(ctx context.Context, base []string, host, where, path 
 	local := filepath.Join(dir, "engine.sock")
 	// Its own connection (ControlPath=none): as the client of a user's
 	// ControlMaster the forward would live in that master, beyond dive.
-	args := append(append([]string{}, base...), "-N", "-o", "ExitOnForwardFailure=yes", "-o", "ControlPath=none",
-		"-L", local+":"+path, "--", host)
+	args := append(append([]string{}, d.base...), "-N", "-o", "ExitOnForwardFailure=yes", "-o", "ControlPath=none",
+		"-L", local+":"+path, "--", d.host)
 	cmd := exec.Command("ssh", args...)
 	cmd.SysProcAttr = tunnelProcAttr()
 	cmd.Stderr = &t.stderr
@@ -285,7 +343,7 @@ func (t *sshTunnel) start(ctx context.Context, base []string, host, where, path 
 		case <-t.done:
 			err := fmt.Errorf("ssh connection to %s: ssh -L ended (ssh: %s)", where, t.stderr.last())
 			if cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 255 {
-				err = fmt.Errorf("ssh connection to %s: %w (ssh: %s)", where, sshFailed{}, t.stderr.last())
+				err = fmt.Errorf("ssh connection to %s: %w (ssh: %s)", where, errSSHFailed, t.stderr.last())
 			}
 			return err
 		case <-ctx.Done():
@@ -323,7 +381,7 @@ func (t *sshTunnel) dial(ctx context.Context, where string) (net.Conn, error) {
 	return c, nil
 }
 
-// tailBuffer keeps the end of what ssh wrote.
+// tailBuffer keeps the end (4 KiB) of what a command (ssh) wrote.
 type tailBuffer struct {
 	mu sync.Mutex
 	b  []byte
@@ -361,11 +419,16 @@ func (w *tailBuffer) since(n int) string {
 	return w.last()
 }
 
-// last is the last line ssh wrote.
-func (w *tailBuffer) last() string {
+// text is what is kept of what ssh wrote, trimmed.
+func (w *tailBuffer) text() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(w.b)), "\n")
+	return strings.TrimSpace(string(w.b))
+}
+
+// last is the last line ssh wrote.
+func (w *tailBuffer) last() string {
+	lines := strings.Split(w.text(), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
@@ -381,8 +444,6 @@ func (t *sshTunnel) unanswered(where string, said int, err error) error {
 	return fmt.Errorf("ssh connection to %s: the remote engine at %s did not answer through the forward of its socket (ssh: %s)", where, t.path, strings.TrimPrefix(why, "ssh: "))
 }
 
-// sshFailed is ssh's own failure (exit 255: the host, the login), not the
-// remote command's.
-type sshFailed struct{ *exec.ExitError } // nil ExitError: ssh -L
-
-func (sshFailed) Error() string { return "could not connect" }
+// errSSHFailed is ssh's own failure (exit 255: the host, the login), not
+// the remote command's: a session per connection would only repeat it.
+var errSSHFailed = errors.New("could not connect")
