@@ -59,6 +59,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signalContext()
 	defer stop()
 	defer fleet.CloseTunnels()
+	fleet.SetNotice(func(s string) { fmt.Fprintf(stderr, "dive: warning: %s\n", s) })
+	defer fleet.SetNotice(nil)
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

@@ -1,6 +1,9 @@
 package fleet
 
-import "syscall"
+import (
+	"errors"
+	"syscall"
+)
 
 // tunnelProcAttr: the tunnel's ssh is in its own process group (a Ctrl-C
 // at the terminal reaches dive, which still needs the tunnel to stop what
@@ -9,4 +12,9 @@ import "syscall"
 // its thread.
 func tunnelProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}
+
+// processAlive: a process pid exists (it may be another user's).
+func processAlive(pid int) bool {
+	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -290,9 +292,12 @@ func TestSSHTunnel(t *testing.T) {
 	assert.Equal(t, []string{"inspect", "forward"}, sshModes(t, log), "the tunnel serves the engine once back")
 
 	// The tunnel's ssh ends (a dropped connection): the next connections
-	// are sessions of their own, and requests still succeed.
+	// are sessions of their own, and requests still succeed; dive says so.
+	said := notices(t)
 	require.NoError(t, tun.cmd.Process.Kill())
 	<-tun.done
+	require.Eventually(t, func() bool { return len(said()) > 0 }, 10*time.Second, 10*time.Millisecond)
+	assert.Contains(t, said()[0], "ssh engine tunnel.example: the forward of its socket ended (ssh: signal: killed)")
 	cli.Close()
 	cli = sshClient(t, "ssh://root@tunnel.example")
 	burst(t, cli, 3)
@@ -313,6 +318,7 @@ func TestSSHTunnelRefused(t *testing.T) {
 	sock, _, _ := fakeEngine(t, nil)
 	log := fakeSSHOnPath(t, sock)
 	t.Setenv(envFakeSSHNoForward, "1")
+	said := notices(t)
 	cli := sshClient(t, "ssh://root@noforward.example")
 	burst(t, cli, 4)
 	modes := sshModes(t, log)
@@ -324,8 +330,51 @@ func TestSSHTunnelRefused(t *testing.T) {
 	tun := tunnelOf(t, "noforward.example")
 	assert.Empty(t, tun.local)
 	assert.Contains(t, tun.why, "administratively prohibited")
+	require.Len(t, said(), 1, "the fallback is said once")
+	assert.Contains(t, said()[0], "ssh engine noforward.example: no forward of its socket")
+	assert.Contains(t, said()[0], "administratively prohibited")
 	burst(t, cli, 2)
 	assert.NotContains(t, sshModes(t, log)[2:], "forward", "a refusal is not asked again")
+}
+
+// notices records what dive says of its ssh tunnels during the test.
+func notices(t *testing.T) func() []string {
+	t.Helper()
+	var mu sync.Mutex
+	var got []string
+	SetNotice(func(s string) { mu.Lock(); got = append(got, s); mu.Unlock() })
+	t.Cleanup(func() { SetNotice(nil) })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...)
+	}
+}
+
+// A dive killed before it removed its tunnel's folder: the next dive
+// removes it, and leaves the folders of live processes alone.
+func TestSweepTunnelDirs(t *testing.T) {
+	tmp := t.TempDir()
+	gone := exec.Command(os.Args[0], "-test.run=^$")
+	require.NoError(t, gone.Run())
+	mk := func(name, pid string) string {
+		dir := filepath.Join(tmp, name)
+		require.NoError(t, os.Mkdir(dir, 0o700))
+		if pid != "" {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "pid"), []byte(pid), 0o600))
+		}
+		return dir
+	}
+	dead := mk(tunnelDirPrefix+"dead", strconv.Itoa(gone.Process.Pid))
+	live := mk(tunnelDirPrefix+"live", strconv.Itoa(os.Getppid()))
+	mine := mk(tunnelDirPrefix+"mine", strconv.Itoa(os.Getpid()))
+	nopid := mk(tunnelDirPrefix+"nopid", "")
+	other := mk("other-dead", strconv.Itoa(gone.Process.Pid))
+	sweepTunnelDirs(tmp)
+	assert.NoDirExists(t, dead)
+	for _, d := range []string{live, mine, nopid, other} {
+		assert.DirExists(t, d)
+	}
 }
 
 // perSession turns the tunnel off: the test is about the per-session dial.

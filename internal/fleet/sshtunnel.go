@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,16 +42,40 @@ var sshTunnels = true
 // stays for the process.
 var tunnelRetry = 30 * time.Second
 
+var (
+	noticeMu sync.Mutex
+	noticeFn func(string)
+)
+
+// SetNotice sets where dive says that an ssh engine's connections went
+// back to a session each (slower: an ssh login per connection) and why;
+// nil says nothing.
+func SetNotice(f func(string)) {
+	noticeMu.Lock()
+	defer noticeMu.Unlock()
+	noticeFn = f
+}
+
+func notice(msg string) {
+	noticeMu.Lock()
+	f := noticeFn
+	noticeMu.Unlock()
+	if f != nil {
+		f(msg)
+	}
+}
+
 type sshTunnel struct {
 	once  sync.Once
 	ready chan struct{}
 	// After ready: local is the forwarded socket ("" when there is no
 	// tunnel); fatal is an ssh failure to reach the host at all, which a
 	// session per connection would only repeat.
-	local string
-	path  string // the remote socket
-	fatal error
-	why   string // why there is no tunnel (for the record)
+	local   string
+	path    string // the remote socket
+	fatal   error
+	why     string // why there is no tunnel (for the record)
+	exiting bool   // dive closed the tunnel during its set-up
 	// stderr is the end of what the tunnel's ssh said.
 	stderr tailBuffer
 	dead   atomic.Bool
@@ -214,6 +240,11 @@ func (d tunnelDest) dial(ctx context.Context) (c net.Conn, fallback bool, err er
 func (t *sshTunnel) setUp(ctx context.Context, d tunnelDest) {
 	t.once.Do(func() {
 		defer close(t.ready)
+		defer func() {
+			if t.fatal == nil && t.local == "" && !t.exiting {
+				notice(fmt.Sprintf("ssh engine %s: no forward of its socket (%s); each connection is an ssh session of its own, which costs an ssh login", d.where, t.why))
+			}
+		}()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sshSetupTimeout)
 		defer cancel()
 		retryLater := func() { time.AfterFunc(tunnelRetry, func() { dropTunnel(d.key, t) }) }
@@ -242,10 +273,19 @@ func (t *sshTunnel) setUp(ctx context.Context, d tunnelDest) {
 		if err == nil {
 			// A tunnel whose ssh ends (a dropped connection) is set up
 			// anew after a while; meanwhile connections are sessions.
-			go func() { <-t.done; retryLater() }()
+			go func() {
+				<-t.done
+				retryLater()
+				t.mu.Lock()
+				closed := t.closed
+				t.mu.Unlock()
+				if !closed {
+					notice(fmt.Sprintf("ssh engine %s: the forward of its socket ended (%s); each connection is an ssh session of its own until a new forward is set up (in %s)", d.where, t.ended(), tunnelRetry))
+				}
+			}()
 			return
 		}
-		t.why = err.Error()
+		t.why, t.exiting = err.Error(), errors.Is(err, errDiveExiting)
 		t.close()
 		t.local = ""
 		switch {
@@ -305,8 +345,15 @@ func (t *sshTunnel) start(ctx context.Context, d tunnelDest, path string) error 
 	}
 	defer func() { <-d.slots }()
 	where := d.where
-	dir, err := os.MkdirTemp("", "dive-ssh-")
+	sweepOnce.Do(func() { sweepTunnelDirs(os.TempDir()) })
+	dir, err := os.MkdirTemp("", tunnelDirPrefix)
 	if err != nil {
+		return err
+	}
+	// Whose folder it is, for the sweep of a later dive when this one is
+	// killed before it could remove it.
+	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		_ = os.RemoveAll(dir)
 		return err
 	}
 	local := filepath.Join(dir, "engine.sock")
@@ -322,7 +369,7 @@ func (t *sshTunnel) start(ctx context.Context, d tunnelDest, path string) error 
 	if t.closed {
 		t.mu.Unlock()
 		_ = os.RemoveAll(dir)
-		return errors.New("dive is exiting")
+		return errDiveExiting
 	}
 	t.dir, t.cmd = dir, cmd
 	if err := cmd.Start(); err != nil {
@@ -366,6 +413,41 @@ func (t *sshTunnel) start(ctx context.Context, d tunnelDest, path string) error 
 	}
 	return c.Close()
 }
+
+const tunnelDirPrefix = "dive-ssh-"
+
+var sweepOnce sync.Once
+
+// sweepTunnelDirs removes the tunnel folders in tmp of dive processes that
+// are gone (killed before CloseTunnels; their ssh died with them): a
+// folder whose pid file names no live process.
+func sweepTunnelDirs(tmp string) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, tunnelDirPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// ended says how the tunnel's ssh ended: its exit status and its last line, unless
+// that line is about a channel (an engine that did not answer earlier).
+func (t *sshTunnel) ended() string {
+	why := "ssh: " + t.cmd.ProcessState.String()
+	if last := t.stderr.last(); last != "" && !channelLine.MatchString(last) {
+		why += ": " + strings.TrimPrefix(last, "ssh: ")
+	}
+	return why
+}
+
+// channelLine is ssh's line about one forwarded connection.
+var channelLine = regexp.MustCompile(`^channel \d+: `)
 
 // dial opens a connection through the tunnel and pings the engine on it.
 func (t *sshTunnel) dial(ctx context.Context, where string) (net.Conn, error) {
@@ -443,6 +525,9 @@ func (t *sshTunnel) unanswered(where string, said int, err error) error {
 	}
 	return fmt.Errorf("ssh connection to %s: the remote engine at %s did not answer through the forward of its socket (ssh: %s)", where, t.path, strings.TrimPrefix(why, "ssh: "))
 }
+
+// errDiveExiting: the tunnel was closed while it was being set up.
+var errDiveExiting = errors.New("dive is exiting")
 
 // errSSHFailed is ssh's own failure (exit 255: the host, the login), not
 // the remote command's: a session per connection would only repeat it.
