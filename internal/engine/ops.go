@@ -823,6 +823,7 @@ type SystemInfo struct {
 	DataRoot string
 	MemTotal int64
 	NCPU     int
+	Name     string // the engine host's name
 }
 
 // Info returns the engine's data root, memory and CPUs.
@@ -836,7 +837,7 @@ func (e *Engine) Info(ctx context.Context) (SystemInfo, error) {
 	if res.Info.NCPU > 0 {
 		e.ncpu.Store(int32(res.Info.NCPU))
 	}
-	return SystemInfo{DataRoot: res.Info.DockerRootDir, MemTotal: res.Info.MemTotal, NCPU: res.Info.NCPU}, nil
+	return SystemInfo{DataRoot: res.Info.DockerRootDir, MemTotal: res.Info.MemTotal, NCPU: res.Info.NCPU, Name: res.Info.Name}, nil
 }
 
 // CPUs is how many CPUs the engine's machine has (from its info, asked at

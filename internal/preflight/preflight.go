@@ -54,7 +54,7 @@ type Options struct {
 	MinFreeDisk int64
 	// Local says the engine runs on this host, so /proc/meminfo, the data
 	// root's free space and host ports can be checked here. nil: decided
-	// from the engine's address (a unix socket is local).
+	// from the engine's address and answer (sameHost).
 	Local *bool
 	// MemAvailable reads available memory; default /proc/meminfo MemAvailable.
 	MemAvailable func() (int64, error)
@@ -88,10 +88,17 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) validate.R
 	if o.MinFreeDisk <= 0 {
 		o.MinFreeDisk = DefaultMinFreeDisk
 	}
-	local := isLocal(eng.Host())
-	if o.Local != nil {
-		local = *o.Local
-	}
+	info := sync.OnceValues(func() (engine.SystemInfo, error) { return eng.Info(ctx) })
+	local := sync.OnceValue(func() bool {
+		if o.Local != nil {
+			return *o.Local
+		}
+		if !isLocal(eng.Host()) {
+			return false
+		}
+		i, err := info()
+		return err != nil || sameHost(i, hostname, MemTotal)
+	})
 	if o.MemAvailable == nil {
 		o.MemAvailable = MemAvailable
 	}
@@ -116,7 +123,7 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) validate.R
 	}
 	slots[0] = composeChecks(st)
 	slots[1] = envChecks(st)
-	run(2, func() []validate.Check { return engineChecks(ctx, st, eng, o, local) })
+	run(2, func() []validate.Check { return engineChecks(st, eng, o, info, local) })
 	run(3, func() []validate.Check { return portChecks(ctx, st, eng, o, local) })
 	run(4, func() []validate.Check { return networkChecks(ctx, st, eng) })
 	run(5, func() []validate.Check { return volumeChecks(ctx, st, eng) })
@@ -132,9 +139,27 @@ func Run(ctx context.Context, st *stack.Stack, eng Engine, o Options) validate.R
 	return rep
 }
 
-// isLocal says whether an engine address is on this host.
+// isLocal says whether an engine address may be on this host.
 func isLocal(host string) bool {
 	return strings.HasPrefix(host, "unix://") || strings.HasPrefix(host, "npipe://")
+}
+
+var hostname = os.Hostname
+
+// sameHost says whether the engine that answered on a local socket runs on
+// this host: it names this host and reports this kernel's total memory. A
+// socket forwarded from another host (ssh -L, socat) names that host; a
+// socket mounted into a container, where dive runs, names the engine's
+// host, whose ports and data root are not this container's. Either unread
+// here: the socket's word is taken.
+func sameHost(info engine.SystemInfo, hostname func() (string, error), memTotal func() (int64, error)) bool {
+	if name, err := hostname(); err == nil && info.Name != "" && !strings.EqualFold(name, info.Name) {
+		return false
+	}
+	if mem, err := memTotal(); err == nil && info.MemTotal > 0 && mem != info.MemTotal {
+		return false
+	}
+	return true
 }
 
 func composeChecks(st *stack.Stack) []validate.Check {
@@ -217,7 +242,7 @@ func firstLine(s string) string {
 	return l
 }
 
-func engineChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, local bool) []validate.Check {
+func engineChecks(st *stack.Stack, eng Engine, o Options, info func() (engine.SystemInfo, error), local func() bool) []validate.Check {
 	var out []validate.Check
 	api := eng.APIVersion()
 	c := validate.Check{Name: CheckEngine, Status: validate.Pass,
@@ -248,12 +273,12 @@ func engineChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, l
 		}
 	}
 
-	info, err := eng.Info(ctx)
+	i, err := info()
 	if err != nil {
 		return append(out, validate.Check{Name: CheckEngine, Status: validate.Fail, Detail: fmt.Sprintf("docker info failed: %v", err), Fix: "check the engine (docker info)"})
 	}
-	out = append(out, diskCheck(info, o, local))
-	out = append(out, memoryChecks(st, info, o, local)...)
+	out = append(out, diskCheck(i, o, local()))
+	out = append(out, memoryChecks(st, i, o, local())...)
 	return out
 }
 
@@ -404,14 +429,14 @@ func unspecifiedIP(ip string) bool { return ip == "" || ip == "0.0.0.0" || ip ==
 
 func overlaps(a, b string) bool { return unspecifiedIP(a) || unspecifiedIP(b) || a == b }
 
-func portChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, local bool) []validate.Check {
+func portChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, local func() bool) []validate.Check {
 	ports := stackPorts(st)
 	if len(ports) == 0 {
 		return nil
 	}
 	// Two services of the stack on the same host port: the second cannot start.
 	clash, out := portClashes(ports)
-	if !local {
+	if !local() {
 		return append(out, validate.Check{Name: CheckPort, Status: validate.Warn,
 			Detail: fmt.Sprintf("the engine at %s is not on this host, so its host ports are not checked", eng.Host()),
 			Fix:    "make sure the published ports are free on the engine's host"})

@@ -526,3 +526,45 @@ services:
 	assert.Contains(t, c.Detail, "required variable PFTEST_CLIENT_SECRET is not set")
 	assert.Contains(t, c.Line(), "set PFTEST_CLIENT_SECRET in the env file")
 }
+
+// A unix socket that reaches another host's engine (ssh -L, socat) is not
+// this host: its ports, disk and memory are not checked here.
+func TestForwardedSocketIsNotLocal(t *testing.T) {
+	st := load(t, simple, nil, nil)
+	f := newFake()
+	self, err := os.Hostname()
+	require.NoError(t, err)
+	f.info.Name = "elsewhere-" + self
+	o := opts(10<<30, 4<<30, func(string, string) error { t.Error("a port of another host was tried here"); return nil })
+	o.Local = nil
+	rep := Run(context.Background(), st, f, o)
+	ports := find(rep, CheckPort)
+	require.Len(t, ports, 1)
+	assert.Equal(t, validate.Warn, ports[0].Status)
+	assert.Contains(t, ports[0].Detail, "is not on this host")
+	assert.Equal(t, validate.Warn, find(rep, CheckDisk)[0].Status)
+	assert.Contains(t, find(rep, CheckMemory)[0].Detail, "the engine's total memory")
+
+	// The engine of this host: checked here.
+	f.info.Name = self
+	f.info.MemTotal, err = MemTotal()
+	require.NoError(t, err)
+	tried := false
+	o.Listen = func(string, string) error { tried = true; return nil }
+	rep = Run(context.Background(), st, f, o)
+	assert.True(t, tried, "this host's ports are tried")
+	assert.Equal(t, validate.Pass, find(rep, CheckDisk)[0].Status)
+}
+
+func TestSameHost(t *testing.T) {
+	name := func(s string) func() (string, error) { return func() (string, error) { return s, nil } }
+	mem := func(n int64) func() (int64, error) { return func() (int64, error) { return n, nil } }
+	unread := func() (int64, error) { return 0, errors.New("no /proc") }
+	info := engine.SystemInfo{Name: "hub1", MemTotal: 8 << 30}
+	assert.True(t, sameHost(info, name("hub1"), mem(8<<30)))
+	assert.True(t, sameHost(info, name("HUB1"), mem(8<<30)), "host names are not case sensitive")
+	assert.False(t, sameHost(info, name("laptop"), mem(8<<30)), "another host of the same memory")
+	assert.False(t, sameHost(info, name("hub1"), mem(16<<30)), "another kernel under the same name")
+	assert.True(t, sameHost(info, name("hub1"), unread), "what cannot be read here does not decide")
+	assert.True(t, sameHost(engine.SystemInfo{}, name("hub1"), mem(8<<30)), "an engine that does not say")
+}

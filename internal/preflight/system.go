@@ -2,7 +2,6 @@ package preflight
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -13,7 +12,13 @@ import (
 )
 
 // MemAvailable reads MemAvailable from /proc/meminfo, in bytes.
-func MemAvailable() (int64, error) {
+func MemAvailable() (int64, error) { return meminfo("MemAvailable") }
+
+// MemTotal is /proc/meminfo's MemTotal in bytes: the engine reports its
+// host's the same way.
+func MemTotal() (int64, error) { return meminfo("MemTotal") }
+
+func meminfo(key string) (int64, error) {
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
 		return 0, err
@@ -22,7 +27,7 @@ func MemAvailable() (int64, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+		if len(fields) >= 2 && fields[0] == key+":" {
 			kb, err := strconv.ParseInt(fields[1], 10, 64)
 			if err != nil {
 				return 0, fmt.Errorf("/proc/meminfo: %w", err)
@@ -33,7 +38,7 @@ func MemAvailable() (int64, error) {
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, errors.New("/proc/meminfo has no MemAvailable line")
+	return 0, fmt.Errorf("/proc/meminfo has no %s line", key)
 }
 
 // DiskFree returns the bytes available to unprivileged users on the file
