@@ -89,3 +89,29 @@ volumes:
 	assert.False(t, keepsConfig(&deploy.Result{Outcome: deploy.Degraded, Services: map[string]*deploy.ServiceResult{"x": {Rollback: &deploy.ServiceRollback{}}}}))
 	assert.True(t, keepsConfig(res))
 }
+
+// A redeploy whose config record is the one kept last skips loading it back.
+func TestSameAsKept(t *testing.T) {
+	deploys := t.TempDir()
+	rec := func(id, text string, kept bool) string {
+		dir := filepath.Join(deploys, id)
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, configRecord), []byte(text), 0o600))
+		if kept {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, imagesRecord), []byte("{}\n"), 0o644))
+		}
+		return dir
+	}
+	assert.False(t, sameAsKept(rec("20261202T100000Z-aaaaaa", "A", true)), "the first record")
+	assert.True(t, sameAsKept(rec("20261202T110000Z-bbbbbb", "A", true)))
+	assert.False(t, sameAsKept(rec("20261202T120000Z-cccccc", "B", true)), "a changed file")
+	// A record that was not kept (its deploy failed, or it did not load
+	// back) does not count; the newest kept one before it does.
+	require.NoError(t, os.WriteFile(filepath.Join(deploys, "20261202T130000Z-dddddd"), nil, 0o644)) // not a folder
+	rec("20261202T140000Z-eeeeee", "C", false)
+	assert.True(t, sameAsKept(rec("20261202T150000Z-ffffff", "B", true)))
+	assert.False(t, sameAsKept(rec("20261202T160000Z-gggggg", "C", true)), "the unkept C is no proof")
+	// Only earlier deploys count.
+	rec("20261202T180000Z-iiiiii", "D", true)
+	assert.False(t, sameAsKept(rec("20261202T170000Z-hhhhhh", "D", true)))
+}
