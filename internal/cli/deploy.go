@@ -240,11 +240,12 @@ func (a *app) runDeployment(ctx context.Context, eng *engine.Engine, l *loaded, 
 func (a *app) validateDeployed(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus, f deployFlags, res *deploy.Result) any {
 	var validation any
 	if !f.noValidate && res.Outcome != deploy.Failed && res.Outcome != deploy.Interrupted {
-		confirmed := map[string]bool{}
+		confirmed, reused := map[string]bool{}, map[string]bool{}
 		for n, r := range res.Services {
 			confirmed[n] = r.Signal == events.SignalProbe || r.Signal == events.SignalReadyBefore
+			reused[n] = r.State == deploy.StateReused
 		}
-		validation = a.validateAfterDeploy(ctx, eng, l, bus, confirmed)
+		validation = a.validateAfterDeploy(ctx, eng, l, bus, confirmed, reused)
 	}
 	return validation
 }

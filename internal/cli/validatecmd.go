@@ -84,10 +84,11 @@ func (a *app) preflightForDeploy(ctx context.Context, eng *engine.Engine, l *loa
 }
 
 // validateAfterDeploy validates the deployed stack without the restart
-// window, so it costs one list, parallel inspects and connects. The report
-// goes into the deploy's records.
-func (a *app) validateAfterDeploy(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus, confirmed map[string]bool) any {
-	rep := validate.Run(ctx, l.st, checkEngine{Engine: eng, timeout: a.g.callTimeout}, validate.Options{Window: 0, Confirmed: confirmed})
+// window, so it costs one list, parallel inspects (none for the services
+// the deploy reused while the list still shows them ready) and connects.
+// The report goes into the deploy's records.
+func (a *app) validateAfterDeploy(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus, confirmed, reused map[string]bool) any {
+	rep := validate.Run(ctx, l.st, checkEngine{Engine: eng, timeout: a.g.callTimeout}, validate.Options{Window: 0, Confirmed: confirmed, Reused: reused})
 	emitChecks(bus, events.PhaseValidate, &rep)
 	return rep
 }

@@ -277,6 +277,7 @@ type Container struct {
 	Status   string
 	Ports    []container.PortSummary
 	Networks []string
+	Mounts   []container.MountPoint
 }
 
 // ListContainers lists a project's containers (all states); project ""
@@ -299,7 +300,7 @@ func (e *Engine) ListContainers(ctx context.Context, project string) ([]Containe
 		c := Container{
 			ID: it.ID, Service: it.Labels[LabelService], Project: it.Labels[LabelProject],
 			Hash: it.Labels[LabelConfigHash], Class: it.Labels[LabelClass], State: string(it.State),
-			Labels: it.Labels, Image: it.Image, Created: time.Unix(it.Created, 0), Status: it.Status, Ports: it.Ports,
+			Labels: it.Labels, Image: it.Image, Created: time.Unix(it.Created, 0), Status: it.Status, Ports: it.Ports, Mounts: it.Mounts,
 		}
 		if it.Health != nil {
 			c.Health = string(it.Health.Status)

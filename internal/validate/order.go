@@ -16,6 +16,16 @@ import (
 // when there is nothing to judge (a container missing or never started:
 // the container checks report that).
 func orderCheck(from, to *svcState, dep types.ServiceDependency) (Check, bool) {
+	if from != nil && to != nil && to.listed && !from.reused && from.found && from.insErr == nil && !from.started.IsZero() {
+		// The dependent started in this deploy; the dependency was ready
+		// before this deploy started, and is now.
+		cond := dep.Condition
+		if cond == "" {
+			cond = types.ServiceConditionStarted
+		}
+		return Check{Name: CheckOrder, Service: from.svc.Name, Class: from.svc.Class, Status: Pass,
+			Detail: fmt.Sprintf("%s (%s) was ready before this deploy started: it was reused unchanged and still runs", to.svc.Name, cond)}, true
+	}
 	if from == nil || to == nil || !from.found || !to.found || from.insErr != nil || to.insErr != nil ||
 		from.started.IsZero() || to.started.IsZero() || from.ins.State == nil || to.ins.State == nil {
 		return Check{}, false

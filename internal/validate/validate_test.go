@@ -467,3 +467,70 @@ func TestGradeAndReport(t *testing.T) {
 	assert.Equal(t, stack.Stretch, StrongestClass(stack.Optional, stack.Stretch))
 	assert.Equal(t, stack.Optional, StrongestClass(stack.Optional))
 }
+
+// A deploy that reused services unchanged: while the container list shows
+// them ready, their checks come from the list, without an inspect (which
+// waits behind the engine's healthcheck exec on a busy engine).
+func TestRunReusedFromList(t *testing.T) {
+	st := loadStack(t, fakeCompose)
+	f := healthyFake()
+	port := []container.PortSummary{{IP: netip.MustParseAddr("127.0.0.1"), PrivatePort: 8080, PublicPort: 18080, Type: "tcp"}}
+	for i, c := range f.list {
+		switch c.Service {
+		case "db":
+			c.State, c.Health, c.Status, c.Networks = "running", "healthy", "Up 3 minutes (healthy)", []string{"fake_default"}
+			c.Mounts = []container.MountPoint{{Type: "volume", Name: "fake_data", Destination: "/data"}}
+		case "api":
+			c.State, c.Status, c.Networks, c.Ports = "running", "Up 3 minutes", []string{"fake_back", "fake_front"}, port
+		case "extra":
+			c.State, c.Status, c.Networks = "restarting", "Restarting (1) 2 seconds ago", []string{"fake_default"}
+		}
+		f.list[i] = c
+	}
+	var dialed []string
+	rep := Run(context.Background(), st, f, Options{Reused: map[string]bool{"db": true, "api": true, "extra": true},
+		Dial: func(ctx context.Context, n, addr string) (net.Conn, error) {
+			dialed = append(dialed, addr)
+			return okDial(ctx, n, addr)
+		}})
+	var buf bytes.Buffer
+	require.NoError(t, WriteText(&buf, &rep))
+	t.Log("\n" + buf.String())
+	assert.Equal(t, Pass, rep.Verdict, buf.String())
+	assert.Zero(t, f.inspected["id-db"].Load(), "a reused service the list shows healthy is not inspected")
+	assert.Zero(t, f.inspected["id-api"].Load(), "a reused service without healthcheck the list shows running is not inspected")
+	assert.Equal(t, int32(1), f.inspected["id-extra"].Load(), "the list does not show extra running: inspected")
+	assert.Equal(t, int32(1), f.inspected["id-init"].Load(), "not reused: inspected")
+	assert.Contains(t, byName(rep, CheckContainer, "db")[0].Detail, "Up 3 minutes (healthy); reused unchanged")
+	assert.Equal(t, Pass, byName(rep, CheckHealth, "db")[0].Status)
+	assert.Empty(t, byName(rep, CheckRestarts, "db"), "the restart count is not in the list")
+	assert.NotEmpty(t, byName(rep, CheckRestarts, "extra"), "inspected: its restart count is checked")
+	assert.Equal(t, []string{"127.0.0.1:18080"}, dialed, "a port from the list is dialled")
+	assert.Contains(t, byName(rep, CheckVolume, "")[0].Detail, "mounted by db:/data")
+
+	// init (inspected) waits on db (from the list): db was ready before.
+	o := byName(rep, CheckOrder, "init")
+	require.Len(t, o, 1)
+	assert.Equal(t, Pass, o[0].Status)
+	assert.Contains(t, o[0].Detail, "db (service_healthy) was ready before this deploy started")
+	// api and extra were reused: they did not start in this deploy, and
+	// what the list shows cannot judge when they did.
+	assert.Empty(t, byName(rep, CheckOrder, "api"))
+	assert.Empty(t, byName(rep, CheckOrder, "extra"))
+
+	// The list shows a reused service's network missing and its port
+	// unpublished: the same failures as from an inspect.
+	f = healthyFake()
+	for i, c := range f.list {
+		if c.Service == "api" {
+			c.State, c.Status, c.Networks = "running", "Up 3 minutes", []string{"fake_front"}
+			c.Ports = []container.PortSummary{{PrivatePort: 8080, Type: "tcp"}}
+			f.list[i] = c
+		}
+	}
+	rep = Run(context.Background(), st, f, Options{Reused: map[string]bool{"api": true}, Dial: okDial})
+	assert.Zero(t, f.inspected["id-api"].Load())
+	assert.Equal(t, Fail, byName(rep, CheckNetwork, "api")[0].Status)
+	assert.Contains(t, byName(rep, CheckNetwork, "api")[0].Detail, "not attached to fake_back")
+	assert.Equal(t, Fail, byName(rep, CheckPort, "api")[0].Status)
+}
