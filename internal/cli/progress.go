@@ -87,6 +87,9 @@ func (p *progress) Handle(e events.Event) {
 	switch at := e.Attrs.(type) {
 	case events.ServiceCreatingAttrs:
 		r.state, r.detail = "creating", ""
+		if at.Reason != "" && at.Reason != "no container yet" {
+			r.detail = at.Reason
+		}
 	case events.ServiceCreatedAttrs:
 		r.state = "created"
 	case events.ServiceWaitingAttrs:

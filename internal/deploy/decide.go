@@ -1,5 +1,7 @@
 package deploy
 
+import "fmt"
+
 import "github.com/dive-hub/dive/internal/engine"
 
 // action is what the scheduler does with a service's container, decided
@@ -75,4 +77,28 @@ func decide(o observed, want desired) action {
 		return actKeep
 	}
 	return actRecreate
+}
+
+// createReason says why decide chose to create or recreate, for the
+// service_creating event: "" for anything else.
+func createReason(o observed, want desired, act action) string {
+	switch {
+	case act != actCreate && act != actRecreate:
+		return ""
+	case !o.exists:
+		return "no container yet"
+	case want.forceRecreate:
+		return "--force-recreate"
+	case o.c.Hash != want.hash:
+		return "its configuration or image changed"
+	case want.depRecreated:
+		return "a dependency it restarts with (depends_on restart: true) was recreated"
+	case want.oneShot && o.c.State == "exited":
+		return "the one-shot job runs again: its last run did not exit 0"
+	case want.oneShot:
+		return fmt.Sprintf("the one-shot job runs again: its container was %s", o.c.State)
+	case o.c.Health == "unhealthy":
+		return fmt.Sprintf("its container was unhealthy (%s)", o.c.Status)
+	}
+	return fmt.Sprintf("its container was %s", o.c.State)
 }

@@ -95,7 +95,7 @@ func levelFor(s *stack.Service) events.Level {
 func class(r *svcRun) string { return string(r.svc.Class) }
 
 func (d *deployer) emitCreating(r *svcRun) {
-	d.svcEvent(r, events.PhaseCreate, 0, events.ServiceCreatingAttrs{Class: class(r)})
+	d.svcEvent(r, events.PhaseCreate, 0, events.ServiceCreatingAttrs{Class: class(r), Reason: r.createWhy})
 }
 
 func (d *deployer) emitCreated(r *svcRun, name, id string, took time.Duration) {

@@ -207,6 +207,8 @@ type svcRun struct {
 	fresh  bool
 	newID  string
 	before string // the service's container before the deploy
+	// createWhy: why its container is (re)created (service_creating).
+	createWhy string
 	// staleRemoved: keepOld removed the kept containers an earlier deploy left.
 	staleRemoved bool
 	failedAt     time.Time

@@ -39,6 +39,7 @@ func (d *deployer) runService(sc scope, r *svcRun, old engine.Container, hasOld 
 	want := desired{hash: spec.Hash, forceRecreate: d.o.ForceRecreate, depRecreated: d.depRecreated(sc.deploy, s),
 		hasHealthcheck: s.HasHealthcheck(), oneShot: s.OneShot}
 	act := decide(obs, want)
+	r.createWhy = createReason(obs, want, act)
 	switch act {
 	case actReuse, actReuseReady, actReuseCompleted:
 		if act != actReuseCompleted && !d.ensureReplicas(sc.deploy, r) {
@@ -277,6 +278,7 @@ func (d *deployer) retryStart(ctx context.Context, r *svcRun, spec *engine.Conta
 	d.unsubscribe(id)
 	_ = d.eng.Remove(ctx, id, false)
 	r.res.State, r.res.Reason, r.res.Diagnosis = StatePending, "", nil
+	r.createWhy = fmt.Sprintf("attempt %d: its container failed to start", attempt+1)
 	newID, err := d.create(ctx, r, spec)
 	if err != nil {
 		d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: createHint(err)}, "")

@@ -96,6 +96,9 @@ type ServiceWaitingAttrs struct {
 // ServiceCreatingAttrs: the container create is issued.
 type ServiceCreatingAttrs struct {
 	Class string `json:"class,omitempty"`
+	// Reason: why it is created or recreated (configuration changed, the
+	// old container unhealthy, --force-recreate, a retried start, …).
+	Reason string `json:"reason,omitempty"`
 }
 
 // ServiceCreatedAttrs: the container exists.
