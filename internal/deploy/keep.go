@@ -7,6 +7,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -87,6 +88,31 @@ func notKeptWhy(s *stack.Service, old engine.Container) string {
 		state += ", " + old.Health
 	}
 	return "it was " + state + " before this deploy (only a running container that is not unhealthy is kept)"
+}
+
+// adoptable: the service is (re)created while a kept container of it, left
+// by an earlier deploy that was interrupted, still exists. That one is kept
+// for this deploy instead of the current container.
+func (d *deployer) adoptable(r *svcRun, act action) (engine.Container, bool) {
+	s := r.svc
+	stale := d.stalePrev[s.Name] // read only: filled before the services run
+	if (act != actCreate && act != actRecreate) || len(stale) != 1 || d.o.NoRollback || s.OneShot || s.Config.GetScale() > 1 {
+		return engine.Container{}, false
+	}
+	return stale[0], true
+}
+
+// adoptStale keeps a leftover kept container (adoptable) as the service's
+// previous one: a rollback restores it, a deploy that keeps the new one
+// removes it.
+func (d *deployer) adoptStale(r *svcRun, stale engine.Container) {
+	c := stale
+	c.Name = strings.TrimSuffix(c.Name, engine.PrevSuffix)
+	mode, rule := keepMode(r.svc.Config)
+	r.prev = &kept{c: c, mode: mode, rule: rule, running: stale.State == "running"}
+	r.staleRemoved = true
+	r.res.Kept = mode
+	d.emitReplacing(r, r.prev)
 }
 
 // keepOld renames the old container out of the new one's way; it keeps

@@ -327,3 +327,50 @@ func TestInterruptDuringRollback(t *testing.T) {
 	assert.Equal(t, RollbackFailed, db.Action)
 	assert.Contains(t, db.Error, "interrupted during the rollback")
 }
+
+// TestInterruptedReplaceKeepsLastGood: a deploy interrupted while it
+// replaced db and api leaves their v1 containers kept (-dive-prev) beside
+// new ones that never became ready. The next deploy keeps those v1
+// containers, not the unproven ones, and its failure restores them.
+func TestInterruptedReplaceKeepsLastGood(t *testing.T) {
+	t.Parallel()
+	fake, _, _, v1 := deployV1(t)
+
+	// v2: db never ready; Ctrl-C once its new container started.
+	fake.setScript("db", script{NeverReady: true})
+	st2, g2 := loadStack(t, changeEnv(t, "db"))
+	ctx, cancel := context.WithCancel(t.Context())
+	since := time.Now()
+	go func() {
+		for deadline := time.Now().Add(10 * time.Second); !fake.startedAt("db").After(since) && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	v2 := Run(ctx, fake, Options{Stack: st2, Graph: g2, Bus: events.NewBus("test"), Timeout: time.Minute})
+	require.Equal(t, Interrupted, v2.Outcome)
+	v1db := v1.res.Services["db"].ContainerID
+	id, _, ok := fake.byName("rollback-db-1-dive-prev")
+	require.True(t, ok, "the interrupted deploy left db's v1 container kept: %v", fake.names())
+	require.Equal(t, v1db, id)
+	v2db, _, _ := fake.byName("rollback-db-1")
+	require.NotEqual(t, v1db, v2db)
+
+	// v3: db crashes. The rollback restores v1, never the v2 container.
+	fake.setScript("db", script{Exit: true, ExitAfter: 10 * time.Millisecond, ExitCode: 2})
+	st3, g3 := loadStack(t, strings.Replace(changeEnv(t, "db"), `V: "2"`, `V: "3"`, 1))
+	v3 := deployWith(t, fake, st3, g3)
+	require.Equal(t, Failed, v3.res.Outcome)
+	assert.Contains(t, v3.res.Err.Error(), "rolled back: the hub runs the previous configuration")
+	for _, n := range []string{"db", "api"} {
+		id, state, ok := fake.byName("rollback-" + n + "-1")
+		require.True(t, ok, n)
+		assert.Equal(t, v1.res.Services[n].ContainerID, id, "%s runs its v1 container again", n)
+		assert.Equal(t, "running", state, n)
+		assert.Equal(t, RollbackRestored, v3.res.Rollback.Services[n].Action, n)
+	}
+	assert.Equal(t, []string{"rollback-api-1", "rollback-db-1", "rollback-extra-1", "rollback-web-1"}, fake.names(), "the unproven v2 containers are gone, nothing kept is left")
+	rep := kindsOf(v3.evs, events.Replacing)
+	require.Contains(t, rep, "db")
+	assert.Equal(t, short(v1db), rep["db"].Attrs.(events.ReplacingAttrs).ContainerID, "the kept one named in the event is v1")
+}

@@ -199,7 +199,21 @@ func (d *deployer) applyDecision(ctx context.Context, r *svcRun, act action, old
 		return old.ID, true
 	}
 	r.fresh = act == actCreate
+	stale, adopt := d.adoptable(r, act)
 	switch {
+	case adopt:
+		// An earlier deploy was interrupted while it replaced this
+		// service: its kept container is the last one a deploy finished
+		// with, the current one (if any) never proved itself. That kept
+		// one is what a rollback restores; the current one goes.
+		if act == actRecreate {
+			if err := d.replaceOld(ctx, r, old); err != nil {
+				d.fail(ctx, r, &Diagnosis{Reason: fmt.Sprintf("replace the container %s that an interrupted deploy left (stop, then remove): %v", old.Name, err)}, "")
+				return "", false
+			}
+		}
+		d.adoptStale(r, stale)
+		r.fresh = false
 	case act == actRecreate && d.keepable(r, old):
 		if err := d.keepOld(ctx, r, old); err != nil {
 			d.fail(ctx, r, &Diagnosis{Reason: "keep the old container: " + err.Error()}, "")
