@@ -281,13 +281,18 @@ type Container struct {
 }
 
 // ListContainers lists a project's containers (all states); project ""
-// lists every dive-managed container.
+// lists every container dive created (managed, role service).
 func (e *Engine) ListContainers(ctx context.Context, project string) ([]Container, error) {
 	f := make(client.Filters)
 	if project != "" {
 		f.Add("label", LabelProject+"="+project)
 	} else {
+		// The role too: a container inherits its image's labels, and the
+		// images dive builds (the stand-in, build: services) carry the
+		// managed label, so a container anyone runs from them has it. Only
+		// the containers dive creates have the role "service".
 		f.Add("label", LabelManaged+"=true")
+		f.Add("label", LabelRole+"=service")
 	}
 	res, err := do(ctx, e, "container list", func(ctx context.Context) (client.ContainerListResult, error) {
 		return e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
