@@ -279,6 +279,27 @@ func (a *app) runFleetDown(ctx context.Context, t *fleetTarget, l *fleet.Loaded,
 			close(ch)
 		}
 	}
+	if volumes {
+		// Stacks that share an external network dive created went down
+		// at once, each seeing the others still on it: now that all are
+		// down, the network goes.
+		var once sync.Map
+		again := a.forEachStack(ctx, l, a.g.callTimeout, sortedKeys(l.Stacks), func(ctx context.Context, ls *fleet.LoadedStack, eng *engine.Engine) error {
+			if errs[ls.Name] != nil {
+				return nil
+			}
+			_, nerrs, err := removeCreatedNetworks(ctx, eng, ls.St.Project.Name, t.stackLoaded(ls), true, &prefixWriter{w: out, prefix: fmt.Sprintf("[%s@%s] ", ls.Name, ls.Engine)}, &once)
+			if err == nil && len(nerrs) > 0 {
+				err = fmt.Errorf("down left some things behind:\n  %s", strings.Join(nerrs, "\n  "))
+			}
+			return err
+		})
+		for n, err := range again {
+			if err != nil && errs[n] == nil {
+				errs[n] = err
+			}
+		}
+	}
 	return stackErrors("down", errs)
 }
 

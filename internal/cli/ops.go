@@ -106,11 +106,7 @@ func downProject(ctx context.Context, eng *engine.Engine, project string, l *loa
 	if err != nil {
 		return err
 	}
-	created, err := eng.ListNetworks(ctx, engine.LabelCreatedFor+"="+project)
-	if err != nil {
-		return err
-	}
-	for _, n := range append(nets, created...) {
+	for _, n := range nets {
 		if err := eng.RemoveNetwork(ctx, n.ID); err != nil {
 			errs = append(errs, fmt.Sprintf("network %s: %v", n.Name, err))
 			continue
@@ -118,6 +114,12 @@ func downProject(ctx context.Context, eng *engine.Engine, project string, l *loa
 		fmt.Fprintf(w, "removed network %s\n", n.Name)
 		removed++
 	}
+	n, nerrs, err := removeCreatedNetworks(ctx, eng, project, l, volumes, w, nil)
+	if err != nil {
+		return err
+	}
+	removed += n
+	errs = append(errs, nerrs...)
 	if volumes {
 		vols, err := eng.ListVolumes(ctx, engine.LabelProject+"="+project)
 		if err != nil {
@@ -136,6 +138,66 @@ func downProject(ctx context.Context, eng *engine.Engine, project string, l *loa
 	}
 	fmt.Fprintf(w, "project %s is down (%d containers, %.2fs)\n", project, len(cs), time.Since(t0).Seconds())
 	return nil
+}
+
+// removeCreatedNetworks handles the external networks dive created because
+// they were missing (createdNetworks). Such a network is not the project's
+// (compose never removes an external one): only down -v removes it, and
+// only once no container uses it; otherwise it says it kept it. once, when
+// set, skips networks already handled by another stack of the same down.
+func removeCreatedNetworks(ctx context.Context, eng *engine.Engine, project string, l *loaded, volumes bool, w io.Writer, once *sync.Map) (removed int, errs []string, err error) {
+	created, err := createdNetworks(ctx, eng, project, l)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, n := range created {
+		if !volumes {
+			fmt.Fprintf(w, "kept network %s: external to the project (dive created it when it was missing); dive hub down -v removes it\n", n.Name)
+			continue
+		}
+		if users, err := eng.NetworkUsers(ctx, n.ID); err == nil && len(users) > 0 {
+			fmt.Fprintf(w, "kept network %s: containers of other projects still use it (%s); it is external to %s\n", n.Name, strings.Join(users, ", "), project)
+			continue
+		}
+		if once != nil {
+			if _, done := once.LoadOrStore(n.ID, true); done {
+				continue
+			}
+		}
+		if err := eng.RemoveNetwork(ctx, n.ID); err != nil {
+			errs = append(errs, fmt.Sprintf("network %s: %v", n.Name, err))
+			continue
+		}
+		fmt.Fprintf(w, "removed network %s\n", n.Name)
+		removed++
+	}
+	return removed, errs, nil
+}
+
+// createdNetworks are the external networks dive created (when they were
+// missing) for project, and, of the external networks project's file uses,
+// those dive created for another project: the last project to leave such a
+// shared network removes it with down -v, whichever created it.
+func createdNetworks(ctx context.Context, eng *engine.Engine, project string, l *loaded) ([]engine.NetworkInfo, error) {
+	all, err := eng.ListNetworks(ctx, engine.LabelCreatedFor)
+	if err != nil {
+		return nil, err
+	}
+	uses := map[string]bool{}
+	if l != nil {
+		for _, n := range l.st.Project.Networks {
+			if bool(n.External) {
+				uses[n.Name] = true
+			}
+		}
+	}
+	var out []engine.NetworkInfo
+	for _, n := range all {
+		if n.Labels[engine.LabelCreatedFor] == project || (uses[n.Name] && n.Labels[engine.LabelManaged] == "true") {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // stopInReverseOrder stops each service's containers (every replica) once

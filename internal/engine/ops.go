@@ -759,6 +759,22 @@ func (e *Engine) RemoveNetwork(ctx context.Context, id string) error {
 	}
 }
 
+// NetworkUsers names the containers attached to a network now.
+func (e *Engine) NetworkUsers(ctx context.Context, id string) ([]string, error) {
+	res, err := do(ctx, e, "network inspect", func(ctx context.Context) (client.NetworkInspectResult, error) {
+		return e.cli.NetworkInspect(ctx, id, client.NetworkInspectOptions{})
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range res.Network.Containers {
+		out = append(out, c.Name)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 // VolumeInfo describes an existing volume.
 type VolumeInfo struct {
 	Name   string
