@@ -24,6 +24,7 @@ type envConfig struct {
 	MinFreeDisk      string          // DIVE_MIN_FREE_DISK: below --min-disk
 	OTLP             bool            // OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set
 	Docker           fleet.DockerEnv // DOCKER_HOST, DOCKER_CONTEXT, DOCKER_CONFIG: the docker CLI's engine and config folder
+	RemoveOrphans    bool            // COMPOSE_REMOVE_ORPHANS: deploy --remove-orphans by default, as docker compose
 	Environ          []string        // the whole environment, for compose interpolation
 }
 
@@ -41,6 +42,8 @@ func resolveEnv(getenv func(string) string, environ []string) envConfig {
 		Docker:          fleet.DockerEnv{Host: getenv("DOCKER_HOST"), Context: getenv("DOCKER_CONTEXT"), Config: getenv("DOCKER_CONFIG")},
 		Environ:         environ,
 	}
+	// docker compose reads it with strconv.ParseBool: 1, true, ...
+	c.RemoveOrphans, _ = strconv.ParseBool(getenv("COMPOSE_REMOVE_ORPHANS"))
 	if n, err := strconv.Atoi(getenv("DIVE_PROBE_CONCURRENCY")); err == nil && n > 0 {
 		c.ProbeConcurrency = n
 	}

@@ -13,9 +13,10 @@ import (
 )
 
 func TestResolveEnv(t *testing.T) {
-	env := map[string]string{"DIVE_STATE_DIR": "/s", "DIVE_PROBE_CONCURRENCY": "3", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://x"}
+	env := map[string]string{"DIVE_STATE_DIR": "/s", "DIVE_PROBE_CONCURRENCY": "3", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://x", "COMPOSE_REMOVE_ORPHANS": "1"}
 	c := resolveEnv(func(k string) string { return env[k] }, []string{"A=1"})
 	assert.Equal(t, "/s", c.StateDir)
+	assert.True(t, c.RemoveOrphans)
 	assert.Equal(t, 3, c.ProbeConcurrency)
 	assert.True(t, c.OTLP)
 	assert.Equal(t, []string{"A=1"}, c.Environ)
@@ -23,6 +24,7 @@ func TestResolveEnv(t *testing.T) {
 	c = resolveEnv(func(string) string { return "" }, nil)
 	assert.Zero(t, c.ProbeConcurrency, "default: deploy.Run's, from the engine's CPUs")
 	assert.False(t, c.OTLP)
+	assert.False(t, c.RemoveOrphans)
 	assert.Equal(t, 8, deploy.DefaultOpConcurrency(2))
 	assert.Equal(t, 64, deploy.DefaultOpConcurrency(16))
 }

@@ -116,7 +116,7 @@ func (a *app) fleetGuard(t *fleetTarget, f deployFlags) func(ctx context.Context
 			return release, err
 		}
 		if !f.skipPreflight {
-			if err := a.preflightForDeploy(ctx, s.Engine, ld, s.Bus); err != nil {
+			if err := a.preflightForDeploy(ctx, s.Engine, ld, s.Bus, false); err != nil {
 				release()
 				return func() {}, err
 			}

@@ -139,6 +139,10 @@ func (p *progress) Handle(e events.Event) {
 		r.detail = at.Reason + "; runs " + at.Runs
 	case events.WarningAttrs:
 		line = "warning: " + at.Message
+	case events.InfoAttrs:
+		if strings.HasPrefix(at.Message, deploy.OrphanRemoved) {
+			line = at.Message
+		}
 	case events.ImageBuildingAttrs:
 		line = "building image " + at.Image
 	case events.NetworkReadyAttrs:

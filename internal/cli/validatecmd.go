@@ -62,12 +62,14 @@ func (a *app) preflightOptions(eng *engine.Engine, l *loaded, minDisk int64) pre
 
 // preflightForDeploy runs the preflight checks as deploy's first phase. A
 // failure refuses the deploy before anything is created (exit 1).
-func (a *app) preflightForDeploy(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus) error {
+func (a *app) preflightForDeploy(ctx context.Context, eng *engine.Engine, l *loaded, bus *events.Bus, removeOrphans bool) error {
 	minDisk, err := preflight.MinFreeDisk(a.env.MinFreeDisk)
 	if err != nil {
 		return usageError{err}
 	}
-	rep := preflight.Run(ctx, l.st, checkEngine{Engine: eng, timeout: a.g.callTimeout}, a.preflightOptions(eng, l, minDisk))
+	o := a.preflightOptions(eng, l, minDisk)
+	o.RemoveOrphans = removeOrphans
+	rep := preflight.Run(ctx, l.st, checkEngine{Engine: eng, timeout: a.g.callTimeout}, o)
 	emitChecks(bus, events.PhasePreflight, &rep)
 	if rep.OK {
 		return nil
@@ -177,7 +179,7 @@ of an optional or stretch service is a warning (exit 0). See docs/validation.md.
 }
 
 func (a *app) preflightCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, removeOrphans bool
 	var minDisk string
 	c := &cobra.Command{
 		Use:   "preflight",
@@ -185,7 +187,8 @@ func (a *app) preflightCmd() *cobra.Command {
 		Long: `Preflight runs the checks deploy runs first (unless --skip-preflight): the
 engine answers with a supported API version; Docker's data root has enough
 free disk; memory covers the declared limits; the published host ports are
-free (or held by this project's own containers); env files exist and no
+free (or held by this project's own containers; one of a service no longer
+in the file, an orphan, fails unless --remove-orphans); env files exist and no
 variable resolved to an empty string; external networks and volumes exist;
 images are present or buildable; the compose file loads.
 
@@ -227,11 +230,17 @@ file or env does not load (the failed check names the problem).`,
 				return &ExitError{Code: ExitFailed}
 			}
 			defer eng.Close()
-			rep := preflight.Run(ctx, l.st, checkEngine{Engine: eng, timeout: a.g.callTimeout}, a.preflightOptions(eng, l, threshold))
+			o := a.preflightOptions(eng, l, threshold)
+			o.RemoveOrphans = removeOrphans
+			if !c.Flags().Changed("remove-orphans") {
+				o.RemoveOrphans = a.env.RemoveOrphans
+			}
+			rep := preflight.Run(ctx, l.st, checkEngine{Engine: eng, timeout: a.g.callTimeout}, o)
 			return a.verdict(ctx, &rep, asJSON)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	c.Flags().BoolVar(&removeOrphans, "remove-orphans", false, "check as for deploy --remove-orphans: a host port held by an orphan container is a warning (default $COMPOSE_REMOVE_ORPHANS)")
 	c.Flags().StringVar(&minDisk, "min-disk", "", "free disk required on Docker's data root, e.g. 2GiB (default $"+preflight.EnvMinFreeDisk+", else 2GiB)")
 	return c
 }

@@ -5,6 +5,7 @@ package deploy
 // so they live in one place.
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/dive-hub/dive/internal/engine"
@@ -209,4 +210,9 @@ func (d *deployer) emitRollbackFailed(r *svcRun, cause, scope string, sr *Servic
 
 func (d *deployer) emitStats(r *svcRun, cpu, mem float64) {
 	d.svcEvent(r, events.PhaseReady, 0, events.ServiceStatsAttrs{CPUPercent: cpu, MemBytes: mem})
+}
+
+func (d *deployer) emitOrphanRemoved(c engine.Container, took time.Duration) {
+	d.bus.Emit(events.Event{Phase: events.PhaseDeploy, Duration: took, Attrs: events.InfoAttrs{Note: events.Note{
+		Message: fmt.Sprintf("%s %s (service %s, no longer in the compose file)", OrphanRemoved, c.Name, c.Service)}}})
 }

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/graph"
 	"github.com/dive-hub/dive/internal/stack"
 )
@@ -100,6 +104,9 @@ func (d *deployer) diagnose(r *svcRun, diag *Diagnosis, id string) {
 		r.mu.Unlock()
 		inferOOM(diag, peak)
 	}
+	if diag.Hint == "" && portTaken(diag.Reason) {
+		diag.Hint = d.portHint(diag.Reason)
+	}
 	if diag.Hint == "" {
 		diag.Hint = hintFor(r.svc, diag)
 	}
@@ -150,7 +157,7 @@ func hintFor(s *stack.Service, diag *Diagnosis) string {
 		return "the container ran out of memory: raise its memory limit (deploy.resources.limits.memory) or reduce its use"
 	case strings.Contains(diag.Reason, "not found in the image") || strings.Contains(diag.Reason, "cannot be executed"):
 		return "the healthcheck's command is not in the image: fix healthcheck.test (scratch and distroless images have no shell: use the exec form with a binary the image has)"
-	case strings.Contains(diag.Reason, "port is already allocated") || strings.Contains(diag.Reason, "address already in use"):
+	case portTaken(diag.Reason):
 		return "a published host port is taken by another process: free it (ss -ltnp) or change the ports: mapping"
 	case strings.Contains(diag.Reason, "within its budget"):
 		return fmt.Sprintf("it never became ready: read the health output and logs above; if it is just slow, raise the label %s (now %s)", stack.LabelTimeout, s.Budget)
@@ -160,6 +167,73 @@ func hintFor(s *stack.Service, diag *Diagnosis) string {
 		return fmt.Sprintf("it exited with code %d: read its logs (dive hub logs %s), fix the cause, and deploy again", *diag.ExitCode, s.Name)
 	}
 	return fmt.Sprintf("see 'dive hub logs %s' and 'docker inspect'", s.Name)
+}
+
+// portTaken: the engine could not publish a host port someone holds.
+func portTaken(reason string) bool {
+	return strings.Contains(reason, "port is already allocated") || strings.Contains(reason, "address already in use")
+}
+
+// takenPort finds the address in the engine's message: "Bind for
+// 127.0.0.1:47900 failed: port is already allocated", "listen tcp4
+// 0.0.0.0:80: bind: address already in use".
+var takenPort = regexp.MustCompile(`(\S+):(\d+)(?: failed: port is already allocated|: bind: address already in use)`)
+
+// portHint names the container of this engine that holds the host port the
+// engine could not publish, and what to do; "" when none does (another
+// process holds it) or the message names no port.
+func (d *deployer) portHint(reason string) string {
+	m := takenPort.FindStringSubmatch(reason)
+	if m == nil {
+		return ""
+	}
+	ip := strings.Trim(m[1], "[]")
+	port, err := strconv.Atoi(m[2])
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	addr := net.JoinHostPort(ip, m[2])
+	for _, project := range []string{d.st.Project.Name, ""} {
+		cs, err := d.eng.ListContainers(ctx, project)
+		if err != nil {
+			continue
+		}
+		for _, c := range cs {
+			if !holdsPort(c, ip, port) {
+				continue
+			}
+			switch {
+			case c.Project != d.st.Project.Name:
+				return fmt.Sprintf("host port %s is held by container %s of project %s: stop that project (dive hub down -p %s) or change the ports: mapping", addr, c.Name, c.Project, c.Project)
+			case !d.st.Declares(c.Service):
+				return fmt.Sprintf("host port %s is held by container %s of this project, whose service %s is no longer in the compose file (an orphan): deploy again with --remove-orphans, or remove it (dive hub down)", addr, c.Name, c.Service)
+			default:
+				return fmt.Sprintf("host port %s is held by this project's container %s (service %s): remove it (docker rm -f %s) and deploy again, or change the ports: mapping", addr, c.Name, c.Service, c.Name)
+			}
+		}
+	}
+	return ""
+}
+
+// holdsPort: container c publishes host port port on an address that
+// overlaps ip ("" and the unspecified addresses overlap every address).
+func holdsPort(c engine.Container, ip string, port int) bool {
+	unspecified := func(a string) bool { return a == "" || a == "0.0.0.0" || a == "::" }
+	for _, p := range c.Ports {
+		if int(p.PublicPort) != port {
+			continue
+		}
+		pip := ""
+		if p.IP.IsValid() {
+			pip = p.IP.String()
+		}
+		if unspecified(ip) || unspecified(pip) || ip == pip {
+			return true
+		}
+	}
+	return false
 }
 
 // inferOOM covers the engine not flagging an OOM kill (it misses some under

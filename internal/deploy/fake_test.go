@@ -56,6 +56,7 @@ type fakeContainer struct {
 	readyAt           time.Time // healthy, running (no healthcheck), or exited 0 (one-shot)
 	probeHealthy      bool      // probes pass whatever the engine's health says
 	timers            []*time.Timer
+	ports             []container.PortSummary // published host ports (ListContainers)
 }
 
 func (c *fakeContainer) hasHealthcheck() bool {
@@ -238,7 +239,7 @@ func (f *fakeEngine) ListContainers(ctx context.Context, project string) ([]engi
 			continue
 		}
 		out = append(out, engine.Container{ID: c.id, Name: c.name, Service: c.service, Project: project, Hash: c.spec.Hash,
-			State: c.state, Health: c.health, Labels: c.spec.Config.Labels, Image: c.spec.Image})
+			State: c.state, Health: c.health, Labels: c.spec.Config.Labels, Image: c.spec.Image, Ports: c.ports})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

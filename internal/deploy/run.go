@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -54,6 +55,10 @@ type Options struct {
 	// ready, by service. An unchanged one still in the same run is reused
 	// without a probe, even before the engine's own check has run.
 	ReadyBefore map[string]ReadyRecord
+	// RemoveOrphans stops and removes the project's orphan containers
+	// (of services the file no longer declares) before any container is
+	// created; without it a deploy warns about them, as docker compose does.
+	RemoveOrphans bool
 	// Announced says the caller emitted deploy_started (with Announce) and
 	// will emit deploy_finished (with Finish).
 	Announced bool
@@ -145,6 +150,7 @@ type deployer struct {
 	replicaOld map[string][]engine.Container // every existing container of each service (replicas.go)
 
 	stalePrev   map[string][]engine.Container // kept containers an earlier deploy left behind, by service
+	orphans     []engine.Container            // containers of services the file no longer declares (orphans.go)
 	hadPrevious bool                          // the project had containers before this deploy
 	rollback    *Rollback                     // the rollback after a core failure
 	// interrupted is the caller's context's Done while the kept containers
@@ -259,6 +265,12 @@ func (d *deployer) run(parent context.Context) *Result {
 	if err != nil {
 		return d.finish(res, Failed, err)
 	}
+	if err := d.handleOrphans(deployCtx); err != nil {
+		if parent.Err() != nil {
+			return d.finish(res, Interrupted, errors.New("interrupted"))
+		}
+		return d.finish(res, Failed, err)
+	}
 	d.resources = newFuture[struct{}]()
 	go d.ensureResources(deployCtx)
 
@@ -311,12 +323,14 @@ func (d *deployer) watchEngine(deployCtx context.Context) (stop func()) {
 }
 
 // observeProject lists the project's containers, by service (one-off
-// containers aside).
+// containers aside), and its orphans (services the file no longer declares).
 func (d *deployer) observeProject(ctx context.Context) (map[string]engine.Container, error) {
 	existing, err := d.eng.ListContainers(ctx, d.st.Project.Name)
 	if err != nil {
 		return nil, fmt.Errorf("list containers of project %s: %w", d.st.Project.Name, err)
 	}
+	d.orphans = engine.Orphans(existing, d.st.Declares)
+	sort.Slice(d.orphans, func(i, j int) bool { return d.orphans[i].Name < d.orphans[j].Name })
 	byService := map[string]engine.Container{}
 	d.replicaOld = map[string][]engine.Container{}
 	d.stalePrev = map[string][]engine.Container{}
@@ -325,7 +339,11 @@ func (d *deployer) observeProject(ctx context.Context) (map[string]engine.Contai
 			continue
 		}
 		if engine.IsPrev(c) {
-			d.stalePrev[c.Service] = append(d.stalePrev[c.Service], c)
+			// A removed service's kept container is an orphan: left, unless
+			// RemoveOrphans (docker compose's rule), not a leftover to drop.
+			if d.st.Declares(c.Service) {
+				d.stalePrev[c.Service] = append(d.stalePrev[c.Service], c)
+			}
 			continue
 		}
 		d.hadPrevious = true

@@ -48,3 +48,29 @@ func PrevName(name string) string { return name + PrevSuffix }
 
 // IsPrev says whether a container is a kept previous container.
 func IsPrev(c Container) bool { return strings.HasSuffix(c.Name, PrevSuffix) }
+
+// Orphans are the containers of cs whose service the compose file no longer
+// declares (declared says whether it does), as docker compose counts them:
+// a service disabled by a profile is still declared, so its containers are
+// not orphans. One-off containers (docker compose run) never are, and a kept
+// previous container (IsPrev) is one only when its service is gone too.
+func Orphans(cs []Container, declared func(service string) bool) []Container {
+	var out []Container
+	for _, c := range cs {
+		if c.Labels[LabelOneOff] == "True" || declared(c.Service) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// OrphanNames are the containers' names, as docker compose lists them in
+// its orphan warning: [a b].
+func OrphanNames(cs []Container) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Name
+	}
+	return "[" + strings.Join(names, " ") + "]"
+}

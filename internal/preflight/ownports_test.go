@@ -2,10 +2,7 @@ package preflight
 
 import (
 	"context"
-	"net"
 	"net/netip"
-	"os"
-	"syscall"
 	"testing"
 
 	"github.com/dive-hub/dive/internal/engine"
@@ -29,12 +26,7 @@ func (b bindingEngine) PortBindings(_ context.Context, id string) ([]container.P
 // project's, not another process.
 func TestOwnRestartingContainerHoldsItsPort(t *testing.T) {
 	st := load(t, simple, nil, nil)
-	inUse := func(proto, addr string) error {
-		if addr == "127.0.0.1:6380" {
-			return &net.OpError{Op: "listen", Net: proto, Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
-		}
-		return nil
-	}
+	inUse := takenAt("127.0.0.1:6380")
 	f := newFake()
 	f.own = []engine.Container{{ID: "c1", Name: "pf-redis-1", Service: "redis", Project: "pf", State: "restarting"}}
 	eng := bindingEngine{fakeEngine: f, bindings: map[string][]container.PortSummary{

@@ -62,6 +62,10 @@ type Options struct {
 	DiskFree func(path string) (int64, error)
 	// Listen tries to bind a host port; default net.Listen / net.ListenPacket.
 	Listen func(network, addr string) error
+	// RemoveOrphans: the deploy removes the project's orphan containers
+	// first (--remove-orphans), so a host port one holds is a warning, not
+	// a failure.
+	RemoveOrphans bool
 	// ImageCheck may judge an image itself (the demo's stand-in image, which
 	// deploy builds from dive's own binary). handled false falls through.
 	ImageCheck func(ctx context.Context, ref string, services []string) (c validate.Check, handled bool)
@@ -445,7 +449,8 @@ func portChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options, loc
 
 	// Taken ports held by this project's own containers are fine: the deploy
 	// reuses or replaces them.
-	h := &portHolders{ctx: ctx, eng: eng, project: st.Project.Name, configured: newConfiguredPorts(ctx, eng)}
+	h := &portHolders{ctx: ctx, eng: eng, project: st.Project.Name, configured: newConfiguredPorts(ctx, eng),
+		declared: st.Declares, removeOrphans: o.RemoveOrphans}
 
 	// A published range needs one free port of the range.
 	rangeFree := map[string]bool{}
@@ -520,6 +525,8 @@ type portHolders struct {
 	eng                  Engine
 	project              string
 	configured           *configuredPorts
+	declared             func(service string) bool // the file declares the service (else its containers are orphans)
+	removeOrphans        bool                      // the deploy removes orphans first
 	own, managed         []engine.Container
 	ownErr               error
 	ownOnce, managedOnce sync.Once
@@ -559,7 +566,9 @@ func (h *portHolders) listenChecks(p hostPort, err error) []validate.Check {
 	case err == nil:
 		out = append(out, mk(validate.Pass, where+" is free", ""))
 	case errors.Is(err, syscall.EADDRINUSE):
-		if c, ours, ok := h.holder(p); ok && ours {
+		if c, ours, ok := h.holder(p); ok && ours && !h.declared(c.Service) {
+			out = append(out, h.orphanCheck(p, where, c))
+		} else if ok && ours {
 			out = append(out, mk(validate.Pass, fmt.Sprintf("%s is held by this project's container %s (service %s); the deploy reuses or replaces it", where, c.Name, c.Service), ""))
 		} else if ok {
 			out = append(out, mk(validate.Fail, fmt.Sprintf("%s (service %s) is in use by container %s of project %s", where, p.service, c.Name, c.Project),
@@ -582,6 +591,19 @@ func (h *portHolders) listenChecks(p hostPort, err error) []validate.Check {
 			"free it or change the ports: mapping"))
 	}
 	return out
+}
+
+// orphanCheck: port p is held by a container of the project whose service
+// the file no longer declares. The deploy neither reuses nor replaces it, so
+// its container cannot publish the port unless --remove-orphans removes the
+// orphan first.
+func (h *portHolders) orphanCheck(p hostPort, where string, c engine.Container) validate.Check {
+	detail := fmt.Sprintf("%s (service %s) is held by orphan container %s of this project: its service %s is no longer in the compose file", where, p.service, c.Name, c.Service)
+	if h.removeOrphans {
+		return portCheck(p, validate.Warn, detail+"; --remove-orphans removes it before the deploy creates anything", "")
+	}
+	return portCheck(p, validate.Fail, detail+"; the deploy would leave it running",
+		"deploy with --remove-orphans (it removes orphan containers first), or remove the project's containers: dive hub down")
 }
 
 func orAll(ip string) string {

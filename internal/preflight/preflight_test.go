@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,6 +81,16 @@ func load(t *testing.T, compose string, files map[string]string, env map[string]
 	st, err := stack.Load(context.Background(), stack.Options{Files: []string{writeStack(t, compose, files)}, Env: env})
 	require.NoError(t, err)
 	return st
+}
+
+// takenAt is a Listen that finds addrs in use by another process.
+func takenAt(addrs ...string) func(proto, addr string) error {
+	return func(proto, addr string) error {
+		if slices.Contains(addrs, addr) {
+			return &net.OpError{Op: "listen", Net: proto, Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+		}
+		return nil
+	}
 }
 
 func opts(free, avail int64, listen func(string, string) error) Options {
@@ -181,12 +192,7 @@ func TestMemory(t *testing.T) {
 
 func TestPorts(t *testing.T) {
 	st := load(t, simple, nil, nil)
-	inUse := func(proto, addr string) error {
-		if addr == "127.0.0.1:6380" || addr == "0.0.0.0:8080" {
-			return &net.OpError{Op: "listen", Net: proto, Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
-		}
-		return nil
-	}
+	inUse := takenAt("127.0.0.1:6380", "0.0.0.0:8080")
 	f := newFake()
 	rep := Run(context.Background(), st, f, opts(10<<30, 4<<30, inUse))
 	var redis, web validate.Check
@@ -219,6 +225,39 @@ func TestPorts(t *testing.T) {
 			assert.Contains(t, c.Detail, "in use by container other-web-1 of project other")
 		}
 	}
+	assert.True(t, rep.OK)
+}
+
+// A port held by a container of a service the file no longer declares (an
+// orphan, e.g. after a rename) is not reused or replaced by the deploy: it
+// fails, naming the orphan and the fix; with --remove-orphans it warns.
+func TestPortHeldByOrphan(t *testing.T) {
+	st := load(t, simple, nil, nil)
+	inUse := takenAt("127.0.0.1:6380")
+	f := newFake()
+	f.own = []engine.Container{{Name: "pf-cache-1", Service: "cache", Project: "pf", Ports: []container.PortSummary{{IP: netip.MustParseAddr("127.0.0.1"), PrivatePort: 6379, PublicPort: 6380, Type: "tcp"}}}}
+	redis := func(rep validate.Report) validate.Check {
+		for _, c := range find(rep, CheckPort) {
+			if c.Service == "redis" {
+				return c
+			}
+		}
+		t.Fatal("no port check of redis")
+		return validate.Check{}
+	}
+	rep := Run(context.Background(), st, f, opts(10<<30, 4<<30, inUse))
+	c := redis(rep)
+	assert.Equal(t, validate.Fail, c.Status, c.Detail)
+	assert.Equal(t, "port 127.0.0.1:6380 (service redis) is held by orphan container pf-cache-1 of this project: its service cache is no longer in the compose file; the deploy would leave it running; "+
+		"deploy with --remove-orphans (it removes orphan containers first), or remove the project's containers: dive hub down", c.Line())
+	assert.False(t, rep.OK)
+
+	o := opts(10<<30, 4<<30, inUse)
+	o.RemoveOrphans = true
+	rep = Run(context.Background(), st, f, o)
+	c = redis(rep)
+	assert.Equal(t, validate.Warn, c.Status, c.Detail)
+	assert.Contains(t, c.Detail, "--remove-orphans removes it before the deploy creates anything")
 	assert.True(t, rep.OK)
 }
 

@@ -181,6 +181,17 @@ type Stack struct {
 // Service returns the named service or nil.
 func (s *Stack) Service(name string) *Service { return s.Services[name] }
 
+// Declares says whether the compose file declares a service of that name:
+// active, disabled by a profile or left out by a service selection, or
+// scaled to zero. A container of any other service is an orphan (docker
+// compose counts the same services).
+func (s *Stack) Declares(name string) bool {
+	if _, ok := s.Services[name]; ok {
+		return true
+	}
+	return slices.Contains(s.Disabled, name) || slices.Contains(s.ScaledToZero, name)
+}
+
 // Load reads and validates a stack. Every error it returns about the user's
 // input is a *ConfigError.
 func Load(ctx context.Context, o Options) (*Stack, error) {

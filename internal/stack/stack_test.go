@@ -342,6 +342,17 @@ services:
 		assert.Equal(t, []string{"web"}, st.Names)
 		assert.Equal(t, []string{"authzforce", "debug"}, st.Disabled)
 		assert.Nil(t, st.Service("authzforce"))
+		// Still declared: their containers are not orphans (as compose).
+		assert.True(t, st.Declares("authzforce"))
+		assert.True(t, st.Declares("web"))
+		assert.False(t, st.Declares("oldname"))
+	})
+	t.Run("a service selection declares the others still", func(t *testing.T) {
+		st := mustLoad(t, compose+"  zero: {image: busybox, scale: 0}\n", Options{Services: []string{"web"}})
+		assert.Equal(t, []string{"web"}, st.Names)
+		for _, n := range []string{"web", "authzforce", "debug", "zero"} {
+			assert.True(t, st.Declares(n), n)
+		}
 	})
 	t.Run("active with profile", func(t *testing.T) {
 		st := mustLoad(t, compose, Options{Profiles: []string{"xacml"}})
