@@ -160,3 +160,27 @@ services:
 	_, statErr := os.Stat(filepath.Join(rec, configRecord))
 	assert.True(t, os.IsNotExist(statErr), "no record written")
 }
+
+// dive hub plan masks what the compose file interpolates from a secret.
+func TestPlanMasksSecrets(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"c.yml": `
+name: secfix-unit
+services:
+  app:
+    image: app:1
+    labels: {dive.service.description: "uses ${API_TOKEN}"}
+`})
+	t.Setenv("API_TOKEN", "TokValue88123")
+	for _, args := range [][]string{{"--json"}, nil} {
+		var out, errb bytes.Buffer
+		root := newRoot(&out, &errb)
+		root.SetArgs(append([]string{"hub", "plan", "-f", filepath.Join(dir, "c.yml"), "--state-dir", t.TempDir()}, args...))
+		require.NoError(t, root.ExecuteContext(context.Background()), errb.String())
+		assert.NotContains(t, out.String(), "TokValue88123", args)
+		assert.NotEmpty(t, out.String())
+		if len(args) > 0 {
+			assert.True(t, strings.Contains(out.String(), `"description": "uses ****"`), out.String())
+		}
+	}
+}
