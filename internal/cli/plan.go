@@ -3,12 +3,14 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/dive-hub/dive/internal/graph"
+	"github.com/dive-hub/dive/internal/redact"
 	"github.com/dive-hub/dive/internal/stack"
 	"github.com/spf13/cobra"
 )
@@ -65,13 +67,19 @@ func (a *app) planCmd() *cobra.Command {
 				return err
 			}
 			p := buildPlan(l, a.expectedReadiness(l))
+			// The plan shows interpolated values (descriptions, images,
+			// warnings): the stack's secrets are masked as in every output.
+			out := newRedactor(l.st).Writer(a.stdout).(*redact.LineWriter)
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
+				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(p)
+				if err := enc.Encode(p); err != nil {
+					return err
+				}
+				return out.Flush()
 			}
-			printPlan(a, p)
-			return nil
+			printPlan(out, p)
+			return out.Flush()
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -138,8 +146,7 @@ func buildPlan(l *loaded, hist map[string]expectation) planOut {
 	return p
 }
 
-func printPlan(a *app, p planOut) {
-	w := a.stdout
+func printPlan(w io.Writer, p planOut) {
 	fmt.Fprintf(w, "project %s (%s)\n", p.Project, strings.Join(p.Files, ", "))
 	for _, c := range []string{"core", "optional", "stretch"} {
 		if len(p.ByClass[c]) > 0 {
@@ -152,7 +159,7 @@ func printPlan(a *app, p planOut) {
 	if len(p.ScaledToZero) > 0 {
 		fmt.Fprintf(w, "  scaled to 0 (no container; dependents do not wait): %s\n", strings.Join(p.ScaledToZero, ", "))
 	}
-	printPlanNetworks(a, p.Networks)
+	printPlanNetworks(w, p.Networks)
 	fmt.Fprintln(w, "\nservices:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  SERVICE\tCLASS\tLEVEL\tBUDGET\tBUDGET FROM\tEXPECTED READY\tWAITS FOR")
@@ -204,7 +211,7 @@ func printPlan(a *app, p planOut) {
 	}
 }
 
-func printPlanNetworks(a *app, nets []stack.Network) {
+func printPlanNetworks(w io.Writer, nets []stack.Network) {
 	for _, n := range nets {
 		line := "  network " + n.Name
 		if len(n.Subnets) > 0 {
@@ -213,6 +220,6 @@ func printPlanNetworks(a *app, nets []stack.Network) {
 		if n.Note != "" {
 			line += ": " + n.Note
 		}
-		fmt.Fprintln(a.stdout, line)
+		fmt.Fprintln(w, line)
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/dive-hub/dive/internal/deploy"
 	"github.com/dive-hub/dive/internal/events"
 	"github.com/dive-hub/dive/internal/redact"
@@ -30,7 +32,12 @@ func newRedactor(st *stack.Stack) *redact.Redactor {
 	return redact.New(stackSecrets(st))
 }
 
-// stackSecrets are the secret values of a stack (see newRedactor).
+// stackSecrets are the secret values of a stack (see newRedactor): those of
+// the interpolation environment and the project's env files, and, as `hub
+// logs` finds them in a container's environment, those of every service's
+// resolved environment (its environment: and env_file: entries) and hooks,
+// plus every value a service's env_file sets under a name that looks like a
+// secret, also one its environment: overrides.
 func stackSecrets(st *stack.Stack) []string {
 	fileValues := map[string]string{}
 	for k, v := range st.EnvFileValues {
@@ -38,7 +45,28 @@ func stackSecrets(st *stack.Stack) []string {
 			fileValues[k] = v
 		}
 	}
-	return redact.SecretsFromEnv(st.Environment, fileValues)
+	secrets := redact.SecretsFromEnv(st.Environment, fileValues)
+	add := func(env types.MappingWithEquals) {
+		vals := map[string]string{}
+		for k, v := range env {
+			if v != nil {
+				vals[k] = *v
+			}
+		}
+		secrets = append(secrets, redact.SecretsFromEnv(vals, nil)...)
+	}
+	for name, svc := range st.Project.Services {
+		add(svc.Environment)
+		for _, h := range slices.Concat(svc.PostStart, svc.PreStop) {
+			add(h.Environment)
+		}
+		for _, h := range svc.PreStart {
+			add(h.Environment)
+		}
+		secrets = append(secrets, redact.SecretsFromEnv(st.ServiceEnvFiles[name], nil)...)
+	}
+	slices.Sort(secrets)
+	return slices.Compact(secrets)
 }
 
 // writeRecords writes metrics.json, report.{md,json,html}, validation.json,

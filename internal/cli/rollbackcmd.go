@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/dive-hub/dive/internal/deploy"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/redact"
@@ -160,14 +162,15 @@ func keepsConfig(res *deploy.Result) bool {
 }
 
 // writeConfigRecord keeps a successful deploy's configuration: the resolved
-// compose file, with every secret value replaced by a ${VAR} reference (the
-// records hold no secret; a rollback takes them from the environment and env
-// file of its day), and the image ID of every service. mask is the deploy's
-// redactor: a value it would mask is a secret; when the file still holds
-// something it would mask (a credential written in the compose file itself),
-// the configuration is not kept.
+// compose file, with every secret value replaced by a ${VAR} reference or,
+// when a service's env_file: set it, left to that env_file (the records hold
+// no secret; a rollback takes them from the environment and env files of its
+// day), and the image ID of every service. mask is the deploy's redactor: a
+// value it would mask is a secret; when the file still holds something it
+// would mask (a credential written in the compose file itself), the
+// configuration is not kept.
 func writeConfigRecord(dir string, st *stack.Stack, res *deploy.Result, mask func(string) string) error {
-	b, err := st.Project.MarshalYAML()
+	b, err := withoutEnvFileSecrets(st, mask).MarshalYAML()
 	if err != nil {
 		return err
 	}
@@ -192,6 +195,32 @@ func writeConfigRecord(dir string, st *stack.Stack, res *deploy.Result, mask fun
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, imagesRecord), append(ib, '\n'), 0o644)
+}
+
+// withoutEnvFileSecrets is st's project with every environment entry that
+// holds a secret and has the value the service's env_file gives it removed:
+// the service keeps its env_file: entries (absolute paths), so loading the
+// record reads the secret from that file again, as the deploy did. st's
+// project is not changed.
+func withoutEnvFileSecrets(st *stack.Stack, mask func(string) string) *types.Project {
+	p := *st.Project
+	p.Services = make(types.Services, len(st.Project.Services))
+	for name, svc := range st.Project.Services {
+		var drop []string
+		for k, v := range svc.Environment {
+			if fv, ok := st.ServiceEnvFiles[name][k]; ok && v != nil && *v == fv && mask(fv) != fv {
+				drop = append(drop, k)
+			}
+		}
+		if len(drop) > 0 {
+			svc.Environment = maps.Clone(svc.Environment)
+			for _, k := range drop {
+				delete(svc.Environment, k)
+			}
+		}
+		p.Services[name] = svc
+	}
+	return &p
 }
 
 type secretRef struct{ name, value string }

@@ -1,12 +1,15 @@
 package stack
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 
+	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -62,8 +65,9 @@ func fileType(m fs.FileMode) string {
 // resolveServiceFiles reads the services' env_file and label_file entries
 // into their environment and labels, as compose-go's loader would, after
 // checking each file with checkInputFile: an env_file: /dev/zero or a FIFO
-// is refused, naming the service, instead of read forever.
-func resolveServiceFiles(p *types.Project, files []string) (*types.Project, error) {
+// is refused, naming the service, instead of read forever. It also returns,
+// per service with env_file entries, what those files set (serviceEnvFiles).
+func resolveServiceFiles(p *types.Project, files []string) (*types.Project, map[string]map[string]string, error) {
 	for _, name := range p.ServiceNames() {
 		svc := p.Services[name]
 		check := func(kind, path string) error {
@@ -76,7 +80,7 @@ func resolveServiceFiles(p *types.Project, files []string) (*types.Project, erro
 		}
 		for _, path := range svc.LabelFiles {
 			if err := check("label file", path); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		envFiles := slices.Clone(svc.EnvFiles)
@@ -85,16 +89,68 @@ func resolveServiceFiles(p *types.Project, files []string) (*types.Project, erro
 		}
 		for _, ef := range envFiles {
 			if err := check("env file", ef.Path); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
-	p, err := p.WithServicesEnvironmentResolved(false)
+	resolved, err := p.WithServicesEnvironmentResolved(false)
 	if err != nil {
-		return nil, wrapLoadError(files, err)
+		return nil, nil, wrapLoadError(files, err)
 	}
-	if p, err = p.WithServicesLabelsResolved(false); err != nil {
-		return nil, wrapLoadError(files, err)
+	if resolved, err = resolved.WithServicesLabelsResolved(false); err != nil {
+		return nil, nil, wrapLoadError(files, err)
 	}
-	return p, nil
+	fileValues := map[string]map[string]string{}
+	for name, svc := range p.Services {
+		if vals := serviceEnvFiles(svc, p.Environment); len(vals) > 0 {
+			fileValues[name] = vals
+		}
+	}
+	return resolved, fileValues, nil
+}
+
+// serviceEnvFiles is what svc's env_file entries set, read as compose-go
+// reads them when it resolves the environment (later files winning, ${VAR}
+// from the project environment, then from the service's environment:), before
+// the service's environment: entries override them. svc is the service as
+// loaded, its environment not resolved yet; files that cannot be read are
+// left out (the resolution before reported them).
+func serviceEnvFiles(svc types.ServiceConfig, projectEnv types.Mapping) map[string]string {
+	if len(svc.EnvFiles) == 0 {
+		return nil
+	}
+	own := maps.Clone(svc.Environment).Resolve(projectEnv.Resolve)
+	vars := own.ToMapping() // as compose-go: the files' values land on the service's own
+	lookup := func(k string) (string, bool) {
+		if v, ok := projectEnv.Resolve(k); ok {
+			return v, true
+		}
+		if v, ok := own[k]; ok && v != nil {
+			return *v, true
+		}
+		return "", false
+	}
+	set := map[string]bool{}
+	for _, ef := range svc.EnvFiles {
+		b, err := os.ReadFile(ef.Path)
+		if err != nil {
+			continue
+		}
+		// Parsed alone to learn which variables the file sets (vars may
+		// hold the same name from environment:), then into vars for the
+		// values compose-go gives them.
+		keys := map[string]string{}
+		if dotenv.ParseWithFormat(bytes.NewReader(b), ef.Path, keys, lookup, ef.Format) != nil ||
+			dotenv.ParseWithFormat(bytes.NewReader(b), ef.Path, vars, lookup, ef.Format) != nil {
+			continue
+		}
+		for k := range keys {
+			set[k] = true
+		}
+	}
+	out := make(map[string]string, len(set))
+	for k := range set {
+		out[k] = vars[k]
+	}
+	return out
 }

@@ -27,6 +27,24 @@ func TestRawEnvFile(t *testing.T) {
 	assert.Equal(t, "$NOT_EXPANDED", get("DOLLAR"))
 	assert.Equal(t, "os-value", get("FROM_OS"))
 	assert.Equal(t, "", get("UNSET_ONE"))
+	assert.Equal(t, map[string]string{"QUOTED": `"kept as is"`, "DOLLAR": "$NOT_EXPANDED", "FROM_OS": "os-value", "UNSET_ONE": ""},
+		st.ServiceEnvFiles["a"], "what the env_file sets, read in its format")
+}
+
+// ServiceEnvFiles: what each service's env_file entries set, as compose-go
+// reads them (later files winning, ${VAR} from the project environment,
+// then from the service's environment:), also where environment: overrides
+// the value.
+func TestServiceEnvFiles(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "one.env"), []byte("A_PASSWORD=first\nKEPT=one\nFROM_SVC=${SVC_VALUE}\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "two.env"), []byte("A_PASSWORD=${DIVE_TEST_BASE}-second\nOVERRIDDEN=from-file\n"), 0o644))
+	t.Setenv("DIVE_TEST_BASE", "base")
+	st := mustLoadIn(t, dir, "services:\n  a:\n    image: x\n    env_file: [one.env, two.env]\n    environment:\n      SVC_VALUE: svc\n      OVERRIDDEN: literal\n  b:\n    image: x\n")
+	assert.Equal(t, map[string]string{"A_PASSWORD": "base-second", "KEPT": "one", "FROM_SVC": "svc", "OVERRIDDEN": "from-file"}, st.ServiceEnvFiles["a"])
+	assert.Equal(t, "literal", *st.Services["a"].Config.Environment["OVERRIDDEN"])
+	assert.Equal(t, "base-second", *st.Services["a"].Config.Environment["A_PASSWORD"])
+	assert.NotContains(t, st.ServiceEnvFiles, "b", "no env_file")
 }
 
 func TestRawEnvErrors(t *testing.T) {

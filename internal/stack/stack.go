@@ -167,6 +167,10 @@ type Stack struct {
 	EnvFileValues map[string]string
 	// Environment is the interpolation environment (OS env included).
 	Environment map[string]string
+	// ServiceEnvFiles holds, per service with env_file: entries, the values
+	// those files set (before the service's environment: overrides them),
+	// for masking secrets and for keeping them out of the config record.
+	ServiceEnvFiles map[string]map[string]string
 	// Warnings about keys dive does not support, and similar.
 	Warnings []string
 	// Classes are the known service classes: the built-in ones and those
@@ -231,7 +235,8 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, wrapLoadError(files, err)
 	}
-	if project, err = resolveServiceFiles(project, files); err != nil {
+	project, serviceEnvFiles, err := resolveServiceFiles(project, files)
+	if err != nil {
 		return nil, err
 	}
 	if marker != "" && !fileExistsAt(marker) {
@@ -252,6 +257,8 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 		EnvFile:       envFiles,
 		EnvFileValues: envFileValues,
 		Environment:   map[string]string(popts.Environment),
+
+		ServiceEnvFiles: serviceEnvFiles,
 	}
 	st.Disabled = project.DisabledServiceNames()
 	sort.Strings(st.Disabled)
