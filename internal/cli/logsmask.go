@@ -16,7 +16,7 @@ import (
 func logsRedactor(ctx context.Context, eng *engine.Engine, l *loaded, cs []engine.Container) *redact.Redactor {
 	var secrets []string
 	if l != nil {
-		secrets = stackSecrets(l.st)
+		secrets = outputSecrets(l.st)
 	}
 	for _, c := range cs {
 		ins, err := eng.Inspect(ctx, c.ID)

@@ -29,7 +29,7 @@ import (
 var plainSetting = regexp.MustCompile(`(?i)(^|_)(PORT|HOST|HOSTNAME|NAME|PROJECT|PROJECT_NAME|PROFILES|URL|URI|ENDPOINT|DIR|PATH|FILE|LEVEL|MODE|ENV|VERSION|TZ|LANG|REGION|DOMAIN|REALM|TIMEOUT|AFTER|INTERVAL|NETWORK|IMAGE|TAG|COUNT|SIZE|ENABLED|USER|USERNAME|DB|DATABASE)$`)
 
 func newRedactor(st *stack.Stack) *redact.Redactor {
-	return redact.New(stackSecrets(st))
+	return redact.New(outputSecrets(st))
 }
 
 // stackSecrets are the secret values of a stack (see newRedactor): those of
@@ -67,6 +67,18 @@ func stackSecrets(st *stack.Stack) []string {
 	}
 	slices.Sort(secrets)
 	return slices.Compact(secrets)
+}
+
+// outputSecrets are stackSecrets but the project's and the services' names:
+// a password written as `postgres` in a file with a postgres service would
+// otherwise erase that name from every event, metric and report. The config
+// record still counts them (keepConfig): it is not kept with such a value.
+func outputSecrets(st *stack.Stack) []string {
+	names := map[string]bool{st.Project.Name: true}
+	for n := range st.Project.Services {
+		names[n] = true
+	}
+	return slices.DeleteFunc(stackSecrets(st), func(v string) bool { return names[v] })
 }
 
 // writeRecords writes metrics.json, report.{md,json,html}, validation.json,

@@ -85,7 +85,7 @@ func (a *app) keepConfig(ctx context.Context, runDir string, st *stack.Stack, re
 	if !keepsConfig(res) {
 		return
 	}
-	err := writeConfigRecord(runDir, st, res, newRedactor(st).String)
+	err := writeConfigRecord(runDir, st, res, recordRedactor(st).String)
 	if err == nil && !sameAsKept(runDir) {
 		err = checkConfigRecord(ctx, runDir, st, a.env.Environ)
 	}
@@ -95,6 +95,12 @@ func (a *app) keepConfig(ctx context.Context, runDir string, st *stack.Stack, re
 		fmt.Fprintf(a.stderr, "dive: warning: could not keep this deploy's configuration for dive hub rollback: %v\n", err)
 	}
 }
+
+// recordRedactor masks every secret of the stack in its config record,
+// those that are also a service's or the project's name included (outputs
+// leave those readable, see outputSecrets): such a record does not load
+// back the same, and is not kept.
+func recordRedactor(st *stack.Stack) *redact.Redactor { return redact.New(stackSecrets(st)) }
 
 // checkConfigRecord loads the kept configuration back (as a rollback
 // would, with today's env files) and compares every service's config hash

@@ -53,7 +53,7 @@ volumes:
 	res := &deploy.Result{Outcome: deploy.Success, Services: map[string]*deploy.ServiceResult{
 		"db": {Name: "db", ImageID: "sha256:db"}, "webapp": {Name: "webapp", ImageID: "sha256:app"}}}
 	rec := t.TempDir()
-	require.NoError(t, writeConfigRecord(rec, st, res, newRedactor(st).String))
+	require.NoError(t, writeConfigRecord(rec, st, res, recordRedactor(st).String))
 
 	b, err := os.ReadFile(filepath.Join(rec, configRecord))
 	require.NoError(t, err)
@@ -82,7 +82,7 @@ volumes:
 	require.NoError(t, os.WriteFile(envFile, []byte("DB_PASSWORD=webapp\n"), 0o600))
 	weak := load(file)
 	rec2 := t.TempDir()
-	require.NoError(t, writeConfigRecord(rec2, weak, res, newRedactor(weak).String))
+	require.NoError(t, writeConfigRecord(rec2, weak, res, recordRedactor(weak).String))
 	assert.Error(t, checkConfigRecord(context.Background(), rec2, weak, nil))
 
 	assert.False(t, keepsConfig(&deploy.Result{Outcome: deploy.Failed}))

@@ -132,7 +132,7 @@ services:
 	st := load(filepath.Join(dir, "c.yml"))
 	res := &deploy.Result{Outcome: deploy.Success, Services: map[string]*deploy.ServiceResult{"app": {Name: "app", ImageID: "sha256:app"}}}
 	rec := t.TempDir()
-	require.NoError(t, writeConfigRecord(rec, st, res, newRedactor(st).String))
+	require.NoError(t, writeConfigRecord(rec, st, res, recordRedactor(st).String))
 	b, err := os.ReadFile(filepath.Join(rec, configRecord))
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "PwSvcEnvFile6612")
@@ -154,7 +154,7 @@ services:
 	// A literal password in the compose file: refused.
 	st = loadServiceSecrets(t)
 	rec = t.TempDir()
-	err = writeConfigRecord(rec, st, &deploy.Result{Outcome: deploy.Success, Services: map[string]*deploy.ServiceResult{}}, newRedactor(st).String)
+	err = writeConfigRecord(rec, st, &deploy.Result{Outcome: deploy.Success, Services: map[string]*deploy.ServiceResult{}}, recordRedactor(st).String)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "it is not kept")
 	_, statErr := os.Stat(filepath.Join(rec, configRecord))
@@ -183,4 +183,24 @@ services:
 			assert.True(t, strings.Contains(out.String(), `"description": "uses ****"`), out.String())
 		}
 	}
+}
+
+// A password that is a service's or the project's name is public already:
+// masking it would erase that name from every event, metric and report.
+func TestSecretThatIsANameStaysReadable(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"c.yml": `
+name: namesake
+services:
+  postgres:
+    image: postgres:16
+    environment: {POSTGRES_PASSWORD: postgres, POSTGRES_USER: postgres}
+  backend:
+    image: app:1
+    environment: {DB_PASSWORD: namesake, API_TOKEN: Tok-real-8812}
+`})
+	st, err := stack.Load(context.Background(), stack.Options{Files: []string{filepath.Join(dir, "c.yml")}, Env: map[string]string{}})
+	require.NoError(t, err)
+	r := newRedactor(st)
+	assert.Equal(t, "namesake-postgres-1 waits on postgres (service_healthy); token ****", r.String("namesake-postgres-1 waits on postgres (service_healthy); token Tok-real-8812"))
 }
