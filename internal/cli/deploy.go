@@ -122,9 +122,11 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 
 	// 3. lock, preflight, breaker.
 	deploy.Announce(bus, st, l.g, f.timeout, eng.APIVersion())
-	abort := func(err error) error {
-		if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
-			err = fmt.Errorf("%w (%v)", context.Canceled, err)
+	abort := func(err error, during string) error {
+		if ctx.Err() != nil {
+			// What failed then is the interrupt's doing (a cancelled
+			// engine call), not the engine's or the stack's.
+			err = fmt.Errorf("%w: the deploy was interrupted during %s; nothing was created", context.Canceled, during)
 		}
 		deploy.Abort(bus, t0, err)
 		err = maskErr(err, redactor.String)
@@ -136,12 +138,12 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	}
 	release, err := a.acquireLock(ctx, eng, l, deployID, f.waitLock, f.timeout)
 	if err != nil {
-		return abort(err)
+		return abort(err, "the deployment lock")
 	}
 	defer release()
 	if !f.skipPreflight {
 		if err := a.preflightForDeploy(ctx, eng, l, bus, f.removeOrphans); err != nil {
-			return abort(err)
+			return abort(err, "the preflight")
 		}
 	}
 	skip := map[string]string{}

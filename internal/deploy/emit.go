@@ -5,6 +5,8 @@ package deploy
 // so they live in one place.
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,8 +31,12 @@ func Announce(bus *events.Bus, st *stack.Stack, g *graph.Graph, timeout time.Dur
 // Abort emits deploy_finished for a deploy stopped before the scheduler ran
 // (the lock was held, preflight failed). started is when the caller began.
 func Abort(bus *events.Bus, started time.Time, err error) {
+	o := Failed
+	if errors.Is(err, context.Canceled) {
+		o = Interrupted
+	}
 	bus.Emit(events.Event{Phase: events.PhaseDeploy, Level: events.LevelError, Duration: time.Since(started),
-		Attrs: events.DeployFinishedAttrs{Outcome: string(Failed), Error: err.Error()}})
+		Attrs: events.DeployFinishedAttrs{Outcome: string(o), Error: err.Error()}})
 }
 
 // Finish emits deploy_finished for a result: the last event of a deploy.

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -712,4 +713,21 @@ services:
 	assert.Equal(t, 2, r.res.Services["db"].Attempts)
 	assert.Contains(t, r.res.Err.Error(), "start failed")
 	assert.Equal(t, []string{"db", "db"}, fake.callsOf("start"))
+}
+
+// A deploy stopped before it started (a Ctrl-C during the lock or the
+// preflight) is interrupted, not failed.
+func TestAbortOutcome(t *testing.T) {
+	for err, want := range map[error]Outcome{
+		fmt.Errorf("%w: the deploy was interrupted during the preflight; nothing was created", context.Canceled): Interrupted,
+		errors.New("preflight failed (1 of 7 checks)"): Failed,
+	} {
+		rec := &recorder{}
+		bus := events.NewBus("test")
+		bus.Subscribe(rec)
+		Abort(bus, time.Now(), err)
+		evs := rec.all()
+		require.Len(t, evs, 1)
+		assert.Equal(t, string(want), evs[0].Attrs.(events.DeployFinishedAttrs).Outcome, err.Error())
+	}
 }

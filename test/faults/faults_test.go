@@ -622,6 +622,18 @@ func TestInterruptWhileWaitingForLock(t *testing.T) {
 	within(t, "exit after SIGINT while waiting for the lock", r.end.Sub(sent), 2*time.Second, 2)
 	h := holder.wait()
 	wantCode(t, h, 0)
+	// The waiter's record (the later deploy): interrupted, not a failure
+	// blamed on the engine or the lock.
+	all := f.deployEvents()
+	if len(all) != 2 {
+		t.Fatalf("%d deploy records; want the holder's and the waiter's", len(all))
+	}
+	recs := all[1]
+	last := recs[len(recs)-1]
+	ev, _ := events.FromRecord(last)
+	if fin, ok := ev.Attrs.(events.DeployFinishedAttrs); !ok || fin.Outcome != "interrupted" || !strings.Contains(fin.Error, "interrupted during the deployment lock") {
+		t.Errorf("the waiter's events.jsonl ends with %s %s; want deploy_finished outcome interrupted, interrupted during the deployment lock", last.Event, last.Attributes)
+	}
 }
 
 // Ctrl-C during a deploy: exit 130 within 2s, the summary printed, the
