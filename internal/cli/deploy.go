@@ -33,6 +33,7 @@ type deployFlags struct {
 	opConcurrency int
 	noRollback    bool
 	removeOrphans bool
+	renewAnon     bool
 	rollbackTo    string // dive hub rollback: the deploy to go back to ("previous": the one before the last)
 }
 
@@ -68,6 +69,7 @@ Exit codes: 0 every core service ready (optional/stretch may be degraded),
 	fl.BoolVar(&f.retryBroken, "retry-broken", false, "try optional/stretch services the breaker is skipping")
 	fl.BoolVar(&f.noRollback, "no-rollback", false, "replace changed containers as docker compose does (old one removed first) and never roll back (docs/rollback.md)")
 	fl.BoolVar(&f.removeOrphans, "remove-orphans", false, "stop and remove containers of services no longer in the compose file, before creating any (default $COMPOSE_REMOVE_ORPHANS)")
+	fl.BoolVarP(&f.renewAnon, "renew-anon-volumes", "V", false, "give recreated containers new anonymous volumes instead of their previous containers' (as docker compose up -V)")
 	fl.DurationVar(&f.waitLock, "wait-lock", 0, "wait this long for another deploy of the project to finish instead of refusing")
 	fl.IntVar(&f.opConcurrency, "op-concurrency", 0, "container creates/starts/removes in flight at once (0: 4 per CPU, at least 8; -1: unbounded)")
 	_ = fl.MarkHidden("op-concurrency")
@@ -237,7 +239,7 @@ func (a *app) runDeployment(ctx context.Context, eng *engine.Engine, l *loaded, 
 		expected[n] = e.P50
 	}
 	return deploy.Run(ctx, eng, deploy.Options{Stack: st, Graph: l.g, Bus: bus, Timeout: f.timeout, ForceRecreate: f.forceRecreate,
-		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true, NoRollback: f.noRollback, RemoveOrphans: f.removeOrphans, Images: pinned,
+		Build: f.build, WaitAll: f.waitAll, Skip: skip, DiveVersion: Version, Announced: true, NoRollback: f.noRollback, RemoveOrphans: f.removeOrphans, RenewAnonVolumes: f.renewAnon, Images: pinned,
 		Expected: expected, OpConcurrency: f.opConcurrency, ProbeConcurrency: a.env.ProbeConcurrency, CPUs: eng.CPUs(ctx),
 		ReadyBefore: readyBefore(l.stateDir, st.Project.Name, deployID)})
 }

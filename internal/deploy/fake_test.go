@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 )
 
 // script is what a fake container does once started. Timings are real but
@@ -57,6 +59,7 @@ type fakeContainer struct {
 	probeHealthy      bool      // probes pass whatever the engine's health says
 	timers            []*time.Timer
 	ports             []container.PortSummary // published host ports (ListContainers)
+	mounts            []container.MountPoint  // volumes and binds, as the engine lists them
 }
 
 func (c *fakeContainer) hasHealthcheck() bool {
@@ -75,10 +78,11 @@ type call struct {
 // fakeEngine implements deploy.Engine in memory.
 type fakeEngine struct {
 	mu         sync.Mutex
-	remote     bool              // OnThisHost reports false
-	pid        int               // the State.Pid of every running container
-	scripts    map[string]script // by service
-	imageIDs   map[string]string // ref -> ID; default "sha256:" + ref
+	remote     bool                // OnThisHost reports false
+	pid        int                 // the State.Pid of every running container
+	scripts    map[string]script   // by service
+	imageIDs   map[string]string   // ref -> ID; default "sha256:" + ref
+	imageVols  map[string][]string // ref -> the image's VOLUME paths
 	containers map[string]*fakeContainer
 	calls      []call
 	execs      map[string]int // service -> exec count
@@ -106,7 +110,7 @@ func newFake(scripts map[string]script) *fakeEngine {
 	if scripts == nil {
 		scripts = map[string]script{}
 	}
-	return &fakeEngine{scripts: scripts, imageIDs: map[string]string{}, containers: map[string]*fakeContainer{},
+	return &fakeEngine{scripts: scripts, imageIDs: map[string]string{}, imageVols: map[string][]string{}, containers: map[string]*fakeContainer{},
 		execs: map[string]int{}, startFails: map[string]int{}, started: map[string]time.Time{}, ready: map[string]time.Time{}}
 }
 
@@ -208,6 +212,55 @@ func (f *fakeEngine) ImageID(ctx context.Context, ref string) (string, error) {
 	return "sha256:" + ref, nil
 }
 
+func (f *fakeEngine) ImageVolumes(ctx context.Context, ref string) (map[string]struct{}, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]struct{}{}
+	for _, v := range f.imageVols[ref] {
+		out[v] = struct{}{}
+	}
+	return out, nil
+}
+
+// fakeMounts are the mounts the engine gives a container of spec s from
+// image ref: its Binds and Mounts, then a new anonymous volume (named
+// anon-<seq>-<n>) for each of the image's VOLUME paths left and each
+// volume without a source.
+func (f *fakeEngine) fakeMounts(s *engine.ContainerSpec, ref string) []container.MountPoint {
+	var out []container.MountPoint
+	taken := map[string]bool{}
+	add := func(typ mount.Type, src, dst string, rw bool) {
+		mp := container.MountPoint{Type: typ, Destination: dst, RW: rw}
+		if typ == mount.TypeVolume {
+			if src == "" {
+				src = fmt.Sprintf("anon-%04d-%d", f.seq, len(out))
+			}
+			mp.Name = src
+		} else {
+			mp.Source = src
+		}
+		out = append(out, mp)
+		taken[dst] = true
+	}
+	for _, b := range s.Host.Binds {
+		parts := strings.Split(b, ":")
+		typ := mount.TypeVolume
+		if strings.HasPrefix(parts[0], "/") {
+			typ = mount.TypeBind
+		}
+		add(typ, parts[0], parts[1], !strings.HasPrefix(parts[2], "ro"))
+	}
+	for _, m := range s.Host.Mounts {
+		add(m.Type, m.Source, m.Target, !m.ReadOnly)
+	}
+	for _, v := range f.imageVols[ref] {
+		if !taken[v] {
+			add(mount.TypeVolume, "", v, true)
+		}
+	}
+	return out
+}
+
 func (f *fakeEngine) Build(ctx context.Context, b engine.BuildSpec, progress func(string)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -239,7 +292,7 @@ func (f *fakeEngine) ListContainers(ctx context.Context, project string) ([]engi
 			continue
 		}
 		out = append(out, engine.Container{ID: c.id, Name: c.name, Service: c.service, Project: project, Hash: c.spec.Hash,
-			State: c.state, Health: c.health, Labels: c.spec.Config.Labels, Image: c.spec.Image, Ports: c.ports})
+			State: c.state, Health: c.health, Labels: c.spec.Config.Labels, Image: c.spec.Image, Ports: c.ports, Mounts: c.mounts})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -255,7 +308,8 @@ func (f *fakeEngine) Create(ctx context.Context, s *engine.ContainerSpec) (strin
 	}
 	f.seq++
 	id := fmt.Sprintf("%s-%04d-0123456789abcdef", s.Service, f.seq)
-	f.containers[id] = &fakeContainer{id: id, name: s.Name, service: s.Service, spec: s, state: "created", script: f.scripts[s.Service]}
+	f.containers[id] = &fakeContainer{id: id, name: s.Name, service: s.Service, spec: s, state: "created", script: f.scripts[s.Service],
+		mounts: f.fakeMounts(s, s.Config.Image)}
 	f.record("create", s.Service, id)
 	return id, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/events"
 	"github.com/dive-hub/dive/internal/stack"
+	"github.com/moby/moby/api/types/mount"
 )
 
 // Keep modes: how the previous container waits while the new one starts.
@@ -36,9 +37,10 @@ type kept struct {
 
 // keepMode is the pure rule that decides whether a service's old and new
 // containers may run side by side: not when two containers of the service
-// would compete for something only one can hold. The first reason found is
-// returned with the stopped mode.
-func keepMode(s types.ServiceConfig) (mode, rule string) {
+// would compete for something only one can hold. inherited are the old
+// container's volumes the new one mounts (engine.Inherit). The first
+// reason found is returned with the stopped mode.
+func keepMode(s types.ServiceConfig, inherited []mount.Mount) (mode, rule string) {
 	for _, p := range s.Ports {
 		if p.Published != "" {
 			return KeepStopped, "it publishes host port " + p.Published + " (two containers cannot bind it)"
@@ -55,6 +57,11 @@ func keepMode(s types.ServiceConfig) (mode, rule string) {
 			if !v.ReadOnly {
 				return KeepStopped, "it writes to the " + v.Type + " " + v.Source + " (two writers could corrupt its data)"
 			}
+		}
+	}
+	for _, m := range inherited {
+		if !m.ReadOnly {
+			return KeepStopped, "it inherits the anonymous volume at " + m.Target + " of its previous container (two writers could corrupt its data)"
 		}
 	}
 	if s.MacAddress != "" {
@@ -105,10 +112,10 @@ func (d *deployer) adoptable(r *svcRun, act action) (engine.Container, bool) {
 // adoptStale keeps a leftover kept container (adoptable) as the service's
 // previous one: a rollback restores it, a deploy that keeps the new one
 // removes it.
-func (d *deployer) adoptStale(r *svcRun, stale engine.Container) {
+func (d *deployer) adoptStale(r *svcRun, stale engine.Container, inherited []mount.Mount) {
 	c := stale
 	c.Name = strings.TrimSuffix(c.Name, engine.PrevSuffix)
-	mode, rule := keepMode(r.svc.Config)
+	mode, rule := keepMode(r.svc.Config, inherited)
 	r.prev = &kept{c: c, mode: mode, rule: rule, running: stale.State == "running"}
 	r.staleRemoved = true
 	r.res.Kept = mode
@@ -117,15 +124,16 @@ func (d *deployer) adoptStale(r *svcRun, stale engine.Container) {
 
 // keepOld renames the old container out of the new one's way; it keeps
 // running. A leftover kept container of the service (an earlier deploy that
-// was interrupted) is removed first.
-func (d *deployer) keepOld(ctx context.Context, r *svcRun, old engine.Container) error {
+// was interrupted) is removed first. inherited: old's volumes the new
+// container mounts (they decide the mode).
+func (d *deployer) keepOld(ctx context.Context, r *svcRun, old engine.Container, inherited []mount.Mount) error {
 	for _, stale := range d.stalePrev[r.svc.Name] { // read only: filled before the services run
 		if err := d.eng.Remove(ctx, stale.ID, false); err != nil {
 			return fmt.Errorf("remove the leftover kept container %s: %w", stale.Name, err)
 		}
 	}
 	r.staleRemoved = true
-	mode, rule := keepMode(r.svc.Config)
+	mode, rule := keepMode(r.svc.Config, inherited)
 	if err := d.eng.Rename(ctx, old.ID, engine.PrevName(old.Name)); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", old.Name, engine.PrevName(old.Name), err)
 	}

@@ -94,9 +94,7 @@ func (d *deployer) ensureReplicas(ctx context.Context, r *svcRun) bool {
 // container is kept, an unchanged stopped one started, a changed one
 // replaced.
 func (d *deployer) ensureReplica(ctx context.Context, r *svcRun, imageID string, n int, old engine.Container, has bool) (string, error) {
-	s := r.svc
-	spec, err := engine.Spec(s.Config, engine.BuildOptions{Project: d.st.Project, ImageID: imageID, Class: string(s.Class),
-		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.EnvFile, Number: n})
+	spec, err := d.spec(r, imageID, n, nil)
 	if err != nil {
 		return "", fmt.Errorf("container configuration: %w", err)
 	}
@@ -108,6 +106,9 @@ func (d *deployer) ensureReplica(ctx context.Context, r *svcRun, imageID string,
 	case same && (old.State == "created" || old.State == "exited"):
 	default:
 		if has {
+			if spec, err = d.inherit(ctx, r, spec, old); err != nil {
+				return "", err
+			}
 			if err := d.stopReplica(ctx, r, old); err != nil {
 				return "", fmt.Errorf("replace %s: %w", old.Name, err)
 			}

@@ -54,7 +54,7 @@ func TestKeepMode(t *testing.T) {
 	} {
 		var svc types.ServiceConfig
 		tc.set(&svc)
-		mode, rule := keepMode(svc)
+		mode, rule := keepMode(svc, nil)
 		assert.Equal(t, tc.want, mode, tc.name)
 		assert.NotEmpty(t, rule, tc.name)
 	}

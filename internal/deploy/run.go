@@ -68,6 +68,10 @@ type Options struct {
 	// NoRollback replaces changed containers as docker compose does (stop
 	// and remove the old one first) and never rolls back.
 	NoRollback bool
+	// RenewAnonVolumes: a recreated container gets new anonymous volumes
+	// instead of mounting its previous container's (docker compose's
+	// --renew-anon-volumes).
+	RenewAnonVolumes bool
 	// ExternalDeps are, per service, dependencies outside the stack (a
 	// fleet's cross-stack edges): see external.go.
 	ExternalDeps map[string][]ExternalDep

@@ -720,7 +720,7 @@ services:
 func TestAbortOutcome(t *testing.T) {
 	for err, want := range map[error]Outcome{
 		fmt.Errorf("%w: the deploy was interrupted during the preflight; nothing was created", context.Canceled): Interrupted,
-		errors.New("preflight failed (1 of 7 checks)"): Failed,
+		errors.New("preflight failed (1 of 7 checks)"):                                                           Failed,
 	} {
 		rec := &recorder{}
 		bus := events.NewBus("test")

@@ -137,17 +137,13 @@ func (d *deployer) prepare(ctx context.Context, r *svcRun) (*engine.ContainerSpe
 		d.fail(ctx, r, &Diagnosis{Reason: "networks/volumes: " + err.Error(), Hint: "check 'docker network ls' and 'docker volume ls'"}, "")
 		return nil, false
 	}
-	spec, err := engine.Spec(s.Config, engine.BuildOptions{Project: d.st.Project, ImageID: imageID, Class: string(s.Class),
-		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.EnvFile})
+	spec, err := d.spec(r, imageID, 1, nil)
 	if err != nil {
 		d.fail(ctx, r, &Diagnosis{Reason: "container configuration: " + err.Error(), Hint: "fix the service's settings in the compose file"}, "")
 		return nil, false
 	}
 	for _, w := range spec.Warnings {
 		d.emitWarning(events.PhaseCreate, s.Name, w)
-	}
-	if _, pinned := d.o.Images[s.Name]; pinned {
-		spec.Config.Image = imageID // the earlier deploy's image, whatever its tag names now
 	}
 	r.res.Container, r.res.ImageID = spec.Name, imageID
 	return spec, true
@@ -200,6 +196,18 @@ func (d *deployer) applyDecision(ctx context.Context, r *svcRun, act action, old
 	}
 	r.fresh = act == actCreate
 	stale, adopt := d.adoptable(r, act)
+	// The container replaced, whose anonymous volumes the new one mounts:
+	// the current one, else a kept one an interrupted deploy left.
+	if from, ok := old, act == actRecreate; ok || adopt {
+		if !ok {
+			from = stale
+		}
+		var err error
+		if spec, err = d.inherit(ctx, r, spec, from); err != nil {
+			d.fail(ctx, r, &Diagnosis{Reason: "container configuration: " + err.Error()}, "")
+			return "", false
+		}
+	}
 	switch {
 	case adopt:
 		// An earlier deploy was interrupted while it replaced this
@@ -212,10 +220,10 @@ func (d *deployer) applyDecision(ctx context.Context, r *svcRun, act action, old
 				return "", false
 			}
 		}
-		d.adoptStale(r, stale)
+		d.adoptStale(r, stale, spec.Inherited)
 		r.fresh = false
 	case act == actRecreate && d.keepable(r, old):
-		if err := d.keepOld(ctx, r, old); err != nil {
+		if err := d.keepOld(ctx, r, old, spec.Inherited); err != nil {
 			d.fail(ctx, r, &Diagnosis{Reason: "keep the old container: " + err.Error()}, "")
 			return "", false
 		}
@@ -236,6 +244,37 @@ func (d *deployer) applyDecision(ctx context.Context, r *svcRun, act action, old
 		return "", false
 	}
 	return id, true
+}
+
+// inherit is spec again, mounting the anonymous volumes of the container
+// it replaces as docker compose does (engine.Inherit): an image VOLUME or a
+// `volumes: [/path]` entry gets the previous container's volume at that
+// destination, data and all. Not with --renew-anon-volumes, nor when from
+// has no mounts (no image inspect then).
+func (d *deployer) inherit(ctx context.Context, r *svcRun, spec *engine.ContainerSpec, from engine.Container) (*engine.ContainerSpec, error) {
+	if d.o.RenewAnonVolumes || len(from.Mounts) == 0 {
+		return spec, nil
+	}
+	vols, err := d.eng.ImageVolumes(ctx, spec.Config.Image)
+	if err != nil {
+		return nil, fmt.Errorf("inspect image %s for its volumes: %w", spec.Config.Image, err)
+	}
+	return d.spec(r, spec.Config.Labels[engine.LabelImage], spec.Number, &engine.Inherit{Mounts: from.Mounts, ImageVolumes: vols})
+}
+
+// spec converts the service into replica n's container spec; in: the
+// container it replaces, or nil.
+func (d *deployer) spec(r *svcRun, imageID string, n int, in *engine.Inherit) (*engine.ContainerSpec, error) {
+	s := r.svc
+	spec, err := engine.Spec(s.Config, engine.BuildOptions{Project: d.st.Project, ImageID: imageID, Class: string(s.Class),
+		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.EnvFile, Number: n, Inherit: in})
+	if err != nil {
+		return nil, err
+	}
+	if _, pinned := d.o.Images[s.Name]; pinned {
+		spec.Config.Image = imageID // the earlier deploy's image, whatever its tag names now
+	}
+	return spec, nil
 }
 
 // startUntilReady waits for the dependencies, then starts the container and

@@ -18,6 +18,8 @@ import (
 type Engine interface {
 	APIVersion() string
 	ImageID(ctx context.Context, ref string) (string, error)
+	// ImageVolumes: the VOLUME paths of a local image.
+	ImageVolumes(ctx context.Context, ref string) (map[string]struct{}, error)
 	Build(ctx context.Context, b engine.BuildSpec, progress func(string)) error
 	Pull(ctx context.Context, ref string) error
 	EnsureNetwork(ctx context.Context, n engine.NetworkSpec) (bool, error)

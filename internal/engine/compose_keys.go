@@ -146,6 +146,9 @@ func applyFiles(svc types.ServiceConfig, p *types.Project, spec *ContainerSpec, 
 	for _, v := range svc.Volumes {
 		taken[v.Target] = true
 	}
+	for _, m := range spec.Inherited {
+		taken[m.Target] = true
+	}
 	for _, ref := range svc.Secrets {
 		def, ok := p.Secrets[ref.Source]
 		if !ok {

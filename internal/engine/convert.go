@@ -14,6 +14,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 )
 
@@ -42,6 +43,9 @@ type ContainerSpec struct {
 	// started; PreStop hooks before a stop.
 	PostStart, PreStop []types.ServiceHook
 	Tty                bool
+	// Inherited are the previous container's volumes this one mounts again
+	// (BuildOptions.Inherit), by target.
+	Inherited []mount.Mount
 
 	// References resolved when the container is created: links to other
 	// services' containers, external links, and the MAC address (in the
@@ -116,6 +120,9 @@ type BuildOptions struct {
 	EnvFiles   []string
 	// Number is the replica number; 0 means 1.
 	Number int
+	// Inherit is the container this one replaces, whose anonymous volumes
+	// it mounts again (docker compose's inherit); nil: none.
+	Inherit *Inherit
 }
 
 // Spec converts a compose service into a container spec.
@@ -144,7 +151,7 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 		return nil, err
 	}
 	// volumes, secrets and configs
-	if err := applyVolumes(svc, p, host, o.APIVersion); err != nil {
+	if err := applyVolumes(svc, p, spec, host, o.APIVersion, o.Inherit); err != nil {
 		return nil, err
 	}
 	if err := applyFiles(svc, p, spec, host); err != nil {

@@ -135,6 +135,21 @@ func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
 	return res.ID, nil
 }
 
+// ImageVolumes returns the VOLUME paths of a local image (its config's
+// Volumes): where a recreated container inherits anonymous volumes.
+func (e *Engine) ImageVolumes(ctx context.Context, ref string) (map[string]struct{}, error) {
+	res, err := do(ctx, e, "image inspect", func(ctx context.Context) (client.ImageInspectResult, error) {
+		return e.cli.ImageInspect(ctx, ref)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res.Config == nil {
+		return nil, nil
+	}
+	return res.Config.Volumes, nil
+}
+
 // BuildSpec is a compose build: section, resolved.
 type BuildSpec struct {
 	Tag        string

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -11,16 +12,30 @@ import (
 	"github.com/moby/moby/api/types/mount"
 )
 
+// Inherit is the container a recreated one replaces, for its anonymous
+// volumes (docker compose's inherit, off with --renew-anon-volumes).
+type Inherit struct {
+	// Mounts are the previous container's mounts, as the engine lists them.
+	Mounts []container.MountPoint
+	// ImageVolumes are the VOLUME paths of the image the new container runs.
+	ImageVolumes map[string]struct{}
+}
+
 // applyVolumes converts a service's volumes the way docker compose's
 // buildContainerVolumes does: binds and declared named volumes without
 // advanced options go into HostConfig.Binds ("src:target:rw"), everything
-// else into HostConfig.Mounts.
-func applyVolumes(svc types.ServiceConfig, p *types.Project, host *container.HostConfig, apiVersion string) error {
-	for _, v := range svc.Volumes {
+// else into HostConfig.Mounts. With in, the previous container's
+// anonymous volumes are mounted again where compose's
+// buildContainerMountOptions mounts them (inheritedMounts); spec.Inherited
+// lists them.
+func applyVolumes(svc types.ServiceConfig, p *types.Project, spec *ContainerSpec, host *container.HostConfig, apiVersion string, in *Inherit) error {
+	inherited, own := inheritedMounts(svc.Volumes, in)
+	for _, v := range own {
 		m, err := volumeMount(p, v)
 		if err != nil {
 			return fmt.Errorf("service %q: volume %s: %w", svc.Name, v.Target, err)
 		}
+		delete(inherited, m.Target) // the service's own volume at that target wins
 		switch v.Type {
 		case types.VolumeTypeBind:
 			if !bindNeedsMountAPI(v.Bind) {
@@ -33,13 +48,105 @@ func applyVolumes(svc types.ServiceConfig, p *types.Project, host *container.Hos
 				continue
 			}
 		case types.VolumeTypeImage:
-			if !versionAtLeast(apiVersion, "1.48") {
-				return fmt.Errorf("service %q: volume %s of type image needs Engine API 1.48 (Docker 28); this engine speaks %s", svc.Name, v.Target, apiVersion)
+			if err := imageMountSupported(svc.Name, v.Target, apiVersion); err != nil {
+				return err
+			}
+		}
+		host.Mounts = append(host.Mounts, m)
+	}
+	targets := make([]string, 0, len(inherited))
+	for t := range inherited {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	for _, t := range targets {
+		m := inherited[t]
+		spec.Inherited = append(spec.Inherited, m)
+		if b, ok := inheritedBind(p, svc.Volumes, m); ok {
+			host.Binds = append(host.Binds, b)
+			continue
+		}
+		if m.Type == mount.TypeImage {
+			if err := imageMountSupported(svc.Name, m.Target, apiVersion); err != nil {
+				return err
 			}
 		}
 		host.Mounts = append(host.Mounts, m)
 	}
 	return nil
+}
+
+func imageMountSupported(service, target, apiVersion string) error {
+	if !versionAtLeast(apiVersion, "1.48") {
+		return fmt.Errorf("service %q: volume %s of type image needs Engine API 1.48 (Docker 28); this engine speaks %s", service, target, apiVersion)
+	}
+	return nil
+}
+
+// inheritedMounts is docker compose's buildContainerMountOptions with
+// inherit: every mount of the previous container but a tmpfs is mounted
+// again, by volume name (a bind: by host path), at the same destination
+// and read-only when it was, when the destination is a VOLUME of the image
+// or the target of a volume of the service without a source (an anonymous
+// one: `volumes: [/data]`, or a tmpfs entry). Those service volumes are
+// dropped; own are the service volumes left, which win over an inherited
+// mount at their target. Keyed by target.
+func inheritedMounts(vols []types.ServiceVolumeConfig, in *Inherit) (map[string]mount.Mount, []types.ServiceVolumeConfig) {
+	mounts := map[string]mount.Mount{}
+	if in == nil {
+		return mounts, vols
+	}
+	for _, m := range in.Mounts {
+		if m.Type == mount.TypeTmpfs {
+			continue
+		}
+		src := m.Source
+		if m.Type == mount.TypeVolume {
+			src = m.Name
+		}
+		im := mount.Mount{Type: m.Type, Source: src, Target: m.Destination, ReadOnly: !m.RW}
+		if _, ok := in.ImageVolumes[m.Destination]; ok {
+			mounts[m.Destination] = im
+		}
+		left := make([]types.ServiceVolumeConfig, 0, len(vols))
+		for _, v := range vols {
+			if v.Target != m.Destination || v.Source != "" {
+				left = append(left, v)
+				continue
+			}
+			mounts[m.Destination] = im
+		}
+		vols = left
+	}
+	return mounts, vols
+}
+
+// inheritedBind is the Binds form compose gives an inherited mount whose
+// target the service declares (its buildContainerVolumes): a bind without
+// advanced options, or a declared named volume without them, as
+// "src:target:mode" with the service volume's mode; ok false: a mount.
+func inheritedBind(p *types.Project, vols []types.ServiceVolumeConfig, m mount.Mount) (string, bool) {
+	var v *types.ServiceVolumeConfig
+	for i := range vols {
+		if vols[i].Target == m.Target {
+			v = &vols[i]
+			break
+		}
+	}
+	if v == nil {
+		return "", false
+	}
+	switch m.Type {
+	case mount.TypeBind:
+		if !bindNeedsMountAPI(v.Bind) {
+			return bindString(m.Source, *v), true
+		}
+	case mount.TypeVolume:
+		if declaredVolume(p, m.Source) && !volumeNeedsMountAPI(v.Volume) {
+			return bindString(m.Source, *v), true
+		}
+	}
+	return "", false
 }
 
 func volumeMount(p *types.Project, v types.ServiceVolumeConfig) (mount.Mount, error) {
