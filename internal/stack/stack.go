@@ -640,8 +640,45 @@ func wrapLoadError(files []string, err error) error {
 		return &ConfigError{Msg: fmt.Sprintf("%s: %s", where, msg), Fix: "create the env file, or mark it required: false in env_file", Err: err}
 	case strings.Contains(msg, "validating"), strings.Contains(msg, "yaml"):
 		return &ConfigError{Msg: fmt.Sprintf("%s is not a valid compose file: %s", where, msg), Fix: "fix the key or value named above (compose file reference: https://docs.docker.com/reference/compose-file/)", Err: err}
+	case strings.Contains(msg, "invalid hostPort"), strings.Contains(msg, "invalid containerPort"), strings.Contains(msg, "invalid port"), strings.Contains(msg, "invalid proto"):
+		if at := locate(files, msg[strings.LastIndex(msg, ": ")+2:]); at != "" {
+			where = at
+		}
+		return &ConfigError{Msg: fmt.Sprintf("%s: ports: %s", where, msg),
+			Fix: "a port is 1-65535: fix that ports: entry ([HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL], e.g. 127.0.0.1:8080:80)", Err: err}
 	}
-	return &ConfigError{Msg: fmt.Sprintf("%s: %s", where, msg), Err: err}
+	return &ConfigError{Msg: fmt.Sprintf("%s: %s", where, msg), Fix: "fix the key or value named above (compose file reference: https://docs.docker.com/reference/compose-file/)", Err: err}
+}
+
+// locate is "FILE:LINE (service S)" of the first line of files that holds
+// token, for an error that names a value but not where it is; "" when no
+// line does.
+func locate(files []string, token string) string {
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return ""
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		service := ""
+		for i, line := range strings.Split(string(b), "\n") {
+			// a service's key: two spaces of indent under services:
+			if len(line) > 2 && strings.HasPrefix(line, "  ") && line[2] != ' ' && line[2] != '#' && strings.HasSuffix(strings.TrimSpace(line), ":") {
+				service = strings.TrimSuffix(strings.TrimSpace(line), ":")
+			}
+			if strings.Contains(line, token) {
+				at := fmt.Sprintf("%s:%d", f, i+1)
+				if service != "" {
+					at += fmt.Sprintf(" (service %s)", service)
+				}
+				return at
+			}
+		}
+	}
+	return ""
 }
 
 func sortedKeys(m map[string]bool, skip string) []string {

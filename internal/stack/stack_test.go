@@ -644,3 +644,18 @@ func TestDefaultDotEnv(t *testing.T) {
 	assert.Equal(t, "hunter2", st.EnvFileValues["DIVE_TEST_DOTENV_SECRET"])
 	assert.Equal(t, []string{filepath.Join(dir, ".env")}, st.EnvFile)
 }
+
+// A port out of range is a configuration error that says where it is and
+// how to write a port.
+func TestBadPortNamesWhere(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "compose.yml")
+	require.NoError(t, os.WriteFile(f, []byte("services:\n  db:\n    image: x\n  web:\n    image: x\n    ports: [\"127.0.0.1:99999:8080\"]\n"), 0o644))
+	_, err := Load(context.Background(), Options{Files: []string{f}})
+	require.Error(t, err)
+	assert.True(t, IsConfigError(err))
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Contains(t, ce.Msg, f+":6 (service web): ports: invalid hostPort: 99999")
+	assert.Contains(t, ce.Fix, "a port is 1-65535")
+}
