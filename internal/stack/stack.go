@@ -479,9 +479,9 @@ func (st *Stack) addServices() error {
 			st.ScaledToZero = append(st.ScaledToZero, name)
 			continue
 		}
-		s, err := newService(name, cfg, oneShot[name], defs)
-		if err != nil {
-			errs = append(errs, err.Error())
+		s, problems := newService(name, cfg, oneShot[name], defs)
+		if len(problems) > 0 {
+			errs = append(errs, problems...)
 			continue
 		}
 		st.Services[name] = s
@@ -491,8 +491,8 @@ func (st *Stack) addServices() error {
 	sort.Strings(errs)
 	if len(errs) > 0 {
 		return &ConfigError{Msg: fmt.Sprintf("%s: invalid dive labels:\n  %s", where, strings.Join(errs, "\n  ")),
-			Fix: fmt.Sprintf("%s is one of the known classes (%s; declare more under %s.classes); %s is a Go duration like 90s or 2m; %s is a duration or off",
-				LabelClass, classNames(defs), ExtensionKey, LabelTimeout, LabelProbeInterval)}
+			Fix: fmt.Sprintf("%s is one of the known classes (%s; declare more under %s.classes); %s is a Go duration like 90s or 2m; %s is 0 to 10; %s is 0 or more; %s is a duration of at least 10ms, or off; %s is a port (1-65535)",
+				LabelClass, classNames(defs), ExtensionKey, LabelTimeout, LabelRetries, LabelMaxRestarts, LabelProbeInterval, LabelTCP)}
 	}
 	resolveClasses(st.Services, defs)
 	for _, s := range st.Services {
@@ -514,23 +514,26 @@ func (st *Stack) addServices() error {
 	return st.checkDependencies()
 }
 
-func newService(name string, cfg types.ServiceConfig, oneShot bool, defs map[string]ClassDef) (*Service, error) {
+func newService(name string, cfg types.ServiceConfig, oneShot bool, defs map[string]ClassDef) (*Service, []string) {
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	s := &Service{Name: name, Config: cfg, Class: Core, Declared: string(Core), Retries: DefaultRetries, MaxRestarts: DefaultMaxRestarts, OneShot: oneShot}
 	l := cfg.Labels
 	if v, ok := l[LabelClass]; ok {
 		c := strings.ToLower(strings.TrimSpace(v))
 		def, known := defs[c]
 		if !known {
-			return nil, fmt.Errorf("service %q: label %s=%q is not a known class (%s)", name, LabelClass, v, classNames(defs))
+			bad("service %q: label %s=%q is not a known class (%s)", name, LabelClass, v, classNames(defs))
+		} else {
+			s.Declared = c
+			s.OneShot = s.OneShot || def.OneShot
 		}
-		s.Declared = c
-		s.OneShot = s.OneShot || def.OneShot
 	}
 	s.Description = l[LabelDescription]
 	if v, ok := l[LabelTimeout]; ok {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("service %q: label %s=%q is not a positive Go duration (like 90s or 2m)", name, LabelTimeout, v)
+			bad("service %q: label %s=%q is not a positive Go duration (like 90s or 2m)", name, LabelTimeout, v)
 		}
 		s.Budget, s.BudgetSource = d, "label"
 	} else if s.HasHealthcheck() {
@@ -541,16 +544,18 @@ func newService(name string, cfg types.ServiceConfig, oneShot bool, defs map[str
 	if v, ok := l[LabelRetries]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 || n > 10 {
-			return nil, fmt.Errorf("service %q: label %s=%q is not a whole number from 0 to 10", name, LabelRetries, v)
+			bad("service %q: label %s=%q is not a whole number from 0 to 10", name, LabelRetries, v)
+		} else {
+			s.Retries, s.retriesFromLabel = n, true
 		}
-		s.Retries, s.retriesFromLabel = n, true
 	}
 	if v, ok := l[LabelMaxRestarts]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 {
-			return nil, fmt.Errorf("service %q: label %s=%q is not a whole number", name, LabelMaxRestarts, v)
+			bad("service %q: label %s=%q is not a whole number", name, LabelMaxRestarts, v)
+		} else {
+			s.MaxRestarts = n
 		}
-		s.MaxRestarts = n
 	}
 	if v, ok := l[LabelProbeInterval]; ok {
 		v = strings.TrimSpace(v)
@@ -559,19 +564,21 @@ func newService(name string, cfg types.ServiceConfig, oneShot bool, defs map[str
 		} else {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 10*time.Millisecond {
-				return nil, fmt.Errorf("service %q: label %s=%q is not a duration of at least 10ms, nor off", name, LabelProbeInterval, v)
+				bad("service %q: label %s=%q is not a duration of at least 10ms, nor off", name, LabelProbeInterval, v)
+			} else {
+				s.ProbeInterval = d
 			}
-			s.ProbeInterval = d
 		}
 	}
 	if v, ok := l[LabelTCP]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("service %q: label %s=%q is not a port number", name, LabelTCP, v)
+			bad("service %q: label %s=%q is not a port number from 1 to 65535", name, LabelTCP, v)
+		} else {
+			s.TCPPort = n
 		}
-		s.TCPPort = n
 	}
-	return s, nil
+	return s, problems
 }
 
 // HealthcheckBudget derives a start-up budget from a healthcheck the way the

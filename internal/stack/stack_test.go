@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,6 +235,27 @@ services:
     labels: {dive.service.timeout: soon}
 `, Options{})
 	requireConfigError(t, err, `service "a"`, `service "b"`, LabelClass, LabelTimeout)
+}
+
+// Every bad label of a service is reported, one line each, not only the first.
+func TestLabelErrorsListEveryProblem(t *testing.T) {
+	_, err := load(t, `
+services:
+  a:
+    image: x
+    labels:
+      dive.service.class: critical
+      dive.service.timeout: -5s
+      dive.service.retries: "99"
+      dive.service.max-restarts: "-1"
+      dive.health.probe-interval: 1ms
+      dive.health.tcp: "70000"
+`, Options{})
+	ce := requireConfigError(t, err, LabelClass, LabelTimeout, LabelRetries, LabelMaxRestarts, LabelProbeInterval, LabelTCP)
+	assert.Equal(t, 6, strings.Count(ce.Msg, "\n  service \"a\""), ce.Msg)
+	for _, l := range []string{LabelRetries, LabelMaxRestarts, LabelTCP} {
+		assert.Contains(t, ce.Fix, l)
+	}
 }
 
 func TestRequiredVariable(t *testing.T) {
