@@ -100,7 +100,7 @@ func (a *app) writeRecords(l *loaded, deployID string, evs []events.Event, res *
 	}
 	m := report.Compute(d, evs)
 	dir := report.DeployDir(l.stateDir, st.Project.Name, deployID)
-	hist, _ := report.LoadHistory(l.stateDir, st.Project.Name)
+	hist, _ := l.history() // the deploys before this one
 	warn := func(what string, err error) {
 		fmt.Fprintf(a.stderr, "dive: warning: could not write %s: %v\n", what, err)
 	}
@@ -134,7 +134,7 @@ func (a *app) writeRecords(l *loaded, deployID string, evs []events.Event, res *
 
 // expectedReadiness is history's p50 start-to-ready per service, for plan.
 func (a *app) expectedReadiness(l *loaded) map[string]expectation {
-	hist, err := report.LoadHistory(l.stateDir, l.st.Project.Name)
+	hist, err := l.history()
 	if err != nil || len(hist) == 0 {
 		return nil
 	}

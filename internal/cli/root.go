@@ -16,6 +16,7 @@ import (
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/fleet"
 	"github.com/dive-hub/dive/internal/graph"
+	"github.com/dive-hub/dive/internal/report"
 	"github.com/dive-hub/dive/internal/stack"
 	"github.com/dive-hub/dive/internal/standin"
 	"github.com/dive-hub/dive/stacks/demo"
@@ -176,6 +177,20 @@ type loaded struct {
 	st       *stack.Stack
 	g        *graph.Graph
 	stateDir string
+	// hist caches the project's earlier deploys, read once per process
+	// (a deploy needs them before it starts and for its reports).
+	hist     []report.HistoryEntry
+	histErr  error
+	histRead bool
+}
+
+// history is the project's deploy history, read from disk once.
+func (l *loaded) history() ([]report.HistoryEntry, error) {
+	if !l.histRead {
+		l.hist, l.histErr = report.LoadHistory(l.stateDir, l.st.Project.Name)
+		l.histRead = true
+	}
+	return l.hist, l.histErr
 }
 
 // demoDir is where --demo materializes the embedded files.
