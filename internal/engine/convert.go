@@ -233,7 +233,8 @@ func containerConfig(svc types.ServiceConfig, o BuildOptions, spec *ContainerSpe
 		cfg.Entrypoint = []string(svc.Entrypoint)
 	}
 	if svc.StopGracePeriod != nil {
-		secs := int(time.Duration(*svc.StopGracePeriod).Round(time.Second) / time.Second)
+		// whole seconds, truncated as compose's ToSeconds does (1500ms is 1)
+		secs := int(time.Duration(*svc.StopGracePeriod).Seconds())
 		cfg.StopTimeout = &secs
 	}
 	if hc := svc.HealthCheck; hc != nil {

@@ -414,6 +414,20 @@ func TestSpecStartIntervalNeedsAPI144(t *testing.T) {
 	assert.Empty(t, newer.Warnings)
 }
 
+func TestSpecStopTimeoutTruncates(t *testing.T) {
+	// compose's ToSeconds truncates: 1500ms is StopTimeout 1, 999ms is 0
+	for _, tt := range []struct {
+		grace string
+		want  int
+	}{{"1500ms", 1}, {"999ms", 0}, {"2s", 2}, {"1m30s", 90}} {
+		st := loadConvert(t, "name: sg\nservices:\n  a:\n    image: x\n    stop_grace_period: "+tt.grace+"\n")
+		sp, err := Spec(st.Service("a").Config, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+		require.NoError(t, err)
+		require.NotNil(t, sp.Config.StopTimeout, tt.grace)
+		assert.Equal(t, tt.want, *sp.Config.StopTimeout, tt.grace)
+	}
+}
+
 func TestSpecErrors(t *testing.T) {
 	// Bad values (restart, dns, expose, addresses, cpus) never get here:
 	// stack.Load refuses them (stack/check.go, stack/network.go).
