@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -541,12 +540,11 @@ func resources(svc types.ServiceConfig, r *container.Resources) {
 	}
 }
 
-// nanoCPUs converts a compose cpus value (a float32) from its shortest
-// decimal form, as the docker CLI parses --cpus: 0.1 is 100000000, not the
-// 100000001 that float64(float32(0.1))*1e9 gives.
+// nanoCPUs converts a compose cpus value (a float32) as compose's
+// getDeployResources does: int64(cpus * 1e9) in float32 arithmetic,
+// truncated, so 0.13 is 129999992 and 0.1 is 100000000.
 func nanoCPUs(f float32) int64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
-	return int64(math.Round(v * 1e9))
+	return int64(float32(f * 1e9))
 }
 
 func dependsOnLabel(svc types.ServiceConfig) string {

@@ -329,8 +329,19 @@ func TestNanoCPUs(t *testing.T) {
 	for _, tt := range []struct {
 		in   float32
 		want int64
-	}{{0, 0}, {0.1, 100_000_000}, {0.25, 250_000_000}, {0.3, 300_000_000}, {1.5, 1_500_000_000}, {2, 2_000_000_000}} {
+	}{{0, 0}, {0.1, 100_000_000}, {0.25, 250_000_000}, {0.3, 300_000_000}, {1.5, 1_500_000_000}, {2, 2_000_000_000},
+		// compose's int64(float32 * 1e9), as docker compose v2.40.3 sends them
+		{0.13, 129_999_992}, {0.33, 330_000_000}, {0.7, 700_000_000}} {
 		assert.Equal(t, tt.want, nanoCPUs(tt.in), "%v", tt.in)
+	}
+}
+
+func TestSpecCPUsAsCompose(t *testing.T) {
+	st := loadConvert(t, "name: cpu\nservices:\n  a:\n    image: x\n    cpus: 0.13\n  b:\n    image: x\n    deploy: {resources: {limits: {cpus: \"0.13\"}}}\n")
+	for _, n := range []string{"a", "b"} {
+		sp, err := Spec(st.Service(n).Config, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+		require.NoError(t, err)
+		assert.Equal(t, int64(129_999_992), sp.Host.NanoCPUs, n)
 	}
 }
 
