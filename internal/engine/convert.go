@@ -245,12 +245,12 @@ func containerConfig(svc types.ServiceConfig, o BuildOptions, spec *ContainerSpe
 // healthConfig converts the service's healthcheck, warning on spec when the
 // engine is too old for start_interval.
 func healthConfig(svc types.ServiceConfig, hc *types.HealthCheckConfig, o BuildOptions, spec *ContainerSpec) *container.HealthConfig {
-	h := &container.HealthConfig{}
+	// disable: true is Test [NONE] with the timings still set, as compose's
+	// ToMobyHealthCheck sends it
+	h := &container.HealthConfig{Test: []string(hc.Test)}
 	if hc.Disable {
 		h.Test = []string{"NONE"}
-		return h
 	}
-	h.Test = []string(hc.Test)
 	if hc.Interval != nil {
 		h.Interval = time.Duration(*hc.Interval)
 	}

@@ -87,6 +87,8 @@ services:
     restart: always
     healthcheck:
       disable: true
+      interval: 7s
+      retries: 2
   web:
     build: ./web
   tagged:
@@ -235,7 +237,8 @@ func TestSpecOtherServices(t *testing.T) {
 	assert.Equal(t, "", db.Config.Labels[LabelDependsOn])
 
 	cache := specFor(t, st, "cache")
-	assert.Equal(t, []string{"NONE"}, cache.Config.Healthcheck.Test, "disable: true turns the image's healthcheck off")
+	assert.Equal(t, &container.HealthConfig{Test: []string{"NONE"}, Interval: 7 * time.Second, Retries: 2}, cache.Config.Healthcheck,
+		"disable: true turns the image's healthcheck off, the timings kept as compose sends them")
 	assert.Equal(t, container.RestartPolicy{Name: container.RestartPolicyAlways}, cache.Host.RestartPolicy)
 
 	web := specFor(t, st, "web")
