@@ -447,21 +447,19 @@ func endpointSettings(svc types.ServiceConfig, key string, nc *types.ServiceNetw
 }
 
 func restartPolicy(svc types.ServiceConfig) (container.RestartPolicy, error) {
-	r := svc.Restart
-	// deploy.restart_policy wins over restart, as in compose
+	// deploy.restart_policy replaces restart whole, as compose's
+	// getRestartPolicy: without a condition the policy has no name (the
+	// engine's default, no restart), and max_attempts is the retry count
+	// whatever the condition.
 	if svc.Deploy != nil && svc.Deploy.RestartPolicy != nil {
-		switch svc.Deploy.RestartPolicy.Condition {
-		case "any":
-			r = "always"
-		case "on-failure":
-			r = "on-failure"
-			if svc.Deploy.RestartPolicy.MaxAttempts != nil {
-				r += ":" + strconv.FormatUint(*svc.Deploy.RestartPolicy.MaxAttempts, 10)
-			}
-		case "none":
-			r = "no"
+		p := svc.Deploy.RestartPolicy
+		rp := container.RestartPolicy{Name: restartMode(p.Condition)}
+		if p.MaxAttempts != nil {
+			rp.MaximumRetryCount = int(*p.MaxAttempts)
 		}
+		return rp, nil
 	}
+	r := svc.Restart
 	name, max, _ := strings.Cut(r, ":")
 	switch name {
 	case "":
@@ -484,6 +482,22 @@ func restartPolicy(svc types.ServiceConfig) (container.RestartPolicy, error) {
 		return rp, nil
 	}
 	return container.RestartPolicy{}, fmt.Errorf("service %q: restart %q is not no, always, unless-stopped or on-failure[:N]", svc.Name, r)
+}
+
+// restartMode is the engine's name for a deploy.restart_policy condition,
+// as compose's mapRestartPolicyCondition; "" stays "".
+func restartMode(condition string) container.RestartPolicyMode {
+	switch condition {
+	case "none", "no":
+		return container.RestartPolicyDisabled
+	case "any", "always":
+		return container.RestartPolicyAlways
+	case "on-failure":
+		return container.RestartPolicyOnFailure
+	case "unless-stopped":
+		return container.RestartPolicyUnlessStopped
+	}
+	return container.RestartPolicyMode(condition)
 }
 
 // resources applies mem_limit, cpus, deploy.resources.limits/reservations and friends.

@@ -304,6 +304,11 @@ func TestRestartPolicy(t *testing.T) {
 		{deploy: &types.RestartPolicy{Condition: "none"}, want: container.RestartPolicy{Name: container.RestartPolicyDisabled}},
 		// deploy.restart_policy wins, as in compose's getRestartPolicy
 		{restart: "always", deploy: &types.RestartPolicy{Condition: "none"}, want: container.RestartPolicy{Name: container.RestartPolicyDisabled}},
+		// a restart_policy without condition: no policy name at all, restart: ignored
+		{restart: "always", deploy: &types.RestartPolicy{}, want: container.RestartPolicy{}},
+		{restart: "always", deploy: &types.RestartPolicy{MaxAttempts: u(2)}, want: container.RestartPolicy{MaximumRetryCount: 2}},
+		// max_attempts is sent whatever the condition, as compose does
+		{deploy: &types.RestartPolicy{Condition: "any", MaxAttempts: u(3)}, want: container.RestartPolicy{Name: container.RestartPolicyAlways, MaximumRetryCount: 3}},
 	}
 	for _, tt := range tests {
 		name := tt.restart
