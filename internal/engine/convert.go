@@ -181,7 +181,7 @@ func specLabels(svc types.ServiceConfig, o BuildOptions, hash string) map[string
 	}
 	labels[LabelVersion] = ComposeVersion
 	labels[LabelImage] = o.ImageID
-	labels[LabelDependsOn] = dependsOnLabel(svc)
+	labels[LabelDependsOn] = dependsOnLabel(svc, p)
 	labels[LabelManaged] = "true"
 	labels[LabelRole] = "service"
 	labels[LabelDiveVersion] = o.DiveVersion
@@ -561,9 +561,16 @@ func nanoCPUs(f float32) int64 {
 	return int64(float32(f * 1e9))
 }
 
-func dependsOnLabel(svc types.ServiceConfig) string {
+// dependsOnLabel is com.docker.compose.depends_on: the service's
+// dependencies but the optional ones (required: false) on a service the
+// project does not run (disabled by its profiles, or not selected), which
+// compose's NewGraph drops.
+func dependsOnLabel(svc types.ServiceConfig, p *types.Project) string {
 	var parts []string
 	for name, d := range svc.DependsOn {
+		if _, ok := p.Services[name]; !ok && !d.Required {
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s:%s:%t", name, d.Condition, d.Restart))
 	}
 	sort.Strings(parts)

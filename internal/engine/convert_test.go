@@ -447,6 +447,27 @@ func TestSpecStopTimeoutTruncates(t *testing.T) {
 	}
 }
 
+func TestDependsOnLabelSkipsOptionalDisabled(t *testing.T) {
+	st := loadConvert(t, `name: dl
+services:
+  a:
+    image: x
+    depends_on:
+      dbg: {condition: service_started, required: false}
+      db: {condition: service_healthy}
+  db:
+    image: x
+    healthcheck: {test: [CMD, x]}
+  dbg:
+    image: x
+    profiles: [debug]
+`)
+	sp, err := Spec(st.Service("a").Config, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+	require.NoError(t, err)
+	// compose's NewGraph drops an optional dependency on a service a profile disables
+	assert.Equal(t, "db:service_healthy:false", sp.Config.Labels[LabelDependsOn])
+}
+
 func TestSpecErrors(t *testing.T) {
 	// Bad values (restart, dns, expose, addresses, cpus) never get here:
 	// stack.Load refuses them (stack/check.go, stack/network.go).
