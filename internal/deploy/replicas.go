@@ -96,7 +96,7 @@ func (d *deployer) ensureReplicas(ctx context.Context, r *svcRun) bool {
 func (d *deployer) ensureReplica(ctx context.Context, r *svcRun, imageID string, n int, old engine.Container, has bool) (string, error) {
 	s := r.svc
 	spec, err := engine.Spec(s.Config, engine.BuildOptions{Project: d.st.Project, ImageID: imageID, Class: string(s.Class),
-		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.EnvFile, Number: n})
+		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.GivenEnvFiles, Number: n})
 	if err != nil {
 		return "", fmt.Errorf("container configuration: %w", err)
 	}

@@ -138,7 +138,7 @@ func (d *deployer) prepare(ctx context.Context, r *svcRun) (*engine.ContainerSpe
 		return nil, false
 	}
 	spec, err := engine.Spec(s.Config, engine.BuildOptions{Project: d.st.Project, ImageID: imageID, Class: string(s.Class),
-		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.EnvFile})
+		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.GivenEnvFiles})
 	if err != nil {
 		d.fail(ctx, r, &Diagnosis{Reason: "container configuration: " + err.Error(), Hint: "fix the service's settings in the compose file"}, "")
 		return nil, false
