@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/dive-hub/dive/internal/secopt"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 )
@@ -281,7 +282,6 @@ func hostConfig(svc types.ServiceConfig, p *types.Project) (*container.HostConfi
 		CapDrop:        svc.CapDrop,
 		Privileged:     svc.Privileged,
 		ReadonlyRootfs: svc.ReadOnly,
-		SecurityOpt:    svc.SecurityOpt,
 		Init:           svc.Init,
 		GroupAdd:       svc.GroupAdd,
 		DNSOptions:     svc.DNSOpts,
@@ -295,6 +295,15 @@ func hostConfig(svc types.ServiceConfig, p *types.Project) (*container.HostConfi
 	}
 	if svc.CgroupParent != "" {
 		host.CgroupParent = svc.CgroupParent
+	}
+	opts, unconfined, err := secopt.Parse(p, svc.SecurityOpt)
+	if err != nil {
+		return nil, fmt.Errorf("service %q: %w", svc.Name, err)
+	}
+	host.SecurityOpt = opts
+	if unconfined {
+		// systempaths=unconfined: nothing masked or read-only, as compose sends it
+		host.MaskedPaths, host.ReadonlyPaths = []string{}, []string{}
 	}
 	for _, d := range svc.DNS {
 		a, err := netip.ParseAddr(d)

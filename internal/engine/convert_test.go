@@ -468,6 +468,37 @@ services:
 	assert.Equal(t, "db:service_healthy:false", sp.Config.Labels[LabelDependsOn])
 }
 
+func TestSpecSecurityOpt(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "seccomp.json"), []byte("{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"syscalls\": []\n}\n"), 0o644))
+	f := filepath.Join(dir, "compose.yml")
+	require.NoError(t, os.WriteFile(f, []byte(`name: so
+services:
+  a:
+    image: x
+    security_opt: ["seccomp:./seccomp.json", "apparmor:unconfined", "label=disable", "no-new-privileges", "no-new-privileges:true", "systempaths=unconfined"]
+  b:
+    image: x
+    security_opt: ["seccomp=seccomp.json", "seccomp:unconfined"]
+`), 0o644))
+	st, err := stack.Load(context.Background(), stack.Options{Files: []string{f}})
+	require.NoError(t, err)
+	const profile = `seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}`
+	// as compose's parseSecurityOpts: the profile file's compacted JSON,
+	// systempaths=unconfined left out and nothing masked or read-only
+	a, err := Spec(st.Service("a").Config, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{profile, "apparmor:unconfined", "label=disable", "no-new-privileges", "no-new-privileges:true"}, a.Host.SecurityOpt)
+	assert.Equal(t, []string{}, a.Host.MaskedPaths)
+	assert.Equal(t, []string{}, a.Host.ReadonlyPaths)
+
+	b, err := Spec(st.Service("b").Config, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{profile, "seccomp:unconfined"}, b.Host.SecurityOpt)
+	assert.Nil(t, b.Host.MaskedPaths, "the engine's default masks")
+	assert.Nil(t, b.Host.ReadonlyPaths)
+}
+
 func TestSpecErrors(t *testing.T) {
 	// Bad values (restart, dns, expose, addresses, cpus) never get here:
 	// stack.Load refuses them (stack/check.go, stack/network.go).
