@@ -48,6 +48,9 @@ type ContainerSpec struct {
 	// container config below API 1.44, on the first endpoint from 1.44).
 	serviceLinks, externalLinks []string
 	macAddress                  string
+	// rawExposed are expose: ranges ("5000-5002") as written: compose sends
+	// them so as ExposedPorts keys, which the client's typed port cannot carry.
+	rawExposed []string
 }
 
 // NetworkAttachment is one network a container joins.
@@ -140,7 +143,7 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := applyPorts(svc, cfg, host); err != nil {
+	if err := applyPorts(svc, spec, cfg, host); err != nil {
 		return nil, err
 	}
 	// volumes, secrets and configs
@@ -342,11 +345,20 @@ func hostConfig(svc types.ServiceConfig, p *types.Project) (*container.HostConfi
 	return host, nil
 }
 
-// applyPorts sets the exposed ports on cfg and the port bindings on host.
-func applyPorts(svc types.ServiceConfig, cfg *container.Config, host *container.HostConfig) error {
+// applyPorts sets the exposed ports on cfg (ranges on spec) and the port
+// bindings on host.
+func applyPorts(svc types.ServiceConfig, spec *ContainerSpec, cfg *container.Config, host *container.HostConfig) error {
 	exposed := network.PortSet{}
 	bindings := network.PortMap{}
 	for _, e := range svc.Expose {
+		if ports, _, _ := strings.Cut(e, "/"); strings.Contains(ports, "-") {
+			// a range: compose sends it as written, the engine keeps it so
+			if _, err := network.ParsePortRange(e); err != nil {
+				return fmt.Errorf("service %q: expose %q: %w", svc.Name, e, err)
+			}
+			spec.rawExposed = append(spec.rawExposed, e)
+			continue
+		}
 		port, err := parsePort(e, "tcp")
 		if err != nil {
 			return fmt.Errorf("service %q: expose %q: %w", svc.Name, e, err)

@@ -305,11 +305,13 @@ func fileTar(f FileCopy) ([]byte, error) {
 	return buf.Bytes(), tw.Close()
 }
 
-// createWithMAC creates a container with Config.MacAddress, which API <
-// 1.44 takes in the container config but the moby client's Config type no
-// longer has: the one create dive sends itself, through the client's own
-// connection to the daemon.
-func (e *Engine) createWithMAC(ctx context.Context, name, mac string, req container.CreateRequest, platform *ocispec.Platform) (string, error) {
+// createRaw creates a container with what the moby client's Config type
+// cannot carry: Config.MacAddress, which API < 1.44 takes in the container
+// config but the type no longer has, and exposed port ranges ("5000-5002",
+// as compose sends expose: ranges) its typed ports cannot hold. The one
+// create dive sends itself, through the client's own connection to the
+// daemon.
+func (e *Engine) createRaw(ctx context.Context, name, mac string, exposed []string, req container.CreateRequest, platform *ocispec.Platform) (string, error) {
 	raw, err := json.Marshal(req)
 	if err != nil {
 		return "", err
@@ -319,7 +321,19 @@ func (e *Engine) createWithMAC(ctx context.Context, name, mac string, req contai
 	if err := json.Unmarshal(raw, &body); err != nil {
 		return "", err
 	}
-	body["MacAddress"] = mac
+	if mac != "" {
+		body["MacAddress"] = mac
+	}
+	if len(exposed) > 0 {
+		ports, _ := body["ExposedPorts"].(map[string]any)
+		if ports == nil {
+			ports = map[string]any{}
+		}
+		for _, p := range exposed {
+			ports[p] = struct{}{}
+		}
+		body["ExposedPorts"] = ports
+	}
 	if raw, err = json.Marshal(body); err != nil {
 		return "", err
 	}

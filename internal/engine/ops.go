@@ -359,8 +359,12 @@ func (e *Engine) Create(ctx context.Context, s *ContainerSpec) (string, error) {
 		nc.EndpointsConfig[s.Networks[0].Name] = eps[0]
 	}
 	res, err := do(ctx, e, "container create "+s.Name, func(ctx context.Context) (client.ContainerCreateResult, error) {
-		if configMAC {
-			id, err := e.createWithMAC(ctx, s.Name, s.macAddress, container.CreateRequest{Config: s.Config, HostConfig: host, NetworkingConfig: nc}, platformOf(s.Platform))
+		if configMAC || len(s.rawExposed) > 0 {
+			mac := ""
+			if configMAC {
+				mac = s.macAddress
+			}
+			id, err := e.createRaw(ctx, s.Name, mac, s.rawExposed, container.CreateRequest{Config: s.Config, HostConfig: host, NetworkingConfig: nc}, platformOf(s.Platform))
 			return client.ContainerCreateResult{ID: id}, err
 		}
 		return e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.Name, Config: s.Config, HostConfig: host, NetworkingConfig: nc, Platform: platformOf(s.Platform)})
