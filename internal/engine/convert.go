@@ -154,6 +154,9 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 		return nil, err
 	}
 	applyComposeKeys(svc, o, spec, cfg, host)
+	if err := CheckInterfaceNames(svc, o.APIVersion); err != nil {
+		return nil, err
+	}
 	if err := applyNetworks(svc, p, spec, host); err != nil {
 		return nil, err
 	}
@@ -458,13 +461,39 @@ func endpointSettings(svc types.ServiceConfig, key string, nc *types.ServiceNetw
 			}
 			ep.IPAMConfig.IPv6Address = a
 		}
-		if len(nc.DriverOpts) > 0 {
-			ep.DriverOpts = map[string]string(nc.DriverOpts)
+		if len(nc.DriverOpts) > 0 || nc.InterfaceName != "" {
+			ep.DriverOpts = make(map[string]string, len(nc.DriverOpts)+1)
+			for k, v := range nc.DriverOpts {
+				ep.DriverOpts[k] = v
+			}
+		}
+		if nc.InterfaceName != "" {
+			// as compose: interface_name wins over the same driver_opts key
+			ep.DriverOpts[endpointIfname] = nc.InterfaceName
 		}
 		ep.GwPriority = nc.GatewayPriority
 	}
 	ep.Aliases = aliases
 	return ep, nil
+}
+
+// endpointIfname is the endpoint driver option naming the container's
+// interface on a network (Engine API 1.49, Docker 28.1).
+const endpointIfname = "com.docker.network.endpoint.ifname"
+
+// CheckInterfaceNames refuses a service network's interface_name on an
+// engine older than API 1.49 (Docker 28.1), as compose does; those engines
+// would ignore it.
+func CheckInterfaceNames(svc types.ServiceConfig, apiVersion string) error {
+	if versionAtLeast(apiVersion, "1.49") || svc.NetworkMode != "" {
+		return nil
+	}
+	for _, key := range svc.NetworksByPriority() {
+		if nc := svc.Networks[key]; nc != nil && nc.InterfaceName != "" {
+			return fmt.Errorf("service %q: network %s: interface_name requires Docker Engine v28.1 or later (Engine API 1.49); this engine speaks API %s", svc.Name, key, apiVersion)
+		}
+	}
+	return nil
 }
 
 func restartPolicy(svc types.ServiceConfig) (container.RestartPolicy, error) {

@@ -499,6 +499,41 @@ services:
 	assert.Nil(t, b.Host.ReadonlyPaths)
 }
 
+func TestSpecInterfaceName(t *testing.T) {
+	st := loadConvert(t, `name: ifn
+services:
+  a:
+    image: x
+    networks:
+      front:
+        interface_name: eth-front
+        driver_opts: {com.example.opt: "1"}
+      back:
+networks:
+  front:
+  back:
+`)
+	svc := st.Service("a").Config
+	// as compose: refused below API 1.49 (Docker 28.1), naming the service
+	_, err := Spec(svc, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `service "a": network front: interface_name requires Docker Engine v28.1 or later`)
+	require.Error(t, CheckInterfaceNames(svc, "1.48"))
+
+	// from 1.49: the endpoint driver option, beside the file's own
+	sp, err := Spec(svc, BuildOptions{Project: st.Project, APIVersion: "1.49"})
+	require.NoError(t, err)
+	require.Len(t, sp.Networks, 2)
+	for _, n := range sp.Networks {
+		if n.Name == "ifn_front" {
+			assert.Equal(t, map[string]string{"com.example.opt": "1", "com.docker.network.endpoint.ifname": "eth-front"}, n.Endpoint.DriverOpts)
+		} else {
+			assert.Nil(t, n.Endpoint.DriverOpts)
+		}
+	}
+	assert.Equal(t, map[string]string{"com.example.opt": "1"}, map[string]string(svc.Networks["front"].DriverOpts), "the project's own options untouched")
+}
+
 func TestSpecErrors(t *testing.T) {
 	// Bad values (restart, dns, expose, addresses, cpus) never get here:
 	// stack.Load refuses them (stack/check.go, stack/network.go).
