@@ -473,7 +473,13 @@ func short(id string) string {
 // Inspect returns a container's full state.
 func (e *Engine) Inspect(ctx context.Context, id string) (container.InspectResponse, error) {
 	res, err := do(ctx, e, "container inspect", func(ctx context.Context) (client.ContainerInspectResult, error) {
-		return e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		r, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if err != nil && strings.Contains(err.Error(), "invalid port") {
+			// an exposed port range (expose: "5000-5002"), which the
+			// client's typed ports cannot decode
+			r.Container, err = e.inspectRanges(ctx, id)
+		}
+		return r, err
 	})
 	return res.Container, err
 }
