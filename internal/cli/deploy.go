@@ -210,7 +210,23 @@ func (a *app) loadAndConnect(ctx context.Context, services []string, onRetry fun
 	if eng, err = a.connect(ctx, onRetry); err != nil {
 		return nil, nil, err
 	}
+	if err := checkForEngine(l.st, eng.APIVersion()); err != nil {
+		eng.Close()
+		return nil, nil, err
+	}
 	return l, eng, nil
+}
+
+// checkForEngine refuses, as a configuration error, settings this engine
+// is too old for and would ignore silently (compose refuses them too).
+func checkForEngine(st *stack.Stack, apiVersion string) error {
+	for _, n := range st.Names {
+		if err := engine.CheckInterfaceNames(st.Services[n].Config, apiVersion); err != nil {
+			return &stack.ConfigError{Msg: err.Error(), Err: err,
+				Fix: "remove interface_name from the service's network (the engine then names the interface eth0, eth1, ...), or upgrade the engine to Docker 28.1 or later"}
+		}
+	}
+	return nil
 }
 
 // subscribeOutput subscribes the output to bus: JSON lines, or the progress

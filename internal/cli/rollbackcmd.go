@@ -281,6 +281,9 @@ func (a *app) rollbackTarget(ctx context.Context, l *loaded, to string) (*loaded
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("the configuration of deploy %s: %w", id, err)
 	}
+	// the env files read are given to this load; the label lists only those
+	// the user gave (a default .env is none)
+	st.GivenEnvFiles = l.st.GivenEnvFiles
 	g, err := st.Graph()
 	if err != nil {
 		return nil, nil, "", err

@@ -267,7 +267,7 @@ func (d *deployer) inherit(ctx context.Context, r *svcRun, spec *engine.Containe
 func (d *deployer) spec(r *svcRun, imageID string, n int, in *engine.Inherit) (*engine.ContainerSpec, error) {
 	s := r.svc
 	spec, err := engine.Spec(s.Config, engine.BuildOptions{Project: d.st.Project, ImageID: imageID, Class: string(s.Class),
-		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.EnvFile, Number: n, Inherit: in})
+		DiveVersion: d.o.DiveVersion, APIVersion: d.eng.APIVersion(), EnvFiles: d.st.GivenEnvFiles, Number: n, Inherit: in})
 	if err != nil {
 		return nil, err
 	}

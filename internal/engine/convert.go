@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/dive-hub/dive/internal/secopt"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -52,6 +52,9 @@ type ContainerSpec struct {
 	// container config below API 1.44, on the first endpoint from 1.44).
 	serviceLinks, externalLinks []string
 	macAddress                  string
+	// rawExposed are expose: ranges ("5000-5002") as written: compose sends
+	// them so as ExposedPorts keys, which the client's typed port cannot carry.
+	rawExposed []string
 }
 
 // NetworkAttachment is one network a container joins.
@@ -147,7 +150,7 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := applyPorts(svc, cfg, host); err != nil {
+	if err := applyPorts(svc, spec, cfg, host); err != nil {
 		return nil, err
 	}
 	// volumes, secrets and configs
@@ -158,6 +161,9 @@ func Spec(svc types.ServiceConfig, o BuildOptions) (*ContainerSpec, error) {
 		return nil, err
 	}
 	applyComposeKeys(svc, o, spec, cfg, host)
+	if err := CheckInterfaceNames(svc, o.APIVersion); err != nil {
+		return nil, err
+	}
 	if err := applyNetworks(svc, p, spec, host); err != nil {
 		return nil, err
 	}
@@ -189,7 +195,7 @@ func specLabels(svc types.ServiceConfig, o BuildOptions, hash string) map[string
 	}
 	labels[LabelVersion] = ComposeVersion
 	labels[LabelImage] = o.ImageID
-	labels[LabelDependsOn] = dependsOnLabel(svc)
+	labels[LabelDependsOn] = dependsOnLabel(svc, p)
 	labels[LabelManaged] = "true"
 	labels[LabelRole] = "service"
 	labels[LabelDiveVersion] = o.DiveVersion
@@ -240,7 +246,8 @@ func containerConfig(svc types.ServiceConfig, o BuildOptions, spec *ContainerSpe
 		cfg.Entrypoint = []string(svc.Entrypoint)
 	}
 	if svc.StopGracePeriod != nil {
-		secs := int(time.Duration(*svc.StopGracePeriod).Round(time.Second) / time.Second)
+		// whole seconds, truncated as compose's ToSeconds does (1500ms is 1)
+		secs := int(time.Duration(*svc.StopGracePeriod).Seconds())
 		cfg.StopTimeout = &secs
 	}
 	if hc := svc.HealthCheck; hc != nil {
@@ -252,12 +259,12 @@ func containerConfig(svc types.ServiceConfig, o BuildOptions, spec *ContainerSpe
 // healthConfig converts the service's healthcheck, warning on spec when the
 // engine is too old for start_interval.
 func healthConfig(svc types.ServiceConfig, hc *types.HealthCheckConfig, o BuildOptions, spec *ContainerSpec) *container.HealthConfig {
-	h := &container.HealthConfig{}
+	// disable: true is Test [NONE] with the timings still set, as compose's
+	// ToMobyHealthCheck sends it
+	h := &container.HealthConfig{Test: []string(hc.Test)}
 	if hc.Disable {
 		h.Test = []string{"NONE"}
-		return h
 	}
-	h.Test = []string(hc.Test)
 	if hc.Interval != nil {
 		h.Interval = time.Duration(*hc.Interval)
 	}
@@ -288,7 +295,6 @@ func hostConfig(svc types.ServiceConfig, p *types.Project) (*container.HostConfi
 		CapDrop:        svc.CapDrop,
 		Privileged:     svc.Privileged,
 		ReadonlyRootfs: svc.ReadOnly,
-		SecurityOpt:    svc.SecurityOpt,
 		Init:           svc.Init,
 		GroupAdd:       svc.GroupAdd,
 		DNSOptions:     svc.DNSOpts,
@@ -302,6 +308,15 @@ func hostConfig(svc types.ServiceConfig, p *types.Project) (*container.HostConfi
 	}
 	if svc.CgroupParent != "" {
 		host.CgroupParent = svc.CgroupParent
+	}
+	opts, unconfined, err := secopt.Parse(p, svc.SecurityOpt)
+	if err != nil {
+		return nil, fmt.Errorf("service %q: %w", svc.Name, err)
+	}
+	host.SecurityOpt = opts
+	if unconfined {
+		// systempaths=unconfined: nothing masked or read-only, as compose sends it
+		host.MaskedPaths, host.ReadonlyPaths = []string{}, []string{}
 	}
 	for _, d := range svc.DNS {
 		a, err := netip.ParseAddr(d)
@@ -340,11 +355,20 @@ func hostConfig(svc types.ServiceConfig, p *types.Project) (*container.HostConfi
 	return host, nil
 }
 
-// applyPorts sets the exposed ports on cfg and the port bindings on host.
-func applyPorts(svc types.ServiceConfig, cfg *container.Config, host *container.HostConfig) error {
+// applyPorts sets the exposed ports on cfg (ranges on spec) and the port
+// bindings on host.
+func applyPorts(svc types.ServiceConfig, spec *ContainerSpec, cfg *container.Config, host *container.HostConfig) error {
 	exposed := network.PortSet{}
 	bindings := network.PortMap{}
 	for _, e := range svc.Expose {
+		if ports, _, _ := strings.Cut(e, "/"); strings.Contains(ports, "-") {
+			// a range: compose sends it as written, the engine keeps it so
+			if _, err := network.ParsePortRange(e); err != nil {
+				return fmt.Errorf("service %q: expose %q: %w", svc.Name, e, err)
+			}
+			spec.rawExposed = append(spec.rawExposed, e)
+			continue
+		}
 		port, err := parsePort(e, "tcp")
 		if err != nil {
 			return fmt.Errorf("service %q: expose %q: %w", svc.Name, e, err)
@@ -444,8 +468,15 @@ func endpointSettings(svc types.ServiceConfig, key string, nc *types.ServiceNetw
 			}
 			ep.IPAMConfig.IPv6Address = a
 		}
-		if len(nc.DriverOpts) > 0 {
-			ep.DriverOpts = map[string]string(nc.DriverOpts)
+		if len(nc.DriverOpts) > 0 || nc.InterfaceName != "" {
+			ep.DriverOpts = make(map[string]string, len(nc.DriverOpts)+1)
+			for k, v := range nc.DriverOpts {
+				ep.DriverOpts[k] = v
+			}
+		}
+		if nc.InterfaceName != "" {
+			// as compose: interface_name wins over the same driver_opts key
+			ep.DriverOpts[endpointIfname] = nc.InterfaceName
 		}
 		ep.GwPriority = nc.GatewayPriority
 	}
@@ -453,22 +484,39 @@ func endpointSettings(svc types.ServiceConfig, key string, nc *types.ServiceNetw
 	return ep, nil
 }
 
-func restartPolicy(svc types.ServiceConfig) (container.RestartPolicy, error) {
-	r := svc.Restart
-	// deploy.restart_policy wins over restart, as in compose
-	if svc.Deploy != nil && svc.Deploy.RestartPolicy != nil {
-		switch svc.Deploy.RestartPolicy.Condition {
-		case "any":
-			r = "always"
-		case "on-failure":
-			r = "on-failure"
-			if svc.Deploy.RestartPolicy.MaxAttempts != nil {
-				r += ":" + strconv.FormatUint(*svc.Deploy.RestartPolicy.MaxAttempts, 10)
-			}
-		case "none":
-			r = "no"
+// endpointIfname is the endpoint driver option naming the container's
+// interface on a network (Engine API 1.49, Docker 28.1).
+const endpointIfname = "com.docker.network.endpoint.ifname"
+
+// CheckInterfaceNames refuses a service network's interface_name on an
+// engine older than API 1.49 (Docker 28.1), as compose does; those engines
+// would ignore it.
+func CheckInterfaceNames(svc types.ServiceConfig, apiVersion string) error {
+	if versionAtLeast(apiVersion, "1.49") || svc.NetworkMode != "" {
+		return nil
+	}
+	for _, key := range svc.NetworksByPriority() {
+		if nc := svc.Networks[key]; nc != nil && nc.InterfaceName != "" {
+			return fmt.Errorf("service %q: network %s: interface_name requires Docker Engine v28.1 or later (Engine API 1.49); this engine speaks API %s", svc.Name, key, apiVersion)
 		}
 	}
+	return nil
+}
+
+func restartPolicy(svc types.ServiceConfig) (container.RestartPolicy, error) {
+	// deploy.restart_policy replaces restart whole, as compose's
+	// getRestartPolicy: without a condition the policy has no name (the
+	// engine's default, no restart), and max_attempts is the retry count
+	// whatever the condition.
+	if svc.Deploy != nil && svc.Deploy.RestartPolicy != nil {
+		p := svc.Deploy.RestartPolicy
+		rp := container.RestartPolicy{Name: restartMode(p.Condition)}
+		if p.MaxAttempts != nil {
+			rp.MaximumRetryCount = int(*p.MaxAttempts)
+		}
+		return rp, nil
+	}
+	r := svc.Restart
 	name, max, _ := strings.Cut(r, ":")
 	switch name {
 	case "":
@@ -491,6 +539,22 @@ func restartPolicy(svc types.ServiceConfig) (container.RestartPolicy, error) {
 		return rp, nil
 	}
 	return container.RestartPolicy{}, fmt.Errorf("service %q: restart %q is not no, always, unless-stopped or on-failure[:N]", svc.Name, r)
+}
+
+// restartMode is the engine's name for a deploy.restart_policy condition,
+// as compose's mapRestartPolicyCondition; "" stays "".
+func restartMode(condition string) container.RestartPolicyMode {
+	switch condition {
+	case "none", "no":
+		return container.RestartPolicyDisabled
+	case "any", "always":
+		return container.RestartPolicyAlways
+	case "on-failure":
+		return container.RestartPolicyOnFailure
+	case "unless-stopped":
+		return container.RestartPolicyUnlessStopped
+	}
+	return container.RestartPolicyMode(condition)
 }
 
 // resources applies mem_limit, cpus, deploy.resources.limits/reservations and friends.
@@ -547,17 +611,23 @@ func resources(svc types.ServiceConfig, r *container.Resources) {
 	}
 }
 
-// nanoCPUs converts a compose cpus value (a float32) from its shortest
-// decimal form, as the docker CLI parses --cpus: 0.1 is 100000000, not the
-// 100000001 that float64(float32(0.1))*1e9 gives.
+// nanoCPUs converts a compose cpus value (a float32) as compose's
+// getDeployResources does: int64(cpus * 1e9) in float32 arithmetic,
+// truncated, so 0.13 is 129999992 and 0.1 is 100000000.
 func nanoCPUs(f float32) int64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
-	return int64(math.Round(v * 1e9))
+	return int64(float32(f * 1e9))
 }
 
-func dependsOnLabel(svc types.ServiceConfig) string {
+// dependsOnLabel is com.docker.compose.depends_on: the service's
+// dependencies but the optional ones (required: false) on a service the
+// project does not run (disabled by its profiles, or not selected), which
+// compose's NewGraph drops.
+func dependsOnLabel(svc types.ServiceConfig, p *types.Project) string {
 	var parts []string
 	for name, d := range svc.DependsOn {
+		if _, ok := p.Services[name]; !ok && !d.Required {
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s:%s:%t", name, d.Condition, d.Restart))
 	}
 	sort.Strings(parts)

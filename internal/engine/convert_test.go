@@ -87,6 +87,8 @@ services:
     restart: always
     healthcheck:
       disable: true
+      interval: 7s
+      retries: 2
   web:
     build: ./web
   tagged:
@@ -235,7 +237,8 @@ func TestSpecOtherServices(t *testing.T) {
 	assert.Equal(t, "", db.Config.Labels[LabelDependsOn])
 
 	cache := specFor(t, st, "cache")
-	assert.Equal(t, []string{"NONE"}, cache.Config.Healthcheck.Test, "disable: true turns the image's healthcheck off")
+	assert.Equal(t, &container.HealthConfig{Test: []string{"NONE"}, Interval: 7 * time.Second, Retries: 2}, cache.Config.Healthcheck,
+		"disable: true turns the image's healthcheck off, the timings kept as compose sends them")
 	assert.Equal(t, container.RestartPolicy{Name: container.RestartPolicyAlways}, cache.Host.RestartPolicy)
 
 	web := specFor(t, st, "web")
@@ -301,6 +304,11 @@ func TestRestartPolicy(t *testing.T) {
 		{deploy: &types.RestartPolicy{Condition: "none"}, want: container.RestartPolicy{Name: container.RestartPolicyDisabled}},
 		// deploy.restart_policy wins, as in compose's getRestartPolicy
 		{restart: "always", deploy: &types.RestartPolicy{Condition: "none"}, want: container.RestartPolicy{Name: container.RestartPolicyDisabled}},
+		// a restart_policy without condition: no policy name at all, restart: ignored
+		{restart: "always", deploy: &types.RestartPolicy{}, want: container.RestartPolicy{}},
+		{restart: "always", deploy: &types.RestartPolicy{MaxAttempts: u(2)}, want: container.RestartPolicy{MaximumRetryCount: 2}},
+		// max_attempts is sent whatever the condition, as compose does
+		{deploy: &types.RestartPolicy{Condition: "any", MaxAttempts: u(3)}, want: container.RestartPolicy{Name: container.RestartPolicyAlways, MaximumRetryCount: 3}},
 	}
 	for _, tt := range tests {
 		name := tt.restart
@@ -329,8 +337,19 @@ func TestNanoCPUs(t *testing.T) {
 	for _, tt := range []struct {
 		in   float32
 		want int64
-	}{{0, 0}, {0.1, 100_000_000}, {0.25, 250_000_000}, {0.3, 300_000_000}, {1.5, 1_500_000_000}, {2, 2_000_000_000}} {
+	}{{0, 0}, {0.1, 100_000_000}, {0.25, 250_000_000}, {0.3, 300_000_000}, {1.5, 1_500_000_000}, {2, 2_000_000_000},
+		// compose's int64(float32 * 1e9), as docker compose v2.40.3 sends them
+		{0.13, 129_999_992}, {0.33, 330_000_000}, {0.7, 700_000_000}} {
 		assert.Equal(t, tt.want, nanoCPUs(tt.in), "%v", tt.in)
+	}
+}
+
+func TestSpecCPUsAsCompose(t *testing.T) {
+	st := loadConvert(t, "name: cpu\nservices:\n  a:\n    image: x\n    cpus: 0.13\n  b:\n    image: x\n    deploy: {resources: {limits: {cpus: \"0.13\"}}}\n")
+	for _, n := range []string{"a", "b"} {
+		sp, err := Spec(st.Service(n).Config, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+		require.NoError(t, err)
+		assert.Equal(t, int64(129_999_992), sp.Host.NanoCPUs, n)
 	}
 }
 
@@ -412,6 +431,107 @@ func TestSpecStartIntervalNeedsAPI144(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 200*time.Millisecond, newer.Config.Healthcheck.StartInterval)
 	assert.Empty(t, newer.Warnings)
+}
+
+func TestSpecStopTimeoutTruncates(t *testing.T) {
+	// compose's ToSeconds truncates: 1500ms is StopTimeout 1, 999ms is 0
+	for _, tt := range []struct {
+		grace string
+		want  int
+	}{{"1500ms", 1}, {"999ms", 0}, {"2s", 2}, {"1m30s", 90}} {
+		st := loadConvert(t, "name: sg\nservices:\n  a:\n    image: x\n    stop_grace_period: "+tt.grace+"\n")
+		sp, err := Spec(st.Service("a").Config, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+		require.NoError(t, err)
+		require.NotNil(t, sp.Config.StopTimeout, tt.grace)
+		assert.Equal(t, tt.want, *sp.Config.StopTimeout, tt.grace)
+	}
+}
+
+func TestDependsOnLabelSkipsOptionalDisabled(t *testing.T) {
+	st := loadConvert(t, `name: dl
+services:
+  a:
+    image: x
+    depends_on:
+      dbg: {condition: service_started, required: false}
+      db: {condition: service_healthy}
+  db:
+    image: x
+    healthcheck: {test: [CMD, x]}
+  dbg:
+    image: x
+    profiles: [debug]
+`)
+	sp, err := Spec(st.Service("a").Config, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+	require.NoError(t, err)
+	// compose's NewGraph drops an optional dependency on a service a profile disables
+	assert.Equal(t, "db:service_healthy:false", sp.Config.Labels[LabelDependsOn])
+}
+
+func TestSpecSecurityOpt(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "seccomp.json"), []byte("{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"syscalls\": []\n}\n"), 0o644))
+	f := filepath.Join(dir, "compose.yml")
+	require.NoError(t, os.WriteFile(f, []byte(`name: so
+services:
+  a:
+    image: x
+    security_opt: ["seccomp:./seccomp.json", "apparmor:unconfined", "label=disable", "no-new-privileges", "no-new-privileges:true", "systempaths=unconfined"]
+  b:
+    image: x
+    security_opt: ["seccomp=seccomp.json", "seccomp:unconfined"]
+`), 0o644))
+	st, err := stack.Load(context.Background(), stack.Options{Files: []string{f}})
+	require.NoError(t, err)
+	const profile = `seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}`
+	// as compose's parseSecurityOpts: the profile file's compacted JSON,
+	// systempaths=unconfined left out and nothing masked or read-only
+	a, err := Spec(st.Service("a").Config, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{profile, "apparmor:unconfined", "label=disable", "no-new-privileges", "no-new-privileges:true"}, a.Host.SecurityOpt)
+	assert.Equal(t, []string{}, a.Host.MaskedPaths)
+	assert.Equal(t, []string{}, a.Host.ReadonlyPaths)
+
+	b, err := Spec(st.Service("b").Config, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{profile, "seccomp:unconfined"}, b.Host.SecurityOpt)
+	assert.Nil(t, b.Host.MaskedPaths, "the engine's default masks")
+	assert.Nil(t, b.Host.ReadonlyPaths)
+}
+
+func TestSpecInterfaceName(t *testing.T) {
+	st := loadConvert(t, `name: ifn
+services:
+  a:
+    image: x
+    networks:
+      front:
+        interface_name: eth-front
+        driver_opts: {com.example.opt: "1"}
+      back:
+networks:
+  front:
+  back:
+`)
+	svc := st.Service("a").Config
+	// as compose: refused below API 1.49 (Docker 28.1), naming the service
+	_, err := Spec(svc, BuildOptions{Project: st.Project, APIVersion: "1.41"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `service "a": network front: interface_name requires Docker Engine v28.1 or later`)
+	require.Error(t, CheckInterfaceNames(svc, "1.48"))
+
+	// from 1.49: the endpoint driver option, beside the file's own
+	sp, err := Spec(svc, BuildOptions{Project: st.Project, APIVersion: "1.49"})
+	require.NoError(t, err)
+	require.Len(t, sp.Networks, 2)
+	for _, n := range sp.Networks {
+		if n.Name == "ifn_front" {
+			assert.Equal(t, map[string]string{"com.example.opt": "1", "com.docker.network.endpoint.ifname": "eth-front"}, n.Endpoint.DriverOpts)
+		} else {
+			assert.Nil(t, n.Endpoint.DriverOpts)
+		}
+	}
+	assert.Equal(t, map[string]string{"com.example.opt": "1"}, map[string]string(svc.Networks["front"].DriverOpts), "the project's own options untouched")
 }
 
 func TestSpecErrors(t *testing.T) {

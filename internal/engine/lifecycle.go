@@ -305,11 +305,13 @@ func fileTar(f FileCopy) ([]byte, error) {
 	return buf.Bytes(), tw.Close()
 }
 
-// createWithMAC creates a container with Config.MacAddress, which API <
-// 1.44 takes in the container config but the moby client's Config type no
-// longer has: the one create dive sends itself, through the client's own
-// connection to the daemon.
-func (e *Engine) createWithMAC(ctx context.Context, name, mac string, req container.CreateRequest, platform *ocispec.Platform) (string, error) {
+// createRaw creates a container with what the moby client's Config type
+// cannot carry: Config.MacAddress, which API < 1.44 takes in the container
+// config but the type no longer has, and exposed port ranges ("5000-5002",
+// as compose sends expose: ranges) its typed ports cannot hold. The one
+// create dive sends itself, through the client's own connection to the
+// daemon.
+func (e *Engine) createRaw(ctx context.Context, name, mac string, exposed []string, req container.CreateRequest, platform *ocispec.Platform) (string, error) {
 	raw, err := json.Marshal(req)
 	if err != nil {
 		return "", err
@@ -319,7 +321,19 @@ func (e *Engine) createWithMAC(ctx context.Context, name, mac string, req contai
 	if err := json.Unmarshal(raw, &body); err != nil {
 		return "", err
 	}
-	body["MacAddress"] = mac
+	if mac != "" {
+		body["MacAddress"] = mac
+	}
+	if len(exposed) > 0 {
+		ports, _ := body["ExposedPorts"].(map[string]any)
+		if ports == nil {
+			ports = map[string]any{}
+		}
+		for _, p := range exposed {
+			ports[p] = struct{}{}
+		}
+		body["ExposedPorts"] = ports
+	}
 	if raw, err = json.Marshal(body); err != nil {
 		return "", err
 	}
@@ -327,35 +341,108 @@ func (e *Engine) createWithMAC(ctx context.Context, name, mac string, req contai
 	if platform != nil {
 		q.Set("platform", strings.TrimSuffix(platform.OS+"/"+platform.Architecture+"/"+platform.Variant, "/"))
 	}
+	status, b, err := e.rawCall(ctx, http.MethodPost, "/containers/create", q, raw)
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusCreated {
+		return "", rawError(status, b)
+	}
+	var out struct {
+		ID string `json:"Id"`
+	}
+	_ = json.Unmarshal(b, &out)
+	return out.ID, nil
+}
+
+// rawCall sends one request dive builds itself, through the client's own
+// connection to the daemon: the answer's status and body (up to 16 MiB).
+func (e *Engine) rawCall(ctx context.Context, method, path string, q url.Values, body []byte) (int, []byte, error) {
 	dial := e.cli.Dialer()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}}
 	defer hc.CloseIdleConnections()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://docker/v"+e.apiVersion+"/containers/create?"+q.Encode(), bytes.NewReader(raw))
-	if err != nil {
-		return "", err
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	u := "http://docker/v" + e.apiVersion + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := hc.Do(hreq)
 	if err != nil {
-		return "", err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return resp.StatusCode, b, err
+}
+
+// rawError is the error of a raw call's failed answer, in the errdefs
+// classes the client's own calls give.
+func rawError(status int, body []byte) error {
 	var out struct {
-		ID      string `json:"Id"`
 		Message string `json:"message"`
 	}
-	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out)
-	switch {
-	case resp.StatusCode == http.StatusCreated:
-		return out.ID, nil
-	case resp.StatusCode == http.StatusConflict:
-		return "", fmt.Errorf("%w: %s", cerrdefs.ErrConflict, out.Message)
-	case resp.StatusCode == http.StatusNotFound:
-		return "", fmt.Errorf("%w: %s", cerrdefs.ErrNotFound, out.Message)
-	case resp.StatusCode == http.StatusBadRequest:
-		return "", fmt.Errorf("%w: %s", cerrdefs.ErrInvalidArgument, out.Message)
+	_ = json.Unmarshal(body, &out)
+	switch status {
+	case http.StatusConflict:
+		return fmt.Errorf("%w: %s", cerrdefs.ErrConflict, out.Message)
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: %s", cerrdefs.ErrNotFound, out.Message)
+	case http.StatusBadRequest:
+		return fmt.Errorf("%w: %s", cerrdefs.ErrInvalidArgument, out.Message)
 	}
-	return "", fmt.Errorf("Error response from daemon: %s (HTTP %d)", out.Message, resp.StatusCode)
+	return fmt.Errorf("Error response from daemon: %s (HTTP %d)", out.Message, status)
+}
+
+// inspectRanges inspects a container whose port maps have a range key
+// ("5000-5002", as compose and dive create expose: ranges), which the
+// client's typed ports refuse to decode: the raw answer, each range key
+// expanded into its ports.
+func (e *Engine) inspectRanges(ctx context.Context, id string) (container.InspectResponse, error) {
+	var res container.InspectResponse
+	status, b, err := e.rawCall(ctx, http.MethodGet, "/containers/"+url.PathEscape(id)+"/json", nil, nil)
+	if err != nil {
+		return res, err
+	}
+	if status != http.StatusOK {
+		return res, rawError(status, b)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return res, err
+	}
+	for _, path := range [][2]string{{"Config", "ExposedPorts"}, {"HostConfig", "PortBindings"}, {"NetworkSettings", "Ports"}} {
+		outer, _ := doc[path[0]].(map[string]any)
+		ports, _ := outer[path[1]].(map[string]any)
+		for k, v := range ports {
+			if !strings.Contains(k, "-") {
+				continue
+			}
+			delete(ports, k)
+			pr, err := network.ParsePortRange(k)
+			if err != nil {
+				continue
+			}
+			for p := range pr.All() {
+				if _, ok := ports[p.String()]; !ok {
+					ports[p.String()] = v
+				}
+			}
+		}
+	}
+	if b, err = json.Marshal(doc); err != nil {
+		return res, err
+	}
+	return res, json.Unmarshal(b, &res)
 }
 
 // endpointMAC puts the MAC address on the first endpoint (API >= 1.44).

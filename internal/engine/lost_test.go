@@ -15,8 +15,8 @@ import (
 )
 
 // fakeDaemon answers the few routes New and VolumeInspect need on a unix
-// socket, until stopped.
-func fakeDaemon(t *testing.T, sock string) (stop func()) {
+// socket, and the others with more (when given), until stopped.
+func fakeDaemon(t *testing.T, sock string, more ...http.HandlerFunc) (stop func()) {
 	t.Helper()
 	l, err := net.Listen("unix", sock)
 	require.NoError(t, err)
@@ -30,6 +30,8 @@ func fakeDaemon(t *testing.T, sock string) (stop func()) {
 			_, _ = w.Write([]byte(`{"Version":"20.10.24","ApiVersion":"1.41","Os":"linux","Arch":"amd64"}`))
 		case strings.Contains(r.URL.Path, "/volumes/"):
 			_, _ = w.Write([]byte(`{"Name":"v","Labels":{}}`))
+		case len(more) > 0:
+			more[0](w, r)
 		default:
 			http.NotFound(w, r)
 		}

@@ -374,8 +374,12 @@ func (e *Engine) Create(ctx context.Context, s *ContainerSpec) (string, error) {
 		nc.EndpointsConfig[s.Networks[0].Name] = eps[0]
 	}
 	res, err := do(ctx, e, "container create "+s.Name, func(ctx context.Context) (client.ContainerCreateResult, error) {
-		if configMAC {
-			id, err := e.createWithMAC(ctx, s.Name, s.macAddress, container.CreateRequest{Config: s.Config, HostConfig: host, NetworkingConfig: nc}, platformOf(s.Platform))
+		if configMAC || len(s.rawExposed) > 0 {
+			mac := ""
+			if configMAC {
+				mac = s.macAddress
+			}
+			id, err := e.createRaw(ctx, s.Name, mac, s.rawExposed, container.CreateRequest{Config: s.Config, HostConfig: host, NetworkingConfig: nc}, platformOf(s.Platform))
 			return client.ContainerCreateResult{ID: id}, err
 		}
 		return e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.Name, Config: s.Config, HostConfig: host, NetworkingConfig: nc, Platform: platformOf(s.Platform)})
@@ -484,7 +488,13 @@ func short(id string) string {
 // Inspect returns a container's full state.
 func (e *Engine) Inspect(ctx context.Context, id string) (container.InspectResponse, error) {
 	res, err := do(ctx, e, "container inspect", func(ctx context.Context) (client.ContainerInspectResult, error) {
-		return e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		r, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if err != nil && strings.Contains(err.Error(), "invalid port") {
+			// an exposed port range (expose: "5000-5002"), which the
+			// client's typed ports cannot decode
+			r.Container, err = e.inspectRanges(ctx, id)
+		}
+		return r, err
 	})
 	return res.Container, err
 }

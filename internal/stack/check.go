@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/dive-hub/dive/internal/secopt"
 )
 
 // Value checks the compose schema lets through but the engine refuses (or,
@@ -20,7 +21,7 @@ import (
 // valueCheck is one family of checks on a service.
 type valueCheck func(p *types.Project, name string, s types.ServiceConfig) []string
 
-var valueChecks = []valueCheck{checkRestart, checkDNS, checkExpose, checkStaticIPs, checkCPUs, checkNetworkMode}
+var valueChecks = []valueCheck{checkRestart, checkDNS, checkExpose, checkStaticIPs, checkCPUs, checkNetworkMode, checkSecurityOpt}
 
 // checkValues runs every value check on every active service.
 func checkValues(p *types.Project, files []string) error {
@@ -90,6 +91,15 @@ func validExpose(e string) bool {
 	}
 	b, err := strconv.Atoi(hi)
 	return err == nil && b >= a && b <= 65535
+}
+
+// checkSecurityOpt: KEY=VALUE, KEY:VALUE or no-new-privileges, and a
+// seccomp profile file that reads as JSON (compose sends its content).
+func checkSecurityOpt(p *types.Project, name string, s types.ServiceConfig) []string {
+	if _, _, err := secopt.Parse(p, s.SecurityOpt); err != nil {
+		return []string{fmt.Sprintf("service %q: %v", name, err)}
+	}
+	return nil
 }
 
 // checkStaticIPs: ipv4_address is an IPv4 address, ipv6_address an IPv6 one.

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -156,4 +157,28 @@ func TestLoadRefusesIrregularInputs(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestSecurityOptChecks(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"profile.json": "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n",
+		"bad.json":     "{not json",
+	})
+	loadWith := func(opts string) (*Stack, error) {
+		f := filepath.Join(dir, "compose.yml")
+		require.NoError(t, os.WriteFile(f, []byte("services:\n  a:\n    image: x\n    security_opt: "+opts+"\n"), 0o644))
+		return Load(context.Background(), Options{Files: []string{f}})
+	}
+	st, err := loadWith(`["seccomp:./profile.json", "seccomp:unconfined", "label:disable", "no-new-privileges", "systempaths=unconfined"]`)
+	require.NoError(t, err)
+	// the profile's path is made absolute (a rollback loads a copy of the file from elsewhere)
+	assert.Equal(t, []string{"seccomp=" + filepath.Join(dir, "profile.json"), "seccomp:unconfined", "label:disable", "no-new-privileges", "systempaths=unconfined"},
+		st.Service("a").Config.SecurityOpt)
+
+	_, err = loadWith(`["nonsense"]`)
+	requireConfigError(t, err, `service "a": security_opt "nonsense" is not KEY=VALUE or KEY:VALUE`)
+	_, err = loadWith(`["seccomp=missing.json"]`)
+	requireConfigError(t, err, `service "a": security_opt seccomp profile `+filepath.Join(dir, "missing.json"))
+	_, err = loadWith(`["seccomp:bad.json"]`)
+	requireConfigError(t, err, "is not JSON")
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/dive-hub/dive/internal/secopt"
 )
 
 // MaxInputFile is the largest compose or env file dive reads. The real
@@ -92,6 +93,22 @@ func resolveServiceFiles(p *types.Project, files []string) (*types.Project, map[
 				return nil, nil, err
 			}
 		}
+		// a seccomp profile file is read at create (its JSON is what the
+		// engine gets): absolute, so that a rollback's copy of the file finds it
+		opts := slices.Clone(svc.SecurityOpt)
+		for i, opt := range opts {
+			file, ok, err := secopt.ProfileFile(opt)
+			if err != nil || !ok {
+				continue // checkSecurityOpt reports a bad one
+			}
+			abs := p.RelativePath(file)
+			if err := check("seccomp profile", abs); err != nil {
+				return nil, nil, err
+			}
+			opts[i] = "seccomp=" + abs
+		}
+		svc.SecurityOpt = opts
+		p.Services[name] = svc
 	}
 	resolved, err := p.WithServicesEnvironmentResolved(false)
 	if err != nil {

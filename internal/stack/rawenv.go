@@ -21,8 +21,8 @@ func init() {
 }
 
 // parseRawEnv reads KEY=VALUE lines verbatim; a line holding only KEY takes
-// the value from the environment when set; blank lines and # comments are
-// skipped, as docker/cli's kvfile does.
+// the value from the environment when set and is left out when not; blank
+// lines and # comments are skipped, as docker/cli's kvfile does.
 func parseRawEnv(r io.Reader, filename string, vars map[string]string, lookup func(string) (string, bool)) error {
 	sc := bufio.NewScanner(r)
 	first := true
@@ -54,10 +54,8 @@ func parseRawEnv(r io.Reader, filename string, vars map[string]string, lookup fu
 		if lookup != nil {
 			if v, ok := lookup(key); ok {
 				vars[key] = v
-				continue
 			}
 		}
-		vars[key] = ""
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("env file %s: %w", filename, err)

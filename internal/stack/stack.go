@@ -162,7 +162,13 @@ type Stack struct {
 	// Files and WorkDir as resolved.
 	Files   []string
 	WorkDir string
+	// EnvFile are the env files read: those given (--env-file), or the
+	// project folder's .env that compose-go reads without them.
 	EnvFile []string
+	// GivenEnvFiles are the env files given (--env-file), absolute: what
+	// compose's com.docker.compose.project.environment_file label lists
+	// (none for a default .env).
+	GivenEnvFiles []string
 	// EnvFileValues holds every value read from env files (for masking secrets).
 	EnvFileValues map[string]string
 	// Environment is the interpolation environment (OS env included).
@@ -230,6 +236,7 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, wrapLoadError(files, err)
 	}
+	given := slices.Clone(envFiles)
 	envFiles = addDotEnvFiles(popts.EnvFiles, envFiles, envFileValues)
 	project, err := popts.LoadProject(ctx)
 	if err != nil {
@@ -255,6 +262,7 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 		Files:         files,
 		WorkDir:       workDir,
 		EnvFile:       envFiles,
+		GivenEnvFiles: given,
 		EnvFileValues: envFileValues,
 		Environment:   map[string]string(popts.Environment),
 

@@ -294,6 +294,7 @@ services:
 		assert.Equal(t, "18080", *web.Environment["PORT"])
 		assert.Equal(t, map[string]string{"DIVE_TEST_TAG": "1.27", "DIVE_TEST_SECRET": "s3cr3t", "DIVE_TEST_PORT": "18080"}, st.EnvFileValues)
 		assert.Equal(t, []string{filepath.Join(dir, "hub.env")}, st.EnvFile)
+		assert.Equal(t, []string{filepath.Join(dir, "hub.env")}, st.GivenEnvFiles, "--env-file: compose's environment_file label")
 		assert.Equal(t, "s3cr3t", st.Environment["DIVE_TEST_SECRET"])
 	})
 	t.Run("OS env beats env file", func(t *testing.T) {
@@ -665,6 +666,8 @@ func TestDefaultDotEnv(t *testing.T) {
 	// Values of the default .env are secrets like any other: they must be masked.
 	assert.Equal(t, "hunter2", st.EnvFileValues["DIVE_TEST_DOTENV_SECRET"])
 	assert.Equal(t, []string{filepath.Join(dir, ".env")}, st.EnvFile)
+	// compose sets its environment_file label only for --env-file
+	assert.Empty(t, st.GivenEnvFiles)
 }
 
 // A port out of range is a configuration error that says where it is and
