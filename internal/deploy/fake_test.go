@@ -85,8 +85,9 @@ type fakeEngine struct {
 	imageVols  map[string][]string // ref -> the image's VOLUME paths
 	containers map[string]*fakeContainer
 	calls      []call
-	execs      map[string]int // service -> exec count
-	startFails map[string]int // service -> start calls failed so far
+	builds     []engine.BuildSpec // every Build call's spec
+	execs      map[string]int     // service -> exec count
+	startFails map[string]int     // service -> start calls failed so far
 	subs       []*fakeSub
 	seq        int
 	dropped    int
@@ -265,6 +266,7 @@ func (f *fakeEngine) Build(ctx context.Context, b engine.BuildSpec, progress fun
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("build", b.Tag, "")
+	f.builds = append(f.builds, b)
 	return nil
 }
 

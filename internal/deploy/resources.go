@@ -142,7 +142,10 @@ func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service
 	if err != nil {
 		return "", fmt.Errorf("inspect image %s of service %s: %w", ref, s.Name, err)
 	}
-	if id != "" && !(d.o.Build && b != nil) {
+	// As compose: a build: service is built again on --build, and on every
+	// deploy with pull_policy: build.
+	rebuild := b != nil && (d.o.Build || s.Config.PullPolicy == types.PullPolicyBuild)
+	if id != "" && !rebuild {
 		d.emitImageReady(ref, false, true, d.now().Sub(t0))
 		return id, nil
 	}
@@ -154,7 +157,7 @@ func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service
 			args[k] = v
 		}
 		err = d.eng.Build(ctx, engine.BuildSpec{Tag: ref, Context: b.Context, Dockerfile: b.Dockerfile, Args: args, Target: b.Target,
-			Labels: map[string]string(b.Labels), Compose: b, Platform: s.Config.Platform}, nil)
+			Labels: map[string]string(b.Labels), NoCache: b.NoCache, Compose: b, Platform: s.Config.Platform}, nil)
 		if err != nil {
 			return "", fmt.Errorf("build image %s for service %s (context %s): %w", ref, s.Name, b.Context, err)
 		}

@@ -532,19 +532,27 @@ func resources(svc types.ServiceConfig, r *container.Resources) {
 			}
 		}
 	}
-	names := make([]string, 0, len(svc.Ulimits))
-	for n := range svc.Ulimits {
+	r.Ulimits = append(r.Ulimits, ulimitList(svc.Ulimits)...)
+}
+
+// ulimitList converts compose ulimits (a service's or a build's), sorted by
+// name.
+func ulimitList(ulimits map[string]*types.UlimitsConfig) []*container.Ulimit {
+	names := make([]string, 0, len(ulimits))
+	for n := range ulimits {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	var out []*container.Ulimit
 	for _, n := range names {
-		u := svc.Ulimits[n]
+		u := ulimits[n]
 		soft, hard := int64(u.Soft), int64(u.Hard)
 		if u.Single != 0 {
 			soft, hard = int64(u.Single), int64(u.Single)
 		}
-		r.Ulimits = append(r.Ulimits, &container.Ulimit{Name: n, Soft: soft, Hard: hard})
+		out = append(out, &container.Ulimit{Name: n, Soft: soft, Hard: hard})
 	}
+	return out
 }
 
 // nanoCPUs converts a compose cpus value (a float32) from its shortest
