@@ -622,3 +622,37 @@ func PortRange(s string) (lo, hi int) {
 	hi, _ = strconv.Atoi(b)
 	return lo, hi
 }
+
+// EffectiveHealthcheck is the healthcheck a service's container runs: the
+// file's (file) merged with its image's (image) the way the engine merges
+// them at create (moby's daemon merge: the file's test, else the image's;
+// each timing the file leaves unset or 0, the image's). A file's disable:
+// true (test NONE) wins. nil when neither has one. What the container's
+// inspect shows as Config.Healthcheck after create is this.
+func EffectiveHealthcheck(file *types.HealthCheckConfig, image *container.HealthConfig) *types.HealthCheckConfig {
+	if image == nil || (file != nil && file.Disable) {
+		return file
+	}
+	out := types.HealthCheckConfig{}
+	if file != nil {
+		out = *file
+	}
+	if len(out.Test) == 0 {
+		out.Test = types.HealthCheckTest(append([]string(nil), image.Test...))
+	}
+	fill := func(d **types.Duration, v time.Duration) {
+		if (*d == nil || **d == 0) && v != 0 {
+			x := types.Duration(v)
+			*d = &x
+		}
+	}
+	fill(&out.Interval, image.Interval)
+	fill(&out.Timeout, image.Timeout)
+	fill(&out.StartPeriod, image.StartPeriod)
+	fill(&out.StartInterval, image.StartInterval)
+	if (out.Retries == nil || *out.Retries == 0) && image.Retries != 0 {
+		r := uint64(image.Retries)
+		out.Retries = &r
+	}
+	return &out
+}

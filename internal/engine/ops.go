@@ -119,16 +119,35 @@ func (e *Engine) EnsureVolume(ctx context.Context, v VolumeSpec) (bool, error) {
 
 // ImageID returns the ID of a local image, or "" when it is missing.
 func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
+	img, err := e.Image(ctx, ref)
+	return img.ID, err
+}
+
+// Image is what dive reads of a local image.
+type Image struct {
+	ID string // "" when the image is missing
+	// Healthcheck is the image's own (a Dockerfile's HEALTHCHECK, or its
+	// base image's), nil when it has none; the engine merges it with the
+	// container's at create (EffectiveHealthcheck).
+	Healthcheck *container.HealthConfig
+}
+
+// Image inspects a local image; its ID is "" when it is missing.
+func (e *Engine) Image(ctx context.Context, ref string) (Image, error) {
 	res, err := do(ctx, e, "image inspect", func(ctx context.Context) (client.ImageInspectResult, error) {
 		return e.cli.ImageInspect(ctx, ref)
 	})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return "", nil
+			return Image{}, nil
 		}
-		return "", err
+		return Image{}, err
 	}
-	return res.ID, nil
+	img := Image{ID: res.ID}
+	if res.Config != nil {
+		img.Healthcheck = res.Config.Healthcheck
+	}
+	return img, nil
 }
 
 // ImageVolumes returns the VOLUME paths of a local image (its config's
