@@ -108,7 +108,7 @@ func (d *deployer) diagnose(r *svcRun, diag *Diagnosis, id string) {
 		diag.Hint = d.portHint(diag.Reason)
 	}
 	if diag.Hint == "" {
-		diag.Hint = hintFor(r.svc, diag)
+		diag.Hint = hintFor(r, diag)
 	}
 	r.res.State, r.res.Reason, r.res.Diagnosis = StateFailed, diag.Reason, diag
 }
@@ -149,7 +149,8 @@ func (d *deployer) collectEvidence(diag *Diagnosis, id string) {
 	}
 }
 
-func hintFor(s *stack.Service, diag *Diagnosis) string {
+func hintFor(r *svcRun, diag *Diagnosis) string {
+	s := r.svc
 	switch {
 	case diag.removed():
 		return "something removed the container while dive deployed it (docker rm -f, docker compose down, a cleanup script): deploy again once it is done"
@@ -160,7 +161,7 @@ func hintFor(s *stack.Service, diag *Diagnosis) string {
 	case portTaken(diag.Reason):
 		return "a published host port is taken by another process: free it (ss -ltnp) or change the ports: mapping"
 	case strings.Contains(diag.Reason, "within its budget"):
-		return fmt.Sprintf("it never became ready: read the health output and logs above; if it is just slow, raise the label %s (now %s)", stack.LabelTimeout, s.Budget)
+		return fmt.Sprintf("it never became ready: read the health output and logs above; if it is just slow, raise the label %s (now %s)", stack.LabelTimeout, r.budget)
 	case strings.Contains(diag.Reason, "unhealthy"):
 		return "its healthcheck failed repeatedly: read the health output and logs above"
 	case diag.ExitCode != nil:

@@ -85,6 +85,11 @@ type fakeEngine struct {
 	imageVols  map[string][]string // ref -> the image's VOLUME paths
 	containers map[string]*fakeContainer
 	calls      []call
+	builds     []engine.BuildSpec // every Build call's spec
+	// imageHealth: an image's own healthcheck (a Dockerfile HEALTHCHECK), by ref.
+	imageHealth map[string]*container.HealthConfig
+	// execCmds: the commands exec'd, by service.
+	execCmds   map[string][][]string
 	execs      map[string]int // service -> exec count
 	startFails map[string]int // service -> start calls failed so far
 	subs       []*fakeSub
@@ -110,7 +115,7 @@ func newFake(scripts map[string]script) *fakeEngine {
 	if scripts == nil {
 		scripts = map[string]script{}
 	}
-	return &fakeEngine{scripts: scripts, imageIDs: map[string]string{}, imageVols: map[string][]string{}, containers: map[string]*fakeContainer{},
+	return &fakeEngine{scripts: scripts, imageIDs: map[string]string{}, imageVols: map[string][]string{}, imageHealth: map[string]*container.HealthConfig{}, execCmds: map[string][][]string{}, containers: map[string]*fakeContainer{},
 		execs: map[string]int{}, startFails: map[string]int{}, started: map[string]time.Time{}, ready: map[string]time.Time{}}
 }
 
@@ -203,13 +208,43 @@ func (f *fakeEngine) emit(ev engine.Event) {
 
 func (f *fakeEngine) APIVersion() string { return "1.41" }
 
-func (f *fakeEngine) ImageID(ctx context.Context, ref string) (string, error) {
+func (f *fakeEngine) Image(ctx context.Context, ref string) (engine.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if id, ok := f.imageIDs[ref]; ok {
-		return id, nil
+	id, ok := f.imageIDs[ref]
+	if !ok {
+		id = "sha256:" + ref
 	}
-	return "sha256:" + ref, nil
+	return engine.Image{ID: id, Healthcheck: f.imageHealth[ref]}, nil
+}
+
+// mergeImageHealth is what the engine does at create: the container's
+// healthcheck completed by its image's (moby's daemon merge).
+func mergeImageHealth(user, image *container.HealthConfig) *container.HealthConfig {
+	if image == nil {
+		return user
+	}
+	if user == nil {
+		h := *image
+		return &h
+	}
+	h := *user
+	if len(h.Test) == 0 {
+		h.Test = image.Test
+	}
+	if h.Interval == 0 {
+		h.Interval = image.Interval
+	}
+	if h.Timeout == 0 {
+		h.Timeout = image.Timeout
+	}
+	if h.StartPeriod == 0 {
+		h.StartPeriod = image.StartPeriod
+	}
+	if h.Retries == 0 {
+		h.Retries = image.Retries
+	}
+	return &h
 }
 
 func (f *fakeEngine) ImageVolumes(ctx context.Context, ref string) (map[string]struct{}, error) {
@@ -265,6 +300,7 @@ func (f *fakeEngine) Build(ctx context.Context, b engine.BuildSpec, progress fun
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("build", b.Tag, "")
+	f.builds = append(f.builds, b)
 	return nil
 }
 
@@ -305,6 +341,13 @@ func (f *fakeEngine) Create(ctx context.Context, s *engine.ContainerSpec) (strin
 		if c.name == s.Name {
 			return "", fmt.Errorf("fake: the container name %q is already in use by container %q", s.Name, c.id)
 		}
+	}
+	if ih := f.imageHealth[s.Config.Image]; ih != nil {
+		// the spec stays as dive made it; the container gets the merge
+		merged, cfg := *s, *s.Config
+		cfg.Healthcheck = mergeImageHealth(s.Config.Healthcheck, ih)
+		merged.Config = &cfg
+		s = &merged
 	}
 	f.seq++
 	id := fmt.Sprintf("%s-%04d-0123456789abcdef", s.Service, f.seq)
@@ -473,6 +516,7 @@ func (f *fakeEngine) Exec(ctx context.Context, id string, cmd []string, timeout 
 		return engine.ExecResult{}, fmt.Errorf("fake: no such container: %s", id)
 	}
 	f.execs[c.service]++
+	f.execCmds[c.service] = append(f.execCmds[c.service], cmd)
 	if c.state != "running" {
 		return engine.ExecResult{}, fmt.Errorf("fake: container %s is not running", id)
 	}

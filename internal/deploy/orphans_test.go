@@ -144,5 +144,5 @@ func TestPortHintNamesTheHolder(t *testing.T) {
 	assert.Equal(t, "host port 127.0.0.1:47900 is held by container orph-oldname-1 of this project, whose service oldname is no longer in the compose file (an orphan): deploy again with --remove-orphans, or remove it (dive hub down)", d.portHint(msg))
 	assert.Equal(t, "", d.portHint("Bind for 127.0.0.1:47901 failed: port is already allocated"), "another port")
 	assert.Contains(t, d.portHint("listen tcp4 0.0.0.0:47900: bind: address already in use"), "orph-oldname-1")
-	assert.Contains(t, hintFor(after.Services["newname"], &Diagnosis{Reason: msg}), "another process")
+	assert.Contains(t, hintFor(&svcRun{svc: after.Services["newname"]}, &Diagnosis{Reason: msg}), "another process")
 }

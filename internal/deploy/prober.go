@@ -161,7 +161,7 @@ type prober struct {
 }
 
 func (d *deployer) newProber(r *svcRun, id string, base containerObs, started time.Time) *prober {
-	hc := r.svc.Config.HealthCheck
+	hc := r.health // the file's merged with the image's: what the engine runs
 	p := &prober{d: d, r: r, id: id, cmd: engine.HealthcheckCommand(hc.Test), timeout: 30 * time.Second,
 		first: defaultProbeInterval, ceiling: maxProbeInterval, expected: d.o.Expected[r.svc.Name],
 		engineStart: started, engineEvery: 30 * time.Second, last: base}

@@ -162,13 +162,13 @@ func (d *deployer) preStop(ctx context.Context, r *svcRun, c engine.Container) {
 // verdict), within the service's budget.
 func (d *deployer) waitReplica(ctx context.Context, r *svcRun, id string) error {
 	s := r.svc
-	bctx, cancel := context.WithTimeoutCause(ctx, s.Budget, errBudget)
+	bctx, cancel := context.WithTimeoutCause(ctx, r.budget, errBudget)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var cmd []string
 	timeout := 5 * time.Second
-	if hc := s.Config.HealthCheck; s.HasHealthcheck() && !s.ProbeOff {
+	if hc := r.health; r.hasHealthcheck() && !s.ProbeOff {
 		cmd = engine.HealthcheckCommand(hc.Test)
 		if hc.Timeout != nil && *hc.Timeout > 0 {
 			timeout = time.Duration(*hc.Timeout)
@@ -183,7 +183,7 @@ func (d *deployer) waitReplica(ctx context.Context, r *svcRun, id string) error 
 				return fmt.Errorf("exited with code %d", st.ExitCode)
 			case st.Health != nil && st.Health.Status == "unhealthy":
 				return errors.New("unhealthy")
-			case st.Running && !s.HasHealthcheck():
+			case st.Running && !r.hasHealthcheck():
 				return nil
 			case st.Running && st.Health != nil && st.Health.Status == "healthy":
 				return nil
@@ -196,7 +196,7 @@ func (d *deployer) waitReplica(ctx context.Context, r *svcRun, id string) error 
 		select {
 		case <-bctx.Done():
 			if errors.Is(context.Cause(bctx), errBudget) {
-				return fmt.Errorf("not ready within its budget of %s", s.Budget)
+				return fmt.Errorf("not ready within its budget of %s", r.budget)
 			}
 			return bctx.Err()
 		case <-tick.C:

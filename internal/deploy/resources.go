@@ -101,6 +101,13 @@ func (d *deployer) ensureResources(ctx context.Context) {
 // image returns the image ID for a service, building or pulling it once per
 // image no matter how many services share it.
 func (d *deployer) image(ctx context.Context, s *stack.Service) (string, error) {
+	img, err := d.imageInfo(ctx, s)
+	return img.ID, err
+}
+
+// imageInfo is the image of a service (its ID and its own healthcheck),
+// built or pulled once per image.
+func (d *deployer) imageInfo(ctx context.Context, s *stack.Service) (engine.Image, error) {
 	if id, ok := d.o.Images[s.Name]; ok {
 		return d.pinnedImage(ctx, s, id)
 	}
@@ -108,7 +115,7 @@ func (d *deployer) image(ctx context.Context, s *stack.Service) (string, error) 
 	d.imagesMu.Lock()
 	f, ok := d.images[ref]
 	if !ok {
-		f = newFuture[string]()
+		f = newFuture[engine.Image]()
 		d.images[ref] = f
 	}
 	d.imagesMu.Unlock()
@@ -124,27 +131,30 @@ func (d *deployer) image(ctx context.Context, s *stack.Service) (string, error) 
 
 // pinnedImage checks that a pinned image is still on the engine: a
 // rollback never builds or pulls.
-func (d *deployer) pinnedImage(ctx context.Context, s *stack.Service, id string) (string, error) {
-	got, err := d.eng.ImageID(ctx, id)
+func (d *deployer) pinnedImage(ctx context.Context, s *stack.Service, id string) (engine.Image, error) {
+	got, err := d.eng.Image(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("inspect image %s of service %s: %w", short(id), s.Name, err)
+		return engine.Image{}, fmt.Errorf("inspect image %s of service %s: %w", short(id), s.Name, err)
 	}
-	if got == "" {
-		return "", fmt.Errorf("image %s of service %s is no longer on this engine (removed or pruned since); a rollback uses local images only, never pulls", id, s.Name)
+	if got.ID == "" {
+		return engine.Image{}, fmt.Errorf("image %s of service %s is no longer on this engine (removed or pruned since); a rollback uses local images only, never pulls", id, s.Name)
 	}
 	return got, nil
 }
 
-func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service) (string, error) {
+func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service) (engine.Image, error) {
 	t0 := d.now()
 	b := s.Config.Build
-	id, err := d.eng.ImageID(ctx, ref)
+	img, err := d.eng.Image(ctx, ref)
 	if err != nil {
-		return "", fmt.Errorf("inspect image %s of service %s: %w", ref, s.Name, err)
+		return engine.Image{}, fmt.Errorf("inspect image %s of service %s: %w", ref, s.Name, err)
 	}
-	if id != "" && !(d.o.Build && b != nil) {
+	// As compose: a build: service is built again on --build, and on every
+	// deploy with pull_policy: build.
+	rebuild := b != nil && (d.o.Build || s.Config.PullPolicy == types.PullPolicyBuild)
+	if img.ID != "" && !rebuild {
 		d.emitImageReady(ref, false, true, d.now().Sub(t0))
-		return id, nil
+		return img, nil
 	}
 	switch {
 	case b != nil:
@@ -154,25 +164,25 @@ func (d *deployer) ensureImage(ctx context.Context, ref string, s *stack.Service
 			args[k] = v
 		}
 		err = d.eng.Build(ctx, engine.BuildSpec{Tag: ref, Context: b.Context, Dockerfile: b.Dockerfile, Args: args, Target: b.Target,
-			Labels: map[string]string(b.Labels), Compose: b, Platform: s.Config.Platform}, nil)
+			Labels: map[string]string(b.Labels), NoCache: b.NoCache, Compose: b, Platform: s.Config.Platform}, nil)
 		if err != nil {
-			return "", fmt.Errorf("build image %s for service %s (context %s): %w", ref, s.Name, b.Context, err)
+			return engine.Image{}, fmt.Errorf("build image %s for service %s (context %s): %w", ref, s.Name, b.Context, err)
 		}
 	case s.Config.PullPolicy == types.PullPolicyNever:
-		return "", fmt.Errorf("image %s of service %s is not present and pull_policy is never; build or load it first (docker load / docker build -t %s)", ref, s.Name, ref)
+		return engine.Image{}, fmt.Errorf("image %s of service %s is not present and pull_policy is never; build or load it first (docker load / docker build -t %s)", ref, s.Name, ref)
 	default:
 		perr := d.eng.Pull(ctx, ref)
 		if perr != nil {
-			return "", fmt.Errorf("image %s of service %s is not present locally and could not be pulled (%v); load it (docker load), build it, or add a build: section", ref, s.Name, perr)
+			return engine.Image{}, fmt.Errorf("image %s of service %s is not present locally and could not be pulled (%v); load it (docker load), build it, or add a build: section", ref, s.Name, perr)
 		}
 	}
-	id, err = d.eng.ImageID(ctx, ref)
+	img, err = d.eng.Image(ctx, ref)
 	if err != nil {
-		return "", fmt.Errorf("inspect image %s of service %s after build/pull: %w", ref, s.Name, err)
+		return engine.Image{}, fmt.Errorf("inspect image %s of service %s after build/pull: %w", ref, s.Name, err)
 	}
-	if id == "" {
-		return "", fmt.Errorf("image %s of service %s is still missing after build/pull", ref, s.Name)
+	if img.ID == "" {
+		return engine.Image{}, fmt.Errorf("image %s of service %s is still missing after build/pull", ref, s.Name)
 	}
 	d.emitImageReady(ref, b != nil, false, d.now().Sub(t0))
-	return id, nil
+	return img, nil
 }

@@ -10,10 +10,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/events"
 	"github.com/dive-hub/dive/internal/graph"
 	"github.com/dive-hub/dive/internal/stack"
+	"github.com/moby/moby/api/types/container"
 )
 
 // Options for one deploy.
@@ -115,7 +117,7 @@ func Run(ctx context.Context, eng Engine, o Options) *Result {
 	d := &deployer{eng: eng, o: o, st: o.Stack, g: o.Graph, bus: o.Bus, start: o.Now(), cost: cost,
 		gate: newGate(o.OpConcurrency, o.ProbeConcurrency, cost.probeSpacing, o.Now),
 		rank: ranks(o.Graph, o.Expected), offPath: map[string]bool{},
-		svcs: map[string]*svcRun{}, images: map[string]*future[string]{}, routes: map[string]chan engine.Event{}}
+		svcs: map[string]*svcRun{}, images: map[string]*future[engine.Image]{}, routes: map[string]chan engine.Event{}}
 	return d.run(ctx)
 }
 
@@ -134,8 +136,8 @@ type deployer struct {
 	rank map[string]float64 // longest chain behind each service
 
 	imagesMu sync.Mutex
-	images   map[string]*future[string] // image ref -> image ID
-	imagesWG sync.WaitGroup             // image preparations in flight
+	images   map[string]*future[engine.Image] // image ref -> the image
+	imagesWG sync.WaitGroup                   // image preparations in flight
 
 	resources *future[struct{}]
 
@@ -201,9 +203,18 @@ func (sc scope) waitFor(s *stack.Service) context.Context {
 
 // svcRun is one service's state machine.
 type svcRun struct {
-	svc     *stack.Service
-	started *signal // the container was started (or is running, reused)
-	ready   *signal // healthy / running / completed: the service is ready
+	svc *stack.Service
+	// health is the healthcheck its containers run: the file's merged
+	// with its image's, as the engine merges them at create; budget the
+	// start-up budget derived from it (unless a label sets it). Set by
+	// prepare once the image is known, before anything reads them;
+	// healthKnown then says (to dependents) whether a healthcheck runs,
+	// with an error when the service ended before its image was known.
+	health      *types.HealthCheckConfig
+	budget      time.Duration
+	healthKnown *future[bool]
+	started     *signal // the container was started (or is running, reused)
+	ready       *signal // healthy / running / completed: the service is ready
 	// recreated says whether the service's container was (re)created by
 	// this deploy, as opposed to reused or kept: a dependent with
 	// restart: true is recreated too.
@@ -225,6 +236,21 @@ type svcRun struct {
 	mu           sync.Mutex
 	peakCPU      float64
 	peakMem      float64
+}
+
+// hasHealthcheck reports whether its containers run a healthcheck (the
+// effective one: the file's or its image's).
+func (r *svcRun) hasHealthcheck() bool { return stack.HealthcheckRuns(r.health) }
+
+// setHealth records the effective healthcheck once the image is known,
+// and the budget derived from it when no label sets the budget.
+func (r *svcRun) setHealth(image *container.HealthConfig) {
+	s := r.svc
+	r.health = engine.EffectiveHealthcheck(s.Config.HealthCheck, image)
+	if s.BudgetSource != "label" && r.hasHealthcheck() {
+		r.budget = stack.HealthcheckBudget(r.health)
+	}
+	r.healthKnown.set(r.hasHealthcheck(), nil)
 }
 
 // settled closes when the service reached a final state (ready or not).
@@ -258,7 +284,8 @@ func (d *deployer) run(parent context.Context) *Result {
 	}
 	for _, n := range names {
 		s := d.st.Services[n]
-		r := &svcRun{svc: s, started: newSignal(), ready: newSignal(), recreated: newFuture[bool](),
+		r := &svcRun{svc: s, health: s.Config.HealthCheck, budget: s.Budget, healthKnown: newFuture[bool](),
+			started: newSignal(), ready: newSignal(), recreated: newFuture[bool](),
 			res: &ServiceResult{Name: n, Class: string(s.Class), State: StatePending}}
 		d.svcs[n] = r
 		res.Services[n] = r.res

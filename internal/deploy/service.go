@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -37,7 +38,7 @@ func (d *deployer) runService(sc scope, r *svcRun, old engine.Container, hasOld 
 	}
 	obs.readyBefore = d.readyBefore(sc.deploy, s.Name, old)
 	want := desired{hash: spec.Hash, forceRecreate: d.o.ForceRecreate, depRecreated: d.depRecreated(sc.deploy, s),
-		hasHealthcheck: s.HasHealthcheck(), oneShot: s.OneShot}
+		hasHealthcheck: r.hasHealthcheck(), oneShot: s.OneShot}
 	act := decide(obs, want)
 	r.createWhy = createReason(obs, want, act)
 	switch act {
@@ -61,6 +62,7 @@ func (d *deployer) runService(sc scope, r *svcRun, old engine.Container, hasOld 
 // first) or cancelled (the deploy stopped).
 func (d *deployer) settleUnfinished(sc scope, r *svcRun) {
 	r.recreated.set(false, nil) // no-op when already set
+	r.healthKnown.set(false, errNoImage)
 	if r.ready.isFinal() {
 		return
 	}
@@ -128,7 +130,8 @@ func (d *deployer) readyBefore(ctx context.Context, name string, old engine.Cont
 // in parallel) and computes the container spec.
 func (d *deployer) prepare(ctx context.Context, r *svcRun) (*engine.ContainerSpec, bool) {
 	s := r.svc
-	imageID, err := d.image(ctx, s)
+	img, err := d.imageInfo(ctx, s)
+	imageID := img.ID
 	if err != nil {
 		d.fail(ctx, r, &Diagnosis{Reason: err.Error(), Hint: "check the image name, or build it; dive image names for build: services are <project>-<service>"}, "")
 		return nil, false
@@ -146,6 +149,7 @@ func (d *deployer) prepare(ctx context.Context, r *svcRun) (*engine.ContainerSpe
 		d.emitWarning(events.PhaseCreate, s.Name, w)
 	}
 	r.res.Container, r.res.ImageID = spec.Name, imageID
+	r.setHealth(img.Healthcheck)
 	return spec, true
 }
 
@@ -475,6 +479,36 @@ func (d *deployer) create(ctx context.Context, r *svcRun, spec *engine.Container
 	}
 }
 
+// errNoImage: the service ended before its image, so its healthcheck, was known.
+var errNoImage = errors.New("its image was not prepared")
+
+// checkHealthyDeps fails r when a dependency it waits to be healthy runs
+// no healthcheck: neither the file nor the image gives it one (as compose,
+// which refuses to start r then). It is known once that dependency's image
+// is: a dependency that fails before leaves r to waitAll (skipped).
+func (d *deployer) checkHealthyDeps(ctx context.Context, r *svcRun, deps []graph.Edge) bool {
+	for _, e := range deps {
+		if e.Condition != graph.Healthy {
+			continue
+		}
+		dep := d.svcs[e.To]
+		has, err := dep.healthKnown.wait(ctx)
+		if ctx.Err() != nil {
+			return false
+		}
+		if err != nil || has {
+			continue
+		}
+		img := engine.ImageName(d.st.Project.Name, dep.svc.Config)
+		d.fail(ctx, r, &Diagnosis{
+			Reason: fmt.Sprintf("it waits for %q to be healthy (depends_on condition: service_healthy), but %q has no healthcheck: the compose file gives it none and its image %s has no HEALTHCHECK (or disables it)", e.To, e.To, img),
+			Hint:   fmt.Sprintf("give %q a healthcheck (healthcheck.test in the compose file, or HEALTHCHECK in its Dockerfile), or make %q wait with condition: service_started", e.To, r.svc.Name),
+		}, "")
+		return false
+	}
+	return true
+}
+
 // waitDeps waits until every dependency meets its condition. It returns
 // false when the service was skipped or the deploy stopped.
 func (d *deployer) waitDeps(ctx context.Context, r *svcRun) bool {
@@ -490,6 +524,9 @@ func (d *deployer) waitDeps(ctx context.Context, r *svcRun) bool {
 		on = append(on, e.To+" ("+string(e.Condition)+")")
 	}
 	d.emitWaiting(r, on)
+	if !d.checkHealthyDeps(ctx, r, deps) {
+		return false
+	}
 	waits := make([]depWait, 0, len(deps))
 	for _, e := range deps {
 		dep := d.svcs[e.To]

@@ -17,7 +17,8 @@ import (
 // implements it, and unit tests use a fake.
 type Engine interface {
 	APIVersion() string
-	ImageID(ctx context.Context, ref string) (string, error)
+	// Image inspects a local image (ID "" when missing).
+	Image(ctx context.Context, ref string) (engine.Image, error)
 	// ImageVolumes: the VOLUME paths of a local image.
 	ImageVolumes(ctx context.Context, ref string) (map[string]struct{}, error)
 	Build(ctx context.Context, b engine.BuildSpec, progress func(string)) error

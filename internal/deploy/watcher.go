@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/dive-hub/dive/internal/engine"
 	"github.com/dive-hub/dive/internal/events"
 	"github.com/dive-hub/dive/internal/stack"
@@ -110,7 +111,7 @@ func (w *watcher) firstLook(ins container.InspectResponse) verdict {
 		return w.onExit(st.ExitCode)
 	case !st.Running && st.Status == "exited" && w.allowed == 0:
 		return w.onExit(st.ExitCode)
-	case st.Health != nil && st.Health.Status == container.Healthy && s.HasHealthcheck() && s.TCPPort == 0:
+	case st.Health != nil && st.Health.Status == container.Healthy && w.r.hasHealthcheck() && s.TCPPort == 0:
 		return w.ready(readyInfo{signal: events.SignalEngine})
 	}
 	return undecided
@@ -147,8 +148,7 @@ func (w *watcher) onEvent(ev engine.Event) verdict {
 // evidence: when every entry is a command that could not run, in a
 // container running steadily, the command is broken, not the service.
 func (w *watcher) onUnhealthy() verdict {
-	s := w.r.svc
-	reason := "turned unhealthy: its healthcheck failed " + retriesText(s) + " in a row"
+	reason := "turned unhealthy: its healthcheck failed " + retriesText(w.r.health) + " in a row"
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.sc.deploy), 2*time.Second)
 	ins, err := w.d.eng.Inspect(ctx, w.id)
 	cancel()
@@ -167,7 +167,7 @@ func (w *watcher) onUnhealthy() verdict {
 			last, n = res, n+1
 		}
 		if n >= 2 {
-			return w.fail(&Diagnosis{Reason: fmt.Sprintf("its healthcheck command %q %s (the engine's checks: exit %d, %d times, in a running container)", strings.Join(s.Config.HealthCheck.Test, " "), notExecWhat(last), last.ExitCode, n),
+			return w.fail(&Diagnosis{Reason: fmt.Sprintf("its healthcheck command %q %s (the engine's checks: exit %d, %d times, in a running container)", strings.Join(w.r.health.Test, " "), notExecWhat(last), last.ExitCode, n),
 				HealthOutputs: []string{fmt.Sprintf("exit %d: %s", last.ExitCode, trimOutput(last.Output))}})
 		}
 	}
@@ -276,8 +276,7 @@ func (w *watcher) onNotExec(p probeResult) verdict {
 		return undecided
 	}
 	what := notExecWhat(engine.ExecResult{ExitCode: p.exitCode, Output: p.output})
-	s := w.r.svc
-	return w.fail(&Diagnosis{Reason: fmt.Sprintf("its healthcheck command %q %s (probe exit %d) — twice, in a running container", strings.Join(s.Config.HealthCheck.Test, " "), what, p.exitCode),
+	return w.fail(&Diagnosis{Reason: fmt.Sprintf("its healthcheck command %q %s (probe exit %d) — twice, in a running container", strings.Join(w.r.health.Test, " "), what, p.exitCode),
 		HealthOutputs: []string{fmt.Sprintf("exit %d: %s", p.exitCode, trimOutput(p.output))}})
 }
 
@@ -303,7 +302,7 @@ func (w *watcher) onContainerDown(obs containerObs) verdict {
 // onTCP: the TCP port listens.
 func (w *watcher) onTCP() verdict {
 	w.tcpPending = false
-	if !w.r.svc.HasHealthcheck() {
+	if !w.r.hasHealthcheck() {
 		return w.ready(readyInfo{signal: events.SignalTCP, port: w.r.svc.TCPPort})
 	}
 	return undecided
@@ -340,7 +339,7 @@ func (w *watcher) onSettled() verdict {
 // still caught, by the event stream and the post-deploy validation).
 func (w *watcher) settleFor() time.Duration {
 	slowest, _ := w.d.cost.max(costStart)
-	if b := w.r.svc.Budget; b > 0 {
+	if b := w.r.budget; b > 0 {
 		slowest = min(slowest, b/settleBudgetShare)
 	}
 	return max(settleWindow, slowest)
@@ -352,8 +351,7 @@ func (w *watcher) onBudget(budgetCtx context.Context) verdict {
 	if w.sc.deploy.Err() != nil || (waitCtx.Err() != nil && !errors.Is(context.Cause(budgetCtx), errBudget)) {
 		return stoppedHere
 	}
-	s := w.r.svc
-	reason := fmt.Sprintf("did not become ready within its budget of %s (%s)", s.Budget, budgetSource(s))
+	reason := fmt.Sprintf("did not become ready within its budget of %s (%s)", w.r.budget, budgetSource(w.r))
 	var code *int
 	if w.restarts > 0 {
 		// The evidence is the restarts: a crash loop the budget cut short
@@ -396,13 +394,13 @@ func (w *watcher) fail(diag *Diagnosis) verdict {
 // watch waits for the container's verdict: ready, failed, or its budget.
 func (w *watcher) watch(evCh <-chan engine.Event, ins container.InspectResponse) verdict {
 	d, s := w.d, w.r.svc
-	budgetCtx, cancel := context.WithTimeoutCause(w.sc.waitFor(s), s.Budget, errBudget)
+	budgetCtx, cancel := context.WithTimeoutCause(w.sc.waitFor(s), w.r.budget, errBudget)
 	defer cancel()
 	if v := w.firstLook(ins); v.done {
 		return v
 	}
 	probes := make(chan probeResult, 1)
-	if s.HasHealthcheck() && !s.ProbeOff && !s.OneShot {
+	if w.r.hasHealthcheck() && !s.ProbeOff && !s.OneShot {
 		started := w.r.res.StartedAt
 		if w.confirm {
 			started = time.Time{} // the engine's check phase is unknown
@@ -415,7 +413,7 @@ func (w *watcher) watch(evCh <-chan engine.Event, ins container.InspectResponse)
 		go d.waitTCP(budgetCtx, w.r, w.id, w.base.pid, tcpReady)
 	}
 	var settled <-chan time.Time
-	if !s.OneShot && !s.HasHealthcheck() && s.TCPPort == 0 {
+	if !s.OneShot && !w.r.hasHealthcheck() && s.TCPPort == 0 {
 		t := time.NewTimer(w.settleFor())
 		defer t.Stop()
 		settled = t.C
@@ -495,18 +493,20 @@ func (d *deployer) failAfterReady(sc scope, w *watcher, ev engine.Event) {
 	d.failReady(sc.deploy, w.r, &Diagnosis{Reason: reason, ExitCode: code, OOMKilled: w.oom}, w.id)
 }
 
-func budgetSource(s *stack.Service) string {
-	switch s.BudgetSource {
-	case "label":
+func budgetSource(r *svcRun) string {
+	switch {
+	case r.svc.BudgetSource == "label":
 		return "label " + stack.LabelTimeout
-	case "healthcheck":
+	case r.svc.BudgetSource == "healthcheck" && !r.svc.ImageHealthcheckMatters():
 		return "start_period + retries × (interval + timeout)"
+	case r.hasHealthcheck():
+		return "start_period + retries × (interval + timeout) of the healthcheck its image gives it"
 	}
 	return "default for services without a healthcheck"
 }
 
-func retriesText(s *stack.Service) string {
-	if hc := s.Config.HealthCheck; hc != nil && hc.Retries != nil {
+func retriesText(hc *types.HealthCheckConfig) string {
+	if hc != nil && hc.Retries != nil {
 		return strconv.FormatUint(*hc.Retries, 10) + " times"
 	}
 	return "3 times"

@@ -492,7 +492,7 @@ services:
 func TestSettleWindowWithinBudget(t *testing.T) {
 	t.Parallel()
 	d := &deployer{cost: newEngineCost(2)}
-	w := &watcher{d: d, r: &svcRun{svc: &stack.Service{Budget: 2 * time.Minute}}}
+	w := &watcher{d: d, r: &svcRun{svc: &stack.Service{Budget: 2 * time.Minute}, budget: 2 * time.Minute}}
 	assert.Equal(t, settleWindow, w.settleFor(), "no start measured yet")
 	d.cost.record(costStart, 5*time.Second)
 	assert.Equal(t, 5*time.Second, w.settleFor(), "as long as the slowest start")

@@ -139,6 +139,11 @@ func TestLegacyBuildRefusal(t *testing.T) {
 	assert.Equal(t, "build.secrets, build.ssh, build.additional_contexts",
 		legacyBuildRefusal(&types.BuildConfig{Secrets: []types.ServiceSecretConfig{{Source: "s"}}, SSH: types.SSHConfig{{ID: "default"}},
 			AdditionalContexts: types.Mapping{"x": "y"}}))
+	// compose's classic builder refuses privileged too; it would build the
+	// context's Dockerfile instead of dockerfile_inline
+	assert.Equal(t, "build.privileged, build.dockerfile_inline",
+		legacyBuildRefusal(&types.BuildConfig{Context: ".", Privileged: true, DockerfileInline: "FROM scratch"}))
+	assert.Equal(t, "", legacyBuildRefusal(&types.BuildConfig{Context: ".", NoCache: true, Tags: types.StringList{"x:1"}}))
 }
 
 func TestPlatformOf(t *testing.T) {

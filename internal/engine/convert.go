@@ -596,19 +596,27 @@ func resources(svc types.ServiceConfig, r *container.Resources) {
 			}
 		}
 	}
-	names := make([]string, 0, len(svc.Ulimits))
-	for n := range svc.Ulimits {
+	r.Ulimits = append(r.Ulimits, ulimitList(svc.Ulimits)...)
+}
+
+// ulimitList converts compose ulimits (a service's or a build's), sorted by
+// name.
+func ulimitList(ulimits map[string]*types.UlimitsConfig) []*container.Ulimit {
+	names := make([]string, 0, len(ulimits))
+	for n := range ulimits {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	var out []*container.Ulimit
 	for _, n := range names {
-		u := svc.Ulimits[n]
+		u := ulimits[n]
 		soft, hard := int64(u.Soft), int64(u.Hard)
 		if u.Single != 0 {
 			soft, hard = int64(u.Single), int64(u.Single)
 		}
-		r.Ulimits = append(r.Ulimits, &container.Ulimit{Name: n, Soft: soft, Hard: hard})
+		out = append(out, &container.Ulimit{Name: n, Soft: soft, Hard: hard})
 	}
+	return out
 }
 
 // nanoCPUs converts a compose cpus value (a float32) as compose's
@@ -683,4 +691,38 @@ func PortRange(s string) (lo, hi int) {
 	}
 	hi, _ = strconv.Atoi(b)
 	return lo, hi
+}
+
+// EffectiveHealthcheck is the healthcheck a service's container runs: the
+// file's (file) merged with its image's (image) the way the engine merges
+// them at create (moby's daemon merge: the file's test, else the image's;
+// each timing the file leaves unset or 0, the image's). A file's disable:
+// true (test NONE) wins. nil when neither has one. What the container's
+// inspect shows as Config.Healthcheck after create is this.
+func EffectiveHealthcheck(file *types.HealthCheckConfig, image *container.HealthConfig) *types.HealthCheckConfig {
+	if image == nil || (file != nil && file.Disable) {
+		return file
+	}
+	out := types.HealthCheckConfig{}
+	if file != nil {
+		out = *file
+	}
+	if len(out.Test) == 0 {
+		out.Test = types.HealthCheckTest(append([]string(nil), image.Test...))
+	}
+	fill := func(d **types.Duration, v time.Duration) {
+		if (*d == nil || **d == 0) && v != 0 {
+			x := types.Duration(v)
+			*d = &x
+		}
+	}
+	fill(&out.Interval, image.Interval)
+	fill(&out.Timeout, image.Timeout)
+	fill(&out.StartPeriod, image.StartPeriod)
+	fill(&out.StartInterval, image.StartInterval)
+	if (out.Retries == nil || *out.Retries == 0) && image.Retries != 0 {
+		r := uint64(image.Retries)
+		out.Retries = &r
+	}
+	return &out
 }

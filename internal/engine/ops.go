@@ -9,21 +9,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/go-archive"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
-	"github.com/moby/patternmatcher/ignorefile"
 )
 
 // NetworkSpec is a network to ensure.
@@ -123,16 +119,35 @@ func (e *Engine) EnsureVolume(ctx context.Context, v VolumeSpec) (bool, error) {
 
 // ImageID returns the ID of a local image, or "" when it is missing.
 func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
+	img, err := e.Image(ctx, ref)
+	return img.ID, err
+}
+
+// Image is what dive reads of a local image.
+type Image struct {
+	ID string // "" when the image is missing
+	// Healthcheck is the image's own (a Dockerfile's HEALTHCHECK, or its
+	// base image's), nil when it has none; the engine merges it with the
+	// container's at create (EffectiveHealthcheck).
+	Healthcheck *container.HealthConfig
+}
+
+// Image inspects a local image; its ID is "" when it is missing.
+func (e *Engine) Image(ctx context.Context, ref string) (Image, error) {
 	res, err := do(ctx, e, "image inspect", func(ctx context.Context) (client.ImageInspectResult, error) {
 		return e.cli.ImageInspect(ctx, ref)
 	})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return "", nil
+			return Image{}, nil
 		}
-		return "", err
+		return Image{}, err
 	}
-	return res.ID, nil
+	img := Image{ID: res.ID}
+	if res.Config != nil {
+		img.Healthcheck = res.Config.Healthcheck
+	}
+	return img, nil
 }
 
 // ImageVolumes returns the VOLUME paths of a local image (its config's
@@ -148,94 +163,6 @@ func (e *Engine) ImageVolumes(ctx context.Context, ref string) (map[string]struc
 		return nil, nil
 	}
 	return res.Config.Volumes, nil
-}
-
-// BuildSpec is a compose build: section, resolved.
-type BuildSpec struct {
-	Tag        string
-	Context    string // folder
-	Dockerfile string // relative to Context
-	Args       map[string]*string
-	Target     string
-	Labels     map[string]string
-	NoCache    bool
-	// Compose is the service's build: section, for the keys beyond the
-	// above (platform, secrets, ssh, additional_contexts).
-	Compose *types.BuildConfig
-	// Platform is the service's platform: the image is built for it.
-	Platform string
-}
-
-// legacyBuildRefusal names the build keys the legacy builder (the only one
-// that needs no BuildKit session, so the only one dive drives through the
-// Engine API) cannot carry, or "" when there is none.
-func legacyBuildRefusal(b *types.BuildConfig) string {
-	if b == nil {
-		return ""
-	}
-	var keys []string
-	if len(b.Secrets) > 0 {
-		keys = append(keys, "build.secrets")
-	}
-	if len(b.SSH) > 0 {
-		keys = append(keys, "build.ssh")
-	}
-	if len(b.AdditionalContexts) > 0 {
-		keys = append(keys, "build.additional_contexts")
-	}
-	if len(b.Platforms) > 1 {
-		keys = append(keys, "build.platforms (more than one)")
-	}
-	return strings.Join(keys, ", ")
-}
-
-// Build builds an image from a folder with the legacy builder (it needs no
-// BuildKit session and works with every engine), honouring .dockerignore.
-// The last lines of build output are returned in the error on failure.
-func (e *Engine) Build(ctx context.Context, b BuildSpec, progress func(line string)) error {
-	if keys := legacyBuildRefusal(b.Compose); keys != "" {
-		return fmt.Errorf("build %s: %s need BuildKit, whose build session the Engine API build endpoint that dive uses (the legacy builder) cannot carry; build the image with 'docker compose build' or 'docker buildx build -t %s', then deploy again: dive uses an image that is already present", b.Tag, keys, b.Tag)
-	}
-	// As compose: the service's platform, else the build's single platform.
-	platform := b.Platform
-	if platform == "" && b.Compose != nil && len(b.Compose.Platforms) == 1 {
-		platform = b.Compose.Platforms[0]
-	}
-	dockerfile := b.Dockerfile
-	if dockerfile == "" {
-		dockerfile = "Dockerfile"
-	}
-	var excludes []string
-	if f, err := os.Open(filepath.Join(b.Context, ".dockerignore")); err == nil {
-		excludes, err = ignorefile.ReadAll(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("read %s/.dockerignore: %w", b.Context, err)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(b.Context, dockerfile)); err != nil {
-		return fmt.Errorf("build context %s has no %s", b.Context, dockerfile)
-	}
-	tar, err := archive.TarWithOptions(b.Context, &archive.TarOptions{ExcludePatterns: excludes})
-	if err != nil {
-		return fmt.Errorf("pack build context %s: %w", b.Context, err)
-	}
-	defer tar.Close()
-	// the builder label docker compose's classic builder sets: it is the one dive uses
-	labels := map[string]string{LabelManaged: "true", "com.docker.compose.image.builder": "classic"}
-	for k, v := range b.Labels {
-		labels[k] = v
-	}
-	// Streams are not retried: a build is bounded by the caller's deadline.
-	res, err := e.cli.ImageBuild(ctx, tar, client.ImageBuildOptions{
-		Tags: []string{b.Tag}, Dockerfile: dockerfile, Remove: true, ForceRemove: true,
-		BuildArgs: b.Args, Target: b.Target, Labels: labels, NoCache: b.NoCache, Platforms: platformList(platform),
-	})
-	if err != nil {
-		return fmt.Errorf("build %s: %w", b.Tag, err)
-	}
-	defer res.Body.Close()
-	return readBuildStream(res.Body, progress)
 }
 
 // readBuildStream decodes the JSON-lines build output until EOF.

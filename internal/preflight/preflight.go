@@ -36,7 +36,8 @@ type Engine interface {
 	ListContainers(ctx context.Context, project string) ([]engine.Container, error)
 	NetworkExists(ctx context.Context, name string) (bool, error)
 	VolumeExists(ctx context.Context, name string) (bool, error)
-	ImageID(ctx context.Context, ref string) (string, error)
+	// Image inspects a local image (ID "" when it is missing).
+	Image(ctx context.Context, ref string) (engine.Image, error)
 }
 
 // DefaultMinFreeDisk is the free space required on Docker's data root.
@@ -778,6 +779,8 @@ func imageChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options) []
 	}
 	sort.Strings(refs)
 	out := make([]validate.Check, len(refs))
+	health := make([][]validate.Check, len(refs))
+	waiters := healthyWaiters(st)
 	var wg sync.WaitGroup
 	for i, ref := range refs {
 		im := byRef[ref]
@@ -789,7 +792,11 @@ func imageChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options) []
 				c.Service = im.services[0]
 			}
 			used := strings.Join(im.services, ", ")
-			id, err := eng.ImageID(ctx, ref)
+			image, err := eng.Image(ctx, ref)
+			id := image.ID
+			if id != "" {
+				health[i] = imageHealthChecks(st, im.services, image, waiters)
+			}
 			switch {
 			case err != nil:
 				c.Status, c.Detail, c.Fix = validate.Fail, fmt.Sprintf("cannot inspect image %s: %v", ref, err), "check the engine (docker info)"
@@ -826,6 +833,50 @@ func imageChecks(ctx context.Context, st *stack.Stack, eng Engine, o Options) []
 		}()
 	}
 	wg.Wait()
+	for _, h := range health {
+		out = append(out, h...)
+	}
+	return out
+}
+
+// healthyWaiters are, per service, the services that wait for it to be
+// healthy (depends_on condition: service_healthy), when the file leaves
+// its healthcheck to its image.
+func healthyWaiters(st *stack.Stack) map[string][]string {
+	out := map[string][]string{}
+	for _, n := range st.Names {
+		for dep, d := range st.Services[n].Config.DependsOn {
+			if ds := st.Services[dep]; ds != nil && d.Condition == types.ServiceConditionHealthy && ds.ImageHealthcheckMatters() {
+				out[dep] = append(out[dep], n)
+			}
+		}
+	}
+	for _, w := range out {
+		sort.Strings(w)
+	}
+	return out
+}
+
+// imageHealthChecks warn about the services of a local image that others
+// wait to be healthy for while neither the file nor the image gives them a
+// healthcheck: the deploy would fail those dependents.
+func imageHealthChecks(st *stack.Stack, services []string, image engine.Image, waiters map[string][]string) []validate.Check {
+	var out []validate.Check
+	for _, n := range services {
+		s := st.Services[n]
+		if len(waiters[n]) == 0 || stack.HealthcheckRuns(engine.EffectiveHealthcheck(s.Config.HealthCheck, image.Healthcheck)) {
+			continue
+		}
+		classes := []stack.Class{}
+		for _, w := range waiters[n] {
+			classes = append(classes, st.Services[w].Class)
+		}
+		ref := engine.ImageName(st.Project.Name, s.Config)
+		out = append(out, validate.Check{Name: CheckImage, Service: n, Class: validate.StrongestClass(classes...), Status: validate.Warn,
+			Detail: fmt.Sprintf("%s wait(s) for %q to be healthy, but %q has no healthcheck: the compose file gives it none and its image %s has no HEALTHCHECK; the deploy will fail %s",
+				strings.Join(waiters[n], ", "), n, n, ref, strings.Join(waiters[n], ", ")),
+			Fix: fmt.Sprintf("give %q a healthcheck (healthcheck.test, or HEALTHCHECK in its Dockerfile), or make %s wait with condition: service_started", n, strings.Join(waiters[n], ", "))})
+	}
 	return out
 }
 

@@ -33,6 +33,8 @@ type fakeEngine struct {
 	networks map[string]bool
 	volumes  map[string]bool
 	images   map[string]string
+	// imageHealth: a local image's own healthcheck, by ref
+	imageHealth map[string]*container.HealthConfig
 }
 
 func (f *fakeEngine) APIVersion() string    { return f.api }
@@ -53,8 +55,8 @@ func (f *fakeEngine) NetworkExists(ctx context.Context, name string) (bool, erro
 func (f *fakeEngine) VolumeExists(ctx context.Context, name string) (bool, error) {
 	return f.volumes[name], nil
 }
-func (f *fakeEngine) ImageID(ctx context.Context, ref string) (string, error) {
-	return f.images[ref], nil
+func (f *fakeEngine) Image(ctx context.Context, ref string) (engine.Image, error) {
+	return engine.Image{ID: f.images[ref], Healthcheck: f.imageHealth[ref]}, nil
 }
 
 func newFake() *fakeEngine {
@@ -606,4 +608,42 @@ func TestSameHost(t *testing.T) {
 	assert.False(t, sameHost(info, name("hub1"), mem(16<<30)), "another kernel under the same name")
 	assert.True(t, sameHost(info, name("hub1"), unread), "what cannot be read here does not decide")
 	assert.True(t, sameHost(engine.SystemInfo{}, name("hub1"), mem(8<<30)), "an engine that does not say")
+}
+
+// TestImageHealthcheckWarning: a service others wait to be healthy for,
+// with no healthcheck in the file, is fine when its local image has a
+// HEALTHCHECK, and warned about when it has none (the deploy would fail
+// its dependents).
+func TestImageHealthcheckWarning(t *testing.T) {
+	st := load(t, `
+services:
+  withimg:
+    image: bld-with:1
+  without:
+    image: bld-without:1
+    healthcheck: {interval: 1s}
+  absent:
+    image: bld-absent:1
+  app:
+    image: bld-app:1
+    depends_on:
+      withimg: {condition: service_healthy}
+      without: {condition: service_healthy}
+      absent: {condition: service_healthy}
+`, nil, nil)
+	f := newFake()
+	f.imageHealth = map[string]*container.HealthConfig{"bld-with:1": {Test: []string{"CMD", "/probe"}}}
+	f.images["bld-with:1"], f.images["bld-without:1"], f.images["bld-app:1"] = "sha256:with", "sha256:without", "sha256:app"
+	rep := Run(context.Background(), st, f, opts(10<<30, 4<<30, freeListen))
+	var warned []validate.Check
+	for _, c := range find(rep, CheckImage) {
+		if strings.Contains(c.Detail, "healthy") {
+			warned = append(warned, c)
+		}
+	}
+	require.Len(t, warned, 1, "only the present image without a HEALTHCHECK; a missing image is not known yet")
+	assert.Equal(t, "without", warned[0].Service)
+	assert.Equal(t, validate.Warn, warned[0].Status)
+	assert.Contains(t, warned[0].Detail, `app wait(s) for "without" to be healthy`)
+	assert.Contains(t, warned[0].Fix, "condition: service_started")
 }

@@ -142,9 +142,23 @@ type Service struct {
 // resolved class is core).
 func (s *Service) Blocking() bool { return s.Class == Core }
 
-// HasHealthcheck reports whether the container has a healthcheck that runs.
-func (s *Service) HasHealthcheck() bool {
+// HasHealthcheck reports whether the compose file gives the container a
+// healthcheck that runs. Its image may have one the file does not name (a
+// Dockerfile HEALTHCHECK): the deploy reads the image
+// (engine.EffectiveHealthcheck); see ImageHealthcheckMatters.
+func (s *Service) HasHealthcheck() bool { return HealthcheckRuns(s.Config.HealthCheck) }
+
+// ImageHealthcheckMatters reports whether the container's healthcheck
+// depends on its image: the file names no test and does not disable the
+// check, so the image's HEALTHCHECK (if any) is the one that runs.
+func (s *Service) ImageHealthcheckMatters() bool {
 	hc := s.Config.HealthCheck
+	return hc == nil || (!hc.Disable && len(hc.Test) == 0)
+}
+
+// HealthcheckRuns reports whether a healthcheck runs: it has a test that
+// is not NONE and is not disabled.
+func HealthcheckRuns(hc *types.HealthCheckConfig) bool {
 	if hc == nil || hc.Disable || len(hc.Test) == 0 {
 		return false
 	}
@@ -610,7 +624,8 @@ func HealthcheckBudget(hc *types.HealthCheckConfig) time.Duration {
 }
 
 // checkDependencies reports what compose-go lets through but dive cannot deploy:
-// a service_healthy condition on a service without a healthcheck.
+// a service_healthy condition on a service whose healthcheck the file
+// disables.
 func (s *Stack) checkDependencies() error {
 	var errs []string
 	for _, name := range s.Names {
@@ -622,15 +637,18 @@ func (s *Stack) checkDependencies() error {
 				}
 				continue
 			}
-			if d.Condition == types.ServiceConditionHealthy && !ds.HasHealthcheck() {
-				errs = append(errs, fmt.Sprintf("service %q waits for %q to be healthy, but %q has no healthcheck", name, dep, dep))
+			// Without a test in the file, the image's HEALTHCHECK may be
+			// the one: the deploy decides from the image (as compose
+			// does). A disabled check is certain now.
+			if d.Condition == types.ServiceConditionHealthy && !ds.HasHealthcheck() && !ds.ImageHealthcheckMatters() {
+				errs = append(errs, fmt.Sprintf("service %q waits for %q to be healthy, but %q disables its healthcheck", name, dep, dep))
 			}
 		}
 	}
 	if len(errs) > 0 {
 		sort.Strings(errs)
 		return &ConfigError{Msg: strings.Join(s.Files, ", ") + ": " + strings.Join(errs, "; "),
-			Fix: "add a healthcheck to the dependency, or use condition: service_started"}
+			Fix: "give the dependency a healthcheck (remove disable: true / test: [NONE]), or use condition: service_started"}
 	}
 	return nil
 }

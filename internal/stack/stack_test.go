@@ -491,18 +491,26 @@ services:
 `, Options{})
 		requireConfigError(t, err, "authzforce")
 	})
-	t.Run("service_healthy on a service without healthcheck", func(t *testing.T) {
-		_, err := load(t, `
+	t.Run("service_healthy on a service whose image may have the healthcheck", func(t *testing.T) {
+		// As compose: the image's HEALTHCHECK counts; the deploy reads it.
+		st, err := load(t, `
 services:
   otel:
     image: otel
+  timings:
+    image: otel
+    healthcheck: {interval: 1s}
   backend:
     image: backend
     depends_on:
       otel: {condition: service_healthy}
+      timings: {condition: service_healthy}
 `, Options{})
-		ce := requireConfigError(t, err, `"backend"`, `"otel"`, "no healthcheck")
-		assert.Contains(t, ce.Fix, "service_started")
+		require.NoError(t, err)
+		for _, n := range []string{"otel", "timings"} {
+			assert.False(t, st.Services[n].HasHealthcheck(), n)
+			assert.True(t, st.Services[n].ImageHealthcheckMatters(), n)
+		}
 	})
 	t.Run("service_healthy on a disabled healthcheck", func(t *testing.T) {
 		_, err := load(t, `
@@ -515,7 +523,8 @@ services:
     depends_on:
       otel: {condition: service_healthy}
 `, Options{})
-		requireConfigError(t, err, `"otel"`, "no healthcheck")
+		ce := requireConfigError(t, err, `"backend"`, `"otel"`, "disables its healthcheck")
+		assert.Contains(t, ce.Fix, "service_started")
 	})
 	t.Run("cycle", func(t *testing.T) {
 		_, err := load(t, `

@@ -183,7 +183,38 @@ func listedReady(s *svcState) bool {
 	if !s.found || s.svc.OneShot || s.c.State != string(container.StateRunning) {
 		return false
 	}
-	return !s.svc.HasHealthcheck() || s.c.Health == string(container.Healthy)
+	return !hasHealthcheck(s) || s.c.Health == string(container.Healthy)
+}
+
+// hasHealthcheck reports whether s's container runs a healthcheck: the
+// file's, or, when the file names no test, its image's (the engine merges
+// them at create; the container's inspect, or its listed health, shows it).
+func hasHealthcheck(s *svcState) bool {
+	if s.svc.HasHealthcheck() {
+		return true
+	}
+	if !s.svc.ImageHealthcheckMatters() || !s.found {
+		return false
+	}
+	if s.listed {
+		return s.c.Health != ""
+	}
+	return healthcheckTest(s) != nil
+}
+
+// healthcheckTest is the test s's container runs (its inspect: the file's
+// merged with the image's), else the file's; nil when none runs.
+func healthcheckTest(s *svcState) []string {
+	if s.ins.Config != nil && s.ins.Config.Healthcheck != nil {
+		if t := s.ins.Config.Healthcheck.Test; len(t) > 0 && t[0] != "NONE" {
+			return t
+		}
+		return nil
+	}
+	if s.svc.HasHealthcheck() {
+		return s.svc.Config.HealthCheck.Test
+	}
+	return nil
 }
 
 // runner runs the engine calls, dials and probes of one validation, at
@@ -311,17 +342,19 @@ func (r *runner) dialAndProbe() {
 // unless dive's own probe already saw it succeed.
 func (r *runner) probe(s *svcState) {
 	o := r.o
-	if s.svc.HasHealthcheck() && !s.svc.OneShot && healthStatus(s) == container.Starting && o.Confirmed[s.svc.Name] {
+	if hasHealthcheck(s) && !s.svc.OneShot && healthStatus(s) == container.Starting && o.Confirmed[s.svc.Name] {
 		// dive's own probe ran this very healthcheck command moments ago
 		// and it succeeded: running it again would only cost time.
 		s.probe = &engine.ExecResult{ExitCode: 0, Output: "its healthcheck command succeeded in dive's probe during this deploy"}
-	} else if !o.NoExec && s.svc.HasHealthcheck() && !s.svc.OneShot && healthStatus(s) == container.Starting {
-		cmd := engine.HealthcheckCommand(s.svc.Config.HealthCheck.Test)
+	} else if !o.NoExec && hasHealthcheck(s) && !s.svc.OneShot && healthStatus(s) == container.Starting {
+		cmd := engine.HealthcheckCommand(healthcheckTest(s))
 		if len(cmd) > 0 {
 			timeout := o.ExecTimeout
 			if timeout <= 0 {
 				timeout = 5 * time.Second
-				if hc := s.svc.Config.HealthCheck; hc.Timeout != nil && *hc.Timeout > 0 && time.Duration(*hc.Timeout) < timeout {
+				if hc := s.ins.Config; hc != nil && hc.Healthcheck != nil && hc.Healthcheck.Timeout > 0 && hc.Healthcheck.Timeout < timeout {
+					timeout = hc.Healthcheck.Timeout
+				} else if hc := s.svc.Config.HealthCheck; hc != nil && hc.Timeout != nil && *hc.Timeout > 0 && time.Duration(*hc.Timeout) < timeout {
 					timeout = time.Duration(*hc.Timeout)
 				}
 			}
@@ -371,6 +404,9 @@ func serviceChecks(st *stack.Stack, states map[string]*svcState, window time.Dur
 		}
 		sort.Strings(deps)
 		for _, d := range deps {
+			if c, ok := healthyWithoutCheck(s, states[d], s.svc.Config.DependsOn[d]); ok {
+				checks = append(checks, c)
+			}
 			if c, ok := orderCheck(s, states[d], s.svc.Config.DependsOn[d]); ok {
 				checks = append(checks, c)
 			}
@@ -381,6 +417,22 @@ func serviceChecks(st *stack.Stack, states map[string]*svcState, window time.Dur
 
 func running(s *svcState) bool {
 	return s.listed || s.found && s.insErr == nil && s.ins.State != nil && s.ins.State.Running && !s.ins.State.Restarting && !s.ins.State.Paused
+}
+
+// healthyWithoutCheck warns when from waits for to to be healthy and to's
+// container runs no healthcheck (neither the file nor its image gives it
+// one): a deploy fails from, as docker compose refuses to start it.
+func healthyWithoutCheck(from, to *svcState, dep types.ServiceDependency) (Check, bool) {
+	if from == nil || to == nil || !to.found || to.insErr != nil || dep.Condition != types.ServiceConditionHealthy || hasHealthcheck(to) {
+		return Check{}, false
+	}
+	if !to.listed && to.ins.Config == nil {
+		return Check{}, false // not inspected: nothing known
+	}
+	x, y := from.svc.Name, to.svc.Name
+	return Check{Name: CheckOrder, Service: x, Class: from.svc.Class, Status: Warn,
+		Detail: fmt.Sprintf("%s waits for %s to be healthy, but %s's container runs no healthcheck (the compose file gives it none, nor does its image): a deploy fails %s", x, y, y, x),
+		Fix:    fmt.Sprintf("give %s a healthcheck (healthcheck.test, or HEALTHCHECK in its Dockerfile), or make %s wait with condition: service_started", y, x)}, true
 }
 
 func healthStatus(s *svcState) container.HealthStatus {
@@ -458,7 +510,7 @@ func containerChecks(s *svcState, window time.Duration) []Check {
 	}
 	up := running(s)
 
-	if svc.HasHealthcheck() && up {
+	if hasHealthcheck(s) && up {
 		out = append(out, healthCheck(s, mk))
 	}
 	if up {
@@ -478,7 +530,7 @@ func containerChecks(s *svcState, window time.Duration) []Check {
 // ports and networks; see Options.Reused.
 func listedChecks(s *svcState, mk mkFunc) []Check {
 	out := []Check{mk(CheckContainer, Pass, fmt.Sprintf("container %s running (%s; reused unchanged by this deploy, state from the container list)", s.c.Name, s.c.Status), "")}
-	if s.svc.HasHealthcheck() {
+	if hasHealthcheck(s) {
 		out = append(out, mk(CheckHealth, Pass, "healthy (the engine's status in the container list)", ""))
 	}
 	out = append(out, portChecks(s, mk)...)

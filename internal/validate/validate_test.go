@@ -534,3 +534,47 @@ func TestRunReusedFromList(t *testing.T) {
 	assert.Contains(t, byName(rep, CheckNetwork, "api")[0].Detail, "not attached to fake_back")
 	assert.Equal(t, Fail, byName(rep, CheckPort, "api")[0].Status)
 }
+
+// TestImageHealthcheck: db's healthcheck is its image's (the file has none):
+// its health is checked and probed with the command its container runs; a
+// service waiting for db to be healthy while db's container runs none is
+// warned about.
+func TestImageHealthcheck(t *testing.T) {
+	st := loadStack(t, strings.Replace(fakeCompose, `    healthcheck: {test: ["CMD", "/probe"], interval: 1s}
+`, "", 1))
+	f := healthyFake()
+	ins := f.inspect["id-db"]
+	ins.Config = &container.Config{Healthcheck: &container.HealthConfig{Test: []string{"CMD", "/img-probe"}, Timeout: time.Second}}
+	ins.State.Health = &container.Health{Status: container.Starting}
+	f.inspect["id-db"] = ins
+	var ran []string
+	f.exec = func(id string, cmd []string) (engine.ExecResult, error) {
+		ran = append(ran, id+" "+strings.Join(cmd, " "))
+		return engine.ExecResult{ExitCode: 0}, nil
+	}
+	rep := Run(context.Background(), st, f, Options{Dial: okDial})
+	assert.Equal(t, []string{"id-db /img-probe"}, ran, "the image's command, as the container runs it")
+	require.NotEmpty(t, byName(rep, CheckHealth, "db"))
+	assert.Equal(t, Pass, byName(rep, CheckHealth, "db")[0].Status)
+	for _, c := range byName(rep, CheckOrder, "api") {
+		assert.NotEqual(t, Warn, c.Status, c.Detail)
+	}
+
+	// No healthcheck anywhere: the dependents waiting for db to be healthy are warned about.
+	ins.Config = &container.Config{}
+	ins.State.Health = nil
+	f.inspect["id-db"] = ins
+	rep = Run(context.Background(), st, f, Options{Dial: okDial})
+	assert.Empty(t, byName(rep, CheckHealth, "db"))
+	var warned []string
+	for _, svc := range []string{"api", "init"} {
+		for _, c := range byName(rep, CheckOrder, svc) {
+			if c.Status == Warn {
+				warned = append(warned, svc)
+				assert.Contains(t, c.Detail, "runs no healthcheck")
+				assert.Contains(t, c.Fix, "condition: service_started")
+			}
+		}
+	}
+	assert.Equal(t, []string{"api", "init"}, warned)
+}
