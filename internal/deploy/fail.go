@@ -255,9 +255,16 @@ func inferOOM(diag *Diagnosis, peakMem float64) {
 func (d *deployer) depFailure(failed []string) string {
 	parts := make([]string, 0, len(failed))
 	for _, n := range failed {
-		why := d.svcs[n].res.Reason
-		if why == "" {
-			why = string(d.svcs[n].res.State)
+		// Read from the dependency's signals, never its result: a signal's
+		// error is set before it closes, while the result may still be
+		// written by the dependency's own goroutine (one whose own
+		// dependency failed is not final yet).
+		why := "a dependency of it failed"
+		for _, sig := range []*signal{d.svcs[n].ready, d.svcs[n].started} {
+			if sig.isFinal() && sig.err != nil {
+				why = sig.err.Error()
+				break
+			}
 		}
 		parts = append(parts, fmt.Sprintf("%s (%s)", n, why))
 	}
