@@ -215,7 +215,11 @@ func (f *fakeEngine) Image(ctx context.Context, ref string) (engine.Image, error
 	if !ok {
 		id = "sha256:" + ref
 	}
-	return engine.Image{ID: id, Healthcheck: f.imageHealth[ref]}, nil
+	vols := map[string]struct{}{}
+	for _, v := range f.imageVols[ref] {
+		vols[v] = struct{}{}
+	}
+	return engine.Image{ID: id, Healthcheck: f.imageHealth[ref], Volumes: vols}, nil
 }
 
 // mergeImageHealth is what the engine does at create: the container's
@@ -245,16 +249,6 @@ func mergeImageHealth(user, image *container.HealthConfig) *container.HealthConf
 		h.Retries = image.Retries
 	}
 	return &h
-}
-
-func (f *fakeEngine) ImageVolumes(ctx context.Context, ref string) (map[string]struct{}, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := map[string]struct{}{}
-	for _, v := range f.imageVols[ref] {
-		out[v] = struct{}{}
-	}
-	return out, nil
 }
 
 // fakeMounts are the mounts the engine gives a container of spec s from

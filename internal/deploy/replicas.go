@@ -106,7 +106,7 @@ func (d *deployer) ensureReplica(ctx context.Context, r *svcRun, imageID string,
 	case same && (old.State == "created" || old.State == "exited"):
 	default:
 		if has {
-			if spec, err = d.inherit(ctx, r, spec, old); err != nil {
+			if spec, err = d.inherit(r, spec, old); err != nil {
 				return "", err
 			}
 			if err := d.stopReplica(ctx, r, old); err != nil {

@@ -230,6 +230,8 @@ type svcRun struct {
 	before string // the service's container before the deploy
 	// createWhy: why its container is (re)created (service_creating).
 	createWhy string
+	// imageVolumes: the VOLUME paths of its image (prepare's inspect).
+	imageVolumes map[string]struct{}
 	// staleRemoved: keepOld removed the kept containers an earlier deploy left.
 	staleRemoved bool
 	failedAt     time.Time

@@ -150,6 +150,7 @@ func (d *deployer) prepare(ctx context.Context, r *svcRun) (*engine.ContainerSpe
 	}
 	r.res.Container, r.res.ImageID = spec.Name, imageID
 	r.setHealth(img.Healthcheck)
+	r.imageVolumes = img.Volumes
 	return spec, true
 }
 
@@ -207,7 +208,7 @@ func (d *deployer) applyDecision(ctx context.Context, r *svcRun, act action, old
 			from = stale
 		}
 		var err error
-		if spec, err = d.inherit(ctx, r, spec, from); err != nil {
+		if spec, err = d.inherit(r, spec, from); err != nil {
 			d.fail(ctx, r, &Diagnosis{Reason: "container configuration: " + err.Error()}, "")
 			return "", false
 		}
@@ -254,16 +255,12 @@ func (d *deployer) applyDecision(ctx context.Context, r *svcRun, act action, old
 // it replaces as docker compose does (engine.Inherit): an image VOLUME or a
 // `volumes: [/path]` entry gets the previous container's volume at that
 // destination, data and all. Not with --renew-anon-volumes, nor when from
-// has no mounts (no image inspect then).
-func (d *deployer) inherit(ctx context.Context, r *svcRun, spec *engine.ContainerSpec, from engine.Container) (*engine.ContainerSpec, error) {
+// has no mounts. The image's VOLUME paths come from prepare's inspect.
+func (d *deployer) inherit(r *svcRun, spec *engine.ContainerSpec, from engine.Container) (*engine.ContainerSpec, error) {
 	if d.o.RenewAnonVolumes || len(from.Mounts) == 0 {
 		return spec, nil
 	}
-	vols, err := d.eng.ImageVolumes(ctx, spec.Config.Image)
-	if err != nil {
-		return nil, fmt.Errorf("inspect image %s for its volumes: %w", spec.Config.Image, err)
-	}
-	return d.spec(r, spec.Config.Labels[engine.LabelImage], spec.Number, &engine.Inherit{Mounts: from.Mounts, ImageVolumes: vols})
+	return d.spec(r, spec.Config.Labels[engine.LabelImage], spec.Number, &engine.Inherit{Mounts: from.Mounts, ImageVolumes: r.imageVolumes})
 }
 
 // spec converts the service into replica n's container spec; in: the

@@ -17,10 +17,8 @@ import (
 // implements it, and unit tests use a fake.
 type Engine interface {
 	APIVersion() string
-	// Image inspects a local image (ID "" when missing).
+	// Image inspects a local image (ID "" when missing): its healthcheck and VOLUME paths too.
 	Image(ctx context.Context, ref string) (engine.Image, error)
-	// ImageVolumes: the VOLUME paths of a local image.
-	ImageVolumes(ctx context.Context, ref string) (map[string]struct{}, error)
 	Build(ctx context.Context, b engine.BuildSpec, progress func(string)) error
 	Pull(ctx context.Context, ref string) error
 	EnsureNetwork(ctx context.Context, n engine.NetworkSpec) (bool, error)

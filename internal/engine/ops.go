@@ -130,6 +130,9 @@ type Image struct {
 	// base image's), nil when it has none; the engine merges it with the
 	// container's at create (EffectiveHealthcheck).
 	Healthcheck *container.HealthConfig
+	// Volumes are its VOLUME paths: where a recreated container inherits
+	// anonymous volumes (Inherit).
+	Volumes map[string]struct{}
 }
 
 // Image inspects a local image; its ID is "" when it is missing.
@@ -145,24 +148,9 @@ func (e *Engine) Image(ctx context.Context, ref string) (Image, error) {
 	}
 	img := Image{ID: res.ID}
 	if res.Config != nil {
-		img.Healthcheck = res.Config.Healthcheck
+		img.Healthcheck, img.Volumes = res.Config.Healthcheck, res.Config.Volumes
 	}
 	return img, nil
-}
-
-// ImageVolumes returns the VOLUME paths of a local image (its config's
-// Volumes): where a recreated container inherits anonymous volumes.
-func (e *Engine) ImageVolumes(ctx context.Context, ref string) (map[string]struct{}, error) {
-	res, err := do(ctx, e, "image inspect", func(ctx context.Context) (client.ImageInspectResult, error) {
-		return e.cli.ImageInspect(ctx, ref)
-	})
-	if err != nil {
-		return nil, err
-	}
-	if res.Config == nil {
-		return nil, nil
-	}
-	return res.Config.Volumes, nil
 }
 
 // readBuildStream decodes the JSON-lines build output until EOF.
