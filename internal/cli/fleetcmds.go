@@ -288,7 +288,7 @@ func (a *app) runFleetDown(ctx context.Context, t *fleetTarget, l *fleet.Loaded,
 			if errs[ls.Name] != nil {
 				return nil
 			}
-			_, nerrs, err := removeCreatedNetworks(ctx, eng, ls.St.Project.Name, t.stackLoaded(ls), true, &prefixWriter{w: out, prefix: fmt.Sprintf("[%s@%s] ", ls.Name, ls.Engine)}, &once)
+			nerrs, err := removeCreatedNetworks(ctx, eng, ls.St.Project.Name, t.stackLoaded(ls), true, &prefixWriter{w: out, prefix: fmt.Sprintf("[%s@%s] ", ls.Name, ls.Engine)}, &once)
 			if err == nil && len(nerrs) > 0 {
 				err = fmt.Errorf("down left some things behind:\n  %s", strings.Join(nerrs, "\n  "))
 			}

@@ -101,7 +101,6 @@ func downProject(ctx context.Context, eng *engine.Engine, project string, l *loa
 		// Still remove what can be: the networks of the containers that did go.
 		errs = append(errs, err.Error())
 	}
-	removed := 0
 	nets, err := eng.ListNetworks(ctx, engine.LabelProject+"="+project)
 	if err != nil {
 		return err
@@ -112,13 +111,11 @@ func downProject(ctx context.Context, eng *engine.Engine, project string, l *loa
 			continue
 		}
 		fmt.Fprintf(w, "removed network %s\n", n.Name)
-		removed++
 	}
-	n, nerrs, err := removeCreatedNetworks(ctx, eng, project, l, volumes, w, nil)
+	nerrs, err := removeCreatedNetworks(ctx, eng, project, l, volumes, w, nil)
 	if err != nil {
 		return err
 	}
-	removed += n
 	errs = append(errs, nerrs...)
 	if volumes {
 		vols, err := eng.ListVolumes(ctx, engine.LabelProject+"="+project)
@@ -145,10 +142,10 @@ func downProject(ctx context.Context, eng *engine.Engine, project string, l *loa
 // (compose never removes an external one): only down -v removes it, and
 // only once no container uses it; otherwise it says it kept it. once, when
 // set, skips networks already handled by another stack of the same down.
-func removeCreatedNetworks(ctx context.Context, eng *engine.Engine, project string, l *loaded, volumes bool, w io.Writer, once *sync.Map) (removed int, errs []string, err error) {
+func removeCreatedNetworks(ctx context.Context, eng *engine.Engine, project string, l *loaded, volumes bool, w io.Writer, once *sync.Map) (errs []string, err error) {
 	created, err := createdNetworks(ctx, eng, project, l)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	for _, n := range created {
 		if !volumes {
@@ -169,9 +166,8 @@ func removeCreatedNetworks(ctx context.Context, eng *engine.Engine, project stri
 			continue
 		}
 		fmt.Fprintf(w, "removed network %s\n", n.Name)
-		removed++
 	}
-	return removed, errs, nil
+	return errs, nil
 }
 
 // createdNetworks are the external networks dive created (when they were
