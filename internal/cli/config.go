@@ -22,6 +22,7 @@ type envConfig struct {
 	BreakerCooldown  string          // DIVE_BREAKER_COOLDOWN (parsed, with a warning, by the breaker)
 	TextfileDir      string          // DIVE_TEXTFILE_DIR: a second Prometheus textfile
 	MinFreeDisk      string          // DIVE_MIN_FREE_DISK: below --min-disk
+	KeepDeploys      string          // DIVE_KEEP_DEPLOYS: how many deploys' records to keep (keepDeploys)
 	OTLP             bool            // OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set
 	Docker           fleet.DockerEnv // DOCKER_HOST, DOCKER_CONTEXT, DOCKER_CONFIG: the docker CLI's engine and config folder
 	RemoveOrphans    bool            // COMPOSE_REMOVE_ORPHANS: deploy --remove-orphans by default, as docker compose
@@ -38,6 +39,7 @@ func resolveEnv(getenv func(string) string, environ []string) envConfig {
 		BreakerCooldown: getenv("DIVE_BREAKER_COOLDOWN"),
 		TextfileDir:     getenv("DIVE_TEXTFILE_DIR"),
 		MinFreeDisk:     getenv(preflight.EnvMinFreeDisk),
+		KeepDeploys:     getenv(envKeepDeploys),
 		OTLP:            getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "",
 		Docker:          fleet.DockerEnv{Host: getenv("DOCKER_HOST"), Context: getenv("DOCKER_CONTEXT"), Config: getenv("DOCKER_CONFIG")},
 		Environ:         environ,

@@ -53,3 +53,40 @@ func TestLibrariesReadNoEnvironment(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+// TestPruneRecords: DIVE_KEEP_DEPLOYS bounds a project's records, oldest
+// first, but never removes the deploy running now nor the two newest that
+// kept their configuration (rollback's targets); a bad value warns and keeps
+// the default.
+func TestPruneRecords(t *testing.T) {
+	state := t.TempDir()
+	root := filepath.Join(state, "p", "deploys")
+	var ids []string
+	for i := range 8 {
+		id := "20261201T10000" + string(rune('0'+i)) + "Z-abcdef"
+		ids = append(ids, id)
+		require.NoError(t, os.MkdirAll(filepath.Join(root, id), 0o755))
+	}
+	for _, i := range []int{0, 1, 2} { // kept configurations: 1 and 2 are the newest
+		require.NoError(t, os.WriteFile(filepath.Join(root, ids[i], imagesRecord), []byte("{}"), 0o644))
+	}
+	var stderr strings.Builder
+	a := &app{stderr: &stderr, env: envConfig{KeepDeploys: "3"}}
+	a.pruneRecords(state, "p", ids[7])
+	left, err := os.ReadDir(root)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{ids[1], ids[2], ids[7]}, names, "the current deploy and the two newest kept configurations")
+	assert.Empty(t, stderr.String())
+
+	a.env.KeepDeploys = "many"
+	assert.Equal(t, defaultKeepDeploys, a.keepDeploys())
+	assert.Contains(t, stderr.String(), "DIVE_KEEP_DEPLOYS=\"many\"")
+	a.env.KeepDeploys = "0"
+	assert.Zero(t, a.keepDeploys())
+	a.env.KeepDeploys = ""
+	assert.Equal(t, defaultKeepDeploys, a.keepDeploys())
+}

@@ -168,6 +168,7 @@ func (a *app) runDeploy(ctx context.Context, services []string, f deployFlags) e
 	deploy.Finish(bus, res)
 	a.writeRecords(l, deployID, collected, res, validation, evLog)
 	a.keepConfig(ctx, runDir, st, res)
+	a.pruneRecords(l.stateDir, st.Project.Name, deployID)
 	a.printSummary(out, st, res, runDir)
 	if rep, ok := validation.(validate.Report); ok && a.g.logFormat != "json" {
 		printValidationLine(out, rep)

@@ -83,6 +83,7 @@ func (a *app) runFleetDeploy(ctx context.Context, ff *fleetFlags, f deployFlags)
 	evs := append([]events.Event(nil), collected...)
 	mu.Unlock()
 	a.writeFleetRecords(t, l, id, evs, res, a.recordsHole(evLog, t.stateDir))
+	a.pruneRecords(t.stateDir, fleetRecordsProject(l.Name), id)
 	if ff.logFormat != "json" {
 		printFleetSummary(a.stdout, l, res, runDir)
 	}

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -129,6 +131,54 @@ func (a *app) writeRecords(l *loaded, deployID string, evs []events.Event, res *
 		if err := report.ExportTraces(ctx, m); err != nil {
 			warn("OTLP traces", err)
 		}
+	}
+}
+
+const (
+	envKeepDeploys = "DIVE_KEEP_DEPLOYS"
+	// defaultKeepDeploys is how many deploys' records a project keeps:
+	// months of a team's deploys, a few MB to some hundreds on disk, and a
+	// history every deploy reads (summary.json) in milliseconds.
+	defaultKeepDeploys = 200
+)
+
+// keepDeploys is DIVE_KEEP_DEPLOYS (0: keep every deploy's records), or
+// the default, with a warning when it is not a number ≥ 0.
+func (a *app) keepDeploys() int {
+	v := strings.TrimSpace(a.env.KeepDeploys)
+	if v == "" {
+		return defaultKeepDeploys
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		fmt.Fprintf(a.stderr, "dive: warning: %s=%q is not a whole number ≥ 0 (0 keeps every deploy's records); keeping the last %d\n", envKeepDeploys, v, defaultKeepDeploys)
+		return defaultKeepDeploys
+	}
+	return n
+}
+
+// pruneRecords removes the records of the project's oldest deploys beyond
+// keepDeploys, at the end of a deploy that holds the project's lock. It
+// never removes the deploy running now, nor the two newest that kept their
+// configuration (what dive hub rollback goes back to, and what the next
+// deploy compares its own with).
+func (a *app) pruneRecords(stateDir, project, current string) {
+	keep := a.keepDeploys()
+	if keep == 0 {
+		return
+	}
+	protected := map[string]bool{current: true}
+	if entries, err := os.ReadDir(report.DeploysDir(stateDir, project)); err == nil {
+		kept := 0
+		for i := len(entries) - 1; i >= 0 && kept < 2; i-- {
+			if _, err := os.Stat(filepath.Join(report.DeploysDir(stateDir, project), entries[i].Name(), imagesRecord)); err == nil {
+				protected[entries[i].Name()] = true
+				kept++
+			}
+		}
+	}
+	if _, err := report.PruneDeploys(stateDir, project, keep, func(id string) bool { return protected[id] }); err != nil {
+		fmt.Fprintf(a.stderr, "dive: warning: could not remove old deploy records (%s): %v\n", envKeepDeploys, err)
 	}
 }
 

@@ -23,7 +23,7 @@ func TestWriteDeployFiles(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	assert.ElementsMatch(t, []string{MetricsFile, ReportMarkdown, ReportJSON, ReportHTML}, names, "no temporary files left")
+	assert.ElementsMatch(t, []string{MetricsFile, SummaryFile, ReportMarkdown, ReportJSON, ReportHTML}, names, "no temporary files left")
 
 	// metrics.json reads back to the same metrics.
 	b, err := os.ReadFile(filepath.Join(dir, MetricsFile))

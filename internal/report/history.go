@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,10 +37,13 @@ type HistoryEntry struct {
 // History is a project's deploys, oldest first.
 type History []HistoryEntry
 
-// LoadHistory reads every deploy under <stateDir>/<project>/deploys/ with
-// LoadDeploy, oldest first (by start time, then deploy ID): every deploy that
-// started is listed, one killed or cut short as "incomplete" with its
-// RecordsError. A project without deploys has an empty history and no error.
+// LoadHistory reads every deploy under <stateDir>/<project>/deploys/,
+// oldest first (by start time, then deploy ID): every deploy that started is
+// listed, one killed or cut short as "incomplete" with its RecordsError. A
+// finished deploy is read from its summary.json (Slim: what history needs);
+// one without (written by an older dive) from LoadDeploy, and its
+// summary.json is written then, so the next read is cheap. A project without
+// deploys has an empty history and no error.
 func LoadHistory(stateDir, project string) ([]HistoryEntry, error) {
 	root := DeploysDir(stateDir, project)
 	dirents, err := os.ReadDir(root)
@@ -55,10 +59,46 @@ func LoadHistory(stateDir, project string) ([]HistoryEntry, error) {
 			continue
 		}
 		dir := filepath.Join(root, de.Name())
-		out = append(out, HistoryEntry{Dir: dir, Metrics: LoadDeploy(dir, de.Name(), project)})
+		out = append(out, HistoryEntry{Dir: dir, Metrics: loadSummary(dir, de.Name(), project)})
 	}
 	sortHistory(out)
 	return out, nil
+}
+
+// loadSummary is one deploy's history entry: its summary.json when that is
+// there and of this schema, else LoadDeploy; a deploy read whole from its
+// metrics.json gets its summary.json written (best effort: a read-only
+// state directory only costs the next read the same again).
+func loadSummary(dir, id, project string) Metrics {
+	if m, ok := readMetrics(filepath.Join(dir, SummaryFile), id); ok && m.SchemaVersion == SchemaVersion {
+		return m
+	}
+	m, ok := readMetrics(filepath.Join(dir, MetricsFile), id)
+	if !ok {
+		return LoadDeploy(dir, id, project)
+	}
+	if b, err := json.Marshal(Slim(m)); err == nil {
+		_ = writeFileAtomic(filepath.Join(dir, SummaryFile), append(b, '\n'), 0o644)
+	}
+	return m
+}
+
+// Slim is the part of a deploy's metrics that history uses (Summarize, the
+// trend, plan's expected readiness, rollback's choice of deploy): its
+// identity, outcome, duration and totals, and per service the name, class,
+// outcome and time to ready. A history entry read from summary.json has only
+// these fields; the deploy's own report reads metrics.json.
+func Slim(m Metrics) Metrics {
+	s := Metrics{
+		SchemaVersion: m.SchemaVersion, DeployID: m.DeployID, Project: m.Project,
+		StartedAt: m.StartedAt, FinishedAt: m.FinishedAt, DurationMS: m.DurationMS, TimeoutMS: m.TimeoutMS,
+		Outcome: m.Outcome, RecordsError: m.RecordsError, Totals: m.Totals,
+		RolledBack: m.RolledBack, RollbackCause: m.RollbackCause,
+	}
+	for _, sv := range m.Services {
+		s.Services = append(s.Services, Service{Name: sv.Name, Class: sv.Class, Outcome: sv.Outcome, TimeToReadyMS: sv.TimeToReadyMS})
+	}
+	return s
 }
 
 func sortHistory(h []HistoryEntry) {
@@ -367,4 +407,45 @@ func (e *errWriter) Write(p []byte) (int, error) {
 
 func (e *errWriter) printf(format string, a ...any) {
 	fmt.Fprintf(e, format, a...)
+}
+
+// PruneDeploys removes the records of the oldest deploys of project so that
+// at most keep remain, never one protect names (the deploy running now, the
+// configurations a rollback would go back to). Only folders named as deploy
+// IDs are touched; keep ≤ 0 keeps everything. It returns the IDs it removed
+// and the first error (it goes on past one).
+func PruneDeploys(stateDir, project string, keep int, protect func(id string) bool) ([]string, error) {
+	if keep <= 0 {
+		return nil, nil
+	}
+	root := DeploysDir(stateDir, project)
+	dirents, err := os.ReadDir(root)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var ids []string // oldest first: IDs start with their UTC start time
+	for _, de := range dirents {
+		if _, ok := StartFromID(de.Name()); ok && de.IsDir() {
+			ids = append(ids, de.Name())
+		}
+	}
+	sort.Strings(ids)
+	var removed []string
+	var firstErr error
+	for i := 0; i < len(ids) && len(ids)-len(removed) > keep; i++ {
+		if protect != nil && protect(ids[i]) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(root, ids[i])); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("removing the records of deploy %s: %w", ids[i], err)
+			}
+			continue
+		}
+		removed = append(removed, ids[i])
+	}
+	return removed, firstErr
 }

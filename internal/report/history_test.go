@@ -212,3 +212,91 @@ func TestLoadHistoryMissingProject(t *testing.T) {
 	require.NoError(t, WriteHistoryText(&buf, s))
 	assert.True(t, strings.HasPrefix(buf.String(), "Deploy history: 0 deploys"))
 }
+
+// TestHistoryReadsSummaries: a deploy's history entry comes from its
+// summary.json (a deploy's metrics.json can be large: it is not read), one
+// written by an older dive gets its summary.json from metrics.json on the
+// first read, and the summary gives the same history as the full metrics.
+func TestHistoryReadsSummaries(t *testing.T) {
+	state, ids := writeHistory(t)
+	full, err := LoadHistory(state, "dive-hub")
+	require.NoError(t, err)
+
+	// An older dive wrote no summary.json: the first read writes it.
+	old := DeployDir(state, "dive-hub", ids[0])
+	require.NoError(t, os.Remove(filepath.Join(old, SummaryFile)))
+	_, err = LoadHistory(state, "dive-hub")
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(old, SummaryFile))
+	require.NoError(t, err, "summary.json written back")
+	var back Metrics
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, Slim(full[0].Metrics), back)
+
+	// With metrics.json gone (or as large as a wide stack's), history reads
+	// the summaries only, and summarizes the same.
+	for _, id := range ids {
+		require.NoError(t, os.Remove(filepath.Join(DeployDir(state, "dive-hub", id), MetricsFile)))
+	}
+	slim, err := LoadHistory(state, "dive-hub")
+	require.NoError(t, err)
+	require.Len(t, slim, 3)
+	for i := range slim {
+		assert.Empty(t, slim[i].Metrics.RecordsError, "read from summary.json, not recomputed from events")
+		assert.Equal(t, Slim(full[i].Metrics), slim[i].Metrics)
+		assert.Empty(t, slim[i].Metrics.Phases, "a summary holds no phases")
+	}
+	assert.Equal(t, Summarize(full, 1), Summarize(slim, 1))
+
+	// A summary of another schema is not trusted: metrics.json is read.
+	stale := DeployDir(state, "dive-hub", ids[1])
+	require.NoError(t, os.WriteFile(filepath.Join(stale, SummaryFile), []byte(`{"schema_version":99,"deploy_id":"x","started_at":"2026-11-28T10:00:00Z","outcome":"failed"}`), 0o644))
+	require.NoError(t, WriteJSON(mustCreate(t, filepath.Join(stale, MetricsFile)), full[1].Metrics))
+	again, err := LoadHistory(state, "dive-hub")
+	require.NoError(t, err)
+	assert.Equal(t, full[1].Metrics.Outcome, again[1].Metrics.Outcome)
+	assert.Equal(t, ids[1], again[1].Metrics.DeployID)
+}
+
+func mustCreate(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestPruneDeploys: the oldest deploys go first, down to keep; a protected
+// one stays (and does not count against the others); folders that are not
+// deploy IDs are never touched; keep 0 keeps everything.
+func TestPruneDeploys(t *testing.T) {
+	state := t.TempDir()
+	root := DeploysDir(state, "p")
+	var ids []string
+	for i := range 6 {
+		id := time.Date(2026, 12, 1, 10, i, 0, 0, time.UTC).Format("20060102T150405Z") + "-00000" + string(rune('a'+i))
+		ids = append(ids, id)
+		require.NoError(t, os.MkdirAll(filepath.Join(root, id), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, id, EventsFile), []byte("{}\n"), 0o644))
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "keep-me"), 0o755))
+
+	removed, err := PruneDeploys(state, "p", 0, nil)
+	require.NoError(t, err)
+	assert.Empty(t, removed)
+
+	removed, err = PruneDeploys(state, "p", 3, func(id string) bool { return id == ids[1] })
+	require.NoError(t, err)
+	assert.Equal(t, []string{ids[0], ids[2], ids[3]}, removed)
+	left, err := os.ReadDir(root)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{ids[1], ids[4], ids[5], "keep-me"}, names)
+
+	removed, err = PruneDeploys(state, "missing", 3, nil)
+	require.NoError(t, err)
+	assert.Empty(t, removed)
+}

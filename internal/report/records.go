@@ -28,14 +28,8 @@ func StartFromID(id string) (time.Time, bool) {
 // RecordsError, and a deploy without any event still has the start time of
 // its ID.
 func LoadDeploy(dir, id, project string) Metrics {
-	if b, err := os.ReadFile(filepath.Join(dir, MetricsFile)); err == nil {
-		var m Metrics
-		if err := json.Unmarshal(b, &m); err == nil && !m.StartedAt.IsZero() {
-			if m.DeployID == "" {
-				m.DeployID = id
-			}
-			return m
-		}
+	if m, ok := readMetrics(filepath.Join(dir, MetricsFile), id); ok {
+		return m
 	}
 	var evs []events.Event
 	var rerr error
@@ -60,4 +54,21 @@ func LoadDeploy(dir, id, project string) Metrics {
 		m.RecordsError = "metrics.json is missing: recomputed from events.jsonl"
 	}
 	return m
+}
+
+// readMetrics reads a metrics.json or summary.json; ok is false when it is
+// missing or not a deploy's metrics.
+func readMetrics(path, id string) (Metrics, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Metrics{}, false
+	}
+	var m Metrics
+	if err := json.Unmarshal(b, &m); err != nil || m.StartedAt.IsZero() {
+		return Metrics{}, false
+	}
+	if m.DeployID == "" {
+		m.DeployID = id
+	}
+	return m, true
 }
