@@ -90,3 +90,21 @@ func TestPruneRecords(t *testing.T) {
 	a.env.KeepDeploys = ""
 	assert.Equal(t, defaultKeepDeploys, a.keepDeploys())
 }
+
+// TestFleetDeployOptions: a fleet deploy's flags reach every stack's deploy
+// as they reach a hub deploy's.
+func TestFleetDeployOptions(t *testing.T) {
+	var o deploy.Options
+	stackDeployOptions(deployFlags{forceRecreate: true, removeOrphans: true, renewAnon: true, waitAll: true}, 3)(nil, &o)
+	assert.True(t, o.ForceRecreate)
+	assert.True(t, o.RemoveOrphans)
+	assert.True(t, o.RenewAnonVolumes)
+	assert.True(t, o.WaitAll)
+	assert.Equal(t, 3, o.ProbeConcurrency)
+
+	a := &app{env: envConfig{RemoveOrphans: true}}
+	c := a.fleetDeployCmd(&fleetFlags{})
+	for _, name := range []string{"remove-orphans", "renew-anon-volumes", "force-recreate", "wait-all"} {
+		assert.NotNil(t, c.Flags().Lookup(name), "fleet deploy --%s", name)
+	}
+}

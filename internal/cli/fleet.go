@@ -296,6 +296,12 @@ func (p *fleetPrinter) Handle(e events.Event) {
 	case events.WarningAttrs:
 		if e.Level == events.LevelError {
 			what = "✘ " + at.Message
+		} else {
+			what = "warning: " + clip(at.Message, 300)
+		}
+	case events.InfoAttrs:
+		if strings.HasPrefix(at.Message, deploy.OrphanRemoved) {
+			what = at.Message
 		}
 	}
 	if what == "" {
@@ -319,5 +325,6 @@ func fleetRedactor(ls *fleet.LoadedStack) func(string) string {
 func stackDeployOptions(f deployFlags, probes int) func(ls *fleet.LoadedStack, o *deploy.Options) {
 	return func(ls *fleet.LoadedStack, o *deploy.Options) {
 		o.ForceRecreate, o.Build, o.WaitAll, o.OpConcurrency, o.ProbeConcurrency = f.forceRecreate, f.build, f.waitAll, f.opConcurrency, probes
+		o.RemoveOrphans, o.RenewAnonVolumes = f.removeOrphans, f.renewAnon
 	}
 }

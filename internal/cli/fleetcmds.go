@@ -37,7 +37,12 @@ never blocks the others; a failed core stack stops what is still starting.
 Exit codes: 0 every core stack deployed, 1 the deploy failed, 2 configuration
 or usage error, 130 interrupted.`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return a.runFleetDeploy(c.Context(), ff, f) },
+		RunE: func(c *cobra.Command, _ []string) error {
+			if !c.Flags().Changed("remove-orphans") {
+				f.removeOrphans = a.env.RemoveOrphans
+			}
+			return a.runFleetDeploy(c.Context(), ff, f)
+		},
 	}
 	fl := c.Flags()
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "each stack's deploy deadline")
@@ -46,6 +51,8 @@ or usage error, 130 interrupted.`,
 	fl.BoolVar(&f.waitAll, "wait-all", false, "also wait for optional and stretch services")
 	fl.BoolVar(&f.skipPreflight, "skip-preflight", false, "skip each stack's preflight checks")
 	fl.DurationVar(&f.waitLock, "wait-lock", 0, "wait this long for another deploy of a stack to finish instead of refusing")
+	fl.BoolVar(&f.removeOrphans, "remove-orphans", false, "in each stack, stop and remove containers of services no longer in its compose file, before creating any (default $COMPOSE_REMOVE_ORPHANS)")
+	fl.BoolVarP(&f.renewAnon, "renew-anon-volumes", "V", false, "give recreated containers new anonymous volumes instead of their previous containers' (as docker compose up -V)")
 	return c
 }
 
@@ -112,12 +119,15 @@ func usedEngines(l *fleet.Loaded) map[string]bool {
 func (a *app) fleetGuard(t *fleetTarget, f deployFlags) func(ctx context.Context, s *fleet.StackRun) (func(), error) {
 	return func(ctx context.Context, s *fleet.StackRun) (func(), error) {
 		ld := t.stackLoaded(s.LoadedStack)
+		if err := checkForEngine(ld.st, s.Engine.APIVersion()); err != nil {
+			return func() {}, err
+		}
 		release, err := a.acquireLock(ctx, s.Engine, ld, s.Bus.DeployID(), f.waitLock, f.timeout)
 		if err != nil {
 			return release, err
 		}
 		if !f.skipPreflight {
-			if err := a.preflightForDeploy(ctx, s.Engine, ld, s.Bus, false); err != nil {
+			if err := a.preflightForDeploy(ctx, s.Engine, ld, s.Bus, f.removeOrphans); err != nil {
 				release()
 				return func() {}, err
 			}

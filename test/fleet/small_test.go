@@ -196,3 +196,77 @@ func TestHubOverSSHFromEnvironment(t *testing.T) {
 	require.Equal(t, 0, r.code)
 	assertEmpty(t)
 }
+
+// TestFleetOrphansAndEngineChecks: a fleet deploy treats each stack as a
+// hub deploy does. A service removed from a stack's file leaves an orphan
+// that --remove-orphans removes; a setting the stack's engine is too old to
+// apply (interface_name before API 1.49) fails that stack before anything
+// is created on it, naming the service, while the other stack deploys.
+func TestFleetOrphansAndEngineChecks(t *testing.T) {
+	needEngines(t)
+	dir := t.TempDir()
+	app := `  app:
+    image: ${DIVE_STANDIN_IMAGE}
+    environment: {STANDIN_NAME: app}
+`
+	old := `  old:
+    image: ${DIVE_STANDIN_IMAGE}
+    environment: {STANDIN_NAME: old}
+`
+	write := func(name, text string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644))
+	}
+	write("a.yml", "services:\n"+app+old)
+	write("b.yml", "services:\n"+app)
+	fleetFile := filepath.Join(dir, "dive-fleet.yml")
+	write("dive-fleet.yml", `name: checks
+engines:
+  one: `+engines.hosts[0]+`
+  two: `+engines.hosts[1]+`
+stacks:
+  a: {compose: a.yml, engine: one, project: checks-a}
+  b: {compose: b.yml, engine: two, project: checks-b, class: optional}
+`)
+	env := append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	args := []string{"-f", fleetFile, "--state-dir", filepath.Join(dir, "state")}
+	t.Cleanup(func() { dive(t, env, append([]string{"fleet", "down", "-v"}, args...)...) })
+
+	r := dive(t, env, append([]string{"fleet", "deploy"}, args...)...)
+	require.Equal(t, 0, r.code, "first deploy: %s%s", r.stdout, r.stderr)
+
+	// old leaves a's file: an orphan, warned about and left; then removed.
+	write("a.yml", "services:\n"+app)
+	r = dive(t, env, append([]string{"fleet", "deploy"}, args...)...)
+	require.Equal(t, 0, r.code, "%s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stdout+r.stderr, "orphan")
+	_ = startedAt(t, 0, "checks-a-old-1") // still there
+	r = dive(t, env, append([]string{"fleet", "deploy", "--remove-orphans"}, args...)...)
+	require.Equal(t, 0, r.code, "%s%s", r.stdout, r.stderr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := engineClient(t, 0).ContainerInspect(ctx, "checks-a-old-1", client.ContainerInspectOptions{})
+	assert.Error(t, err, "--remove-orphans removed checks-a-old-1")
+
+	// b asks for interface_name on an API 1.41 engine: b fails, naming it,
+	// and creates nothing; a is untouched.
+	write("b.yml", `services:
+  app:
+    image: ${DIVE_STANDIN_IMAGE}
+    environment: {STANDIN_NAME: app}
+    networks:
+      default: {interface_name: eth7}
+  extra:
+    image: ${DIVE_STANDIN_IMAGE}
+`)
+	r = dive(t, env, append([]string{"fleet", "deploy"}, args...)...)
+	out := r.stdout + r.stderr
+	assert.Contains(t, out, "interface_name requires Docker Engine v28.1")
+	assert.Contains(t, out, `service "app"`)
+	cs, err := engineClient(t, 1).ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", "com.docker.compose.project=checks-b").Add("label", "com.docker.compose.service=extra")})
+	require.NoError(t, err)
+	assert.Empty(t, cs.Items, "nothing of b's new configuration was created")
+
+	r = dive(t, env, append([]string{"fleet", "down", "-v"}, args...)...)
+	require.Equal(t, 0, r.code)
+	assertEmpty(t)
+}
