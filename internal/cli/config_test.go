@@ -6,8 +6,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dive-hub/dive/internal/deploy"
+	"github.com/dive-hub/dive/internal/events"
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -55,9 +58,9 @@ func TestLibrariesReadNoEnvironment(t *testing.T) {
 }
 
 // TestPruneRecords: DIVE_KEEP_DEPLOYS bounds a project's records, oldest
-// first, but never removes the deploy running now nor the two newest that
-// kept their configuration (rollback's targets); a bad value warns and keeps
-// the default.
+// first, but never removes the deploy running now, a later one, nor the two
+// newest that kept their configuration (rollback's targets); a bad value
+// warns and keeps the default.
 func TestPruneRecords(t *testing.T) {
 	state := t.TempDir()
 	root := filepath.Join(state, "p", "deploys")
@@ -72,14 +75,14 @@ func TestPruneRecords(t *testing.T) {
 	}
 	var stderr strings.Builder
 	a := &app{stderr: &stderr, env: envConfig{KeepDeploys: "3"}}
-	a.pruneRecords(state, "p", ids[7])
+	a.pruneRecords(state, "p", ids[6]) // ids[7]: a deploy that started later, waiting for the lock
 	left, err := os.ReadDir(root)
 	require.NoError(t, err)
 	var names []string
 	for _, e := range left {
 		names = append(names, e.Name())
 	}
-	assert.Equal(t, []string{ids[1], ids[2], ids[7]}, names, "the current deploy and the two newest kept configurations")
+	assert.Equal(t, []string{ids[1], ids[2], ids[6], ids[7]}, names, "the two newest kept configurations, the current deploy and the later one")
 	assert.Empty(t, stderr.String())
 
 	a.env.KeepDeploys = "many"
@@ -103,8 +106,42 @@ func TestFleetDeployOptions(t *testing.T) {
 	assert.Equal(t, 3, o.ProbeConcurrency)
 
 	a := &app{env: envConfig{RemoveOrphans: true}}
-	c := a.fleetDeployCmd(&fleetFlags{})
-	for _, name := range []string{"remove-orphans", "renew-anon-volumes", "force-recreate", "wait-all"} {
-		assert.NotNil(t, c.Flags().Lookup(name), "fleet deploy --%s", name)
+	for _, c := range []*cobra.Command{a.fleetDeployCmd(&fleetFlags{}), a.deployCmd()} {
+		for _, name := range []string{"remove-orphans", "renew-anon-volumes", "force-recreate", "wait-all"} {
+			assert.NotNil(t, c.Flags().Lookup(name), "%s --%s", c.Name(), name)
+		}
+		// COMPOSE_REMOVE_ORPHANS=1 is the default; the flag given wins.
+		var f deployFlags
+		require.NoError(t, c.ParseFlags(nil))
+		a.orphansDefault(c, &f)
+		assert.True(t, f.removeOrphans, "%s: COMPOSE_REMOVE_ORPHANS", c.Name())
+		require.NoError(t, c.ParseFlags([]string{"--remove-orphans=false"}))
+		f = deployFlags{}
+		a.orphansDefault(c, &f)
+		assert.False(t, f.removeOrphans, "%s: --remove-orphans=false wins", c.Name())
 	}
+}
+
+// TestFleetPrinterLines: the fleet's terminal shows what the hub's does
+// about a stack's services: rollback steps, warnings, removed orphans.
+func TestFleetPrinterLines(t *testing.T) {
+	var buf strings.Builder
+	t0 := time.Now()
+	p := &fleetPrinter{w: &buf, t0: t0}
+	ev := func(svc string, level events.Level, at events.Attributes) {
+		p.Handle(events.Event{Time: t0.Add(time.Second), Stack: "spoke-fra", Engine: "two", Service: svc, Level: level, Attrs: at})
+	}
+	ev("db", events.LevelInfo, events.RolledBackAttrs{Action: deploy.RollbackRestored, ContainerID: "abc123", Cause: "api", SinceFailureMS: 2500})
+	ev("api", events.LevelError, events.RollbackFailedAttrs{Reason: "start of the previous container failed", Runs: "nothing"})
+	ev("", events.LevelWarn, events.WarningAttrs{Note: events.Note{Message: deploy.OrphanWarning("spoke-fra-old-1")}})
+	ev("", events.LevelInfo, events.InfoAttrs{Note: events.Note{Message: deploy.OrphanRemoved + " spoke-fra-old-1"}})
+	ev("", events.LevelInfo, events.InfoAttrs{Note: events.Note{Message: "something else"}})
+	out := buf.String()
+	assert.Contains(t, out, "spoke-fra.db")
+	assert.Contains(t, out, "rolled back: previous container abc123 ready again 2.5s after api failed")
+	assert.Contains(t, out, "✘ rollback failed: start of the previous container failed; runs nothing")
+	assert.Contains(t, out, "warning: Found orphan containers (spoke-fra-old-1)")
+	assert.Contains(t, out, deploy.OrphanRemoved+" spoke-fra-old-1")
+	assert.NotContains(t, out, "something else")
+	assert.Equal(t, 4, strings.Count(out, "@two"), out)
 }

@@ -53,9 +53,7 @@ Exit codes: 0 every core service ready (optional/stretch may be degraded),
 			if err := checkDeployFlags(f); err != nil {
 				return err
 			}
-			if !c.Flags().Changed("remove-orphans") {
-				f.removeOrphans = a.env.RemoveOrphans
-			}
+			a.orphansDefault(c, &f)
 			return a.runDeploy(c.Context(), args, f)
 		},
 	}
@@ -74,6 +72,14 @@ Exit codes: 0 every core service ready (optional/stretch may be degraded),
 	fl.IntVar(&f.opConcurrency, "op-concurrency", 0, "container creates/starts/removes in flight at once (0: 4 per CPU, at least 8; -1: unbounded)")
 	_ = fl.MarkHidden("op-concurrency")
 	return c
+}
+
+// orphansDefault takes --remove-orphans from COMPOSE_REMOVE_ORPHANS when
+// the flag is not given, as docker compose does.
+func (a *app) orphansDefault(c *cobra.Command, f *deployFlags) {
+	if !c.Flags().Changed("remove-orphans") {
+		f.removeOrphans = a.env.RemoveOrphans
+	}
 }
 
 func newDeployID(now time.Time) string {

@@ -38,9 +38,7 @@ Exit codes: 0 every core stack deployed, 1 the deploy failed, 2 configuration
 or usage error, 130 interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if !c.Flags().Changed("remove-orphans") {
-				f.removeOrphans = a.env.RemoveOrphans
-			}
+			a.orphansDefault(c, &f)
 			return a.runFleetDeploy(c.Context(), ff, f)
 		},
 	}

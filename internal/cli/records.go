@@ -158,10 +158,10 @@ func (a *app) keepDeploys() int {
 }
 
 // pruneRecords removes the records of the project's oldest deploys beyond
-// keepDeploys, at the end of a deploy that holds the project's lock. It
-// never removes the deploy running now, nor the two newest that kept their
-// configuration (what dive hub rollback goes back to, and what the next
-// deploy compares its own with).
+// keepDeploys, at the end of a deploy. It never removes the deploy running
+// now nor a newer one, one that may still be running (report.PruneDeploys),
+// nor the two newest that kept their configuration (what dive hub rollback
+// goes back to, and what the next deploy compares its own with).
 func (a *app) pruneRecords(stateDir, project, current string) {
 	keep := a.keepDeploys()
 	if keep == 0 {
@@ -177,7 +177,9 @@ func (a *app) pruneRecords(stateDir, project, current string) {
 			}
 		}
 	}
-	if _, err := report.PruneDeploys(stateDir, project, keep, func(id string) bool { return protected[id] }); err != nil {
+	// A newer folder is a deploy that started after this one (waiting for
+	// the lock, or a fleet's, which prunes after its stacks' locks are gone).
+	if _, err := report.PruneDeploys(stateDir, project, keep, func(id string) bool { return protected[id] || id >= current }); err != nil {
 		fmt.Fprintf(a.stderr, "dive: warning: could not remove old deploy records (%s): %v\n", envKeepDeploys, err)
 	}
 }

@@ -310,7 +310,7 @@ func pickRollbackDeploy(stateDir, project, to string) (string, error) {
 				return id, nil
 			}
 		}
-		return "", usageError{fmt.Errorf("deploy %s is not a successful deploy of %s with a kept configuration (see dive hub history)", to, project)}
+		return "", usageError{fmt.Errorf("deploy %s is not a successful deploy of %s with a kept configuration still on record (see dive hub history; a project keeps the records of its last %d deploys unless %s says otherwise)", to, project, defaultKeepDeploys, envKeepDeploys)}
 	}
 	if len(ok) < 2 {
 		return "", usageError{errors.New("no earlier successful deploy to roll back to: fewer than two successful deploys with a kept configuration (see dive hub history)")}

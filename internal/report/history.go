@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -77,8 +78,10 @@ func loadSummary(dir, id, project string) Metrics {
 	if !ok {
 		return LoadDeploy(dir, id, project)
 	}
-	if b, err := json.Marshal(Slim(m)); err == nil {
-		_ = writeFileAtomic(filepath.Join(dir, SummaryFile), append(b, '\n'), 0o644)
+	if m.SchemaVersion == SchemaVersion { // another dive's metrics: its own summary
+		if b, err := json.Marshal(Slim(m)); err == nil {
+			_ = writeFileAtomic(filepath.Join(dir, SummaryFile), append(b, '\n'), 0o644)
+		}
 	}
 	return m
 }
@@ -409,11 +412,21 @@ func (e *errWriter) printf(format string, a ...any) {
 	fmt.Fprintf(e, format, a...)
 }
 
+// deployIDPattern is the form of a deploy ID (newDeployID in internal/cli):
+// its UTC start time, then six hex digits.
+var deployIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$`)
+
+// unfinishedFor is how long after its last event an unfinished deploy's
+// folder (no metrics.json) is left alone: it may still be running, or
+// waiting for the lock.
+const unfinishedFor = time.Hour
+
 // PruneDeploys removes the records of the oldest deploys of project so that
 // at most keep remain, never one protect names (the deploy running now, the
-// configurations a rollback would go back to). Only folders named as deploy
-// IDs are touched; keep ≤ 0 keeps everything. It returns the IDs it removed
-// and the first error (it goes on past one).
+// configurations a rollback would go back to) nor an unfinished one whose
+// events.jsonl changed within unfinishedFor. Only folders named exactly as
+// deploy IDs are touched; keep ≤ 0 keeps everything. It returns the IDs it
+// removed and the first error (it goes on past one).
 func PruneDeploys(stateDir, project string, keep int, protect func(id string) bool) ([]string, error) {
 	if keep <= 0 {
 		return nil, nil
@@ -428,7 +441,7 @@ func PruneDeploys(stateDir, project string, keep int, protect func(id string) bo
 	}
 	var ids []string // oldest first: IDs start with their UTC start time
 	for _, de := range dirents {
-		if _, ok := StartFromID(de.Name()); ok && de.IsDir() {
+		if deployIDPattern.MatchString(de.Name()) && de.IsDir() {
 			ids = append(ids, de.Name())
 		}
 	}
@@ -436,7 +449,7 @@ func PruneDeploys(stateDir, project string, keep int, protect func(id string) bo
 	var removed []string
 	var firstErr error
 	for i := 0; i < len(ids) && len(ids)-len(removed) > keep; i++ {
-		if protect != nil && protect(ids[i]) {
+		if protect != nil && protect(ids[i]) || mayBeRunning(filepath.Join(root, ids[i])) {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(root, ids[i])); err != nil {
@@ -448,4 +461,14 @@ func PruneDeploys(stateDir, project string, keep int, protect func(id string) bo
 		removed = append(removed, ids[i])
 	}
 	return removed, firstErr
+}
+
+// mayBeRunning says whether a deploy folder has no metrics.json yet and an
+// events.jsonl written to within unfinishedFor.
+func mayBeRunning(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, MetricsFile)); err == nil {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(dir, EventsFile))
+	return err == nil && time.Since(fi.ModTime()) < unfinishedFor
 }

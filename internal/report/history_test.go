@@ -219,13 +219,22 @@ func TestLoadHistoryMissingProject(t *testing.T) {
 // first read, and the summary gives the same history as the full metrics.
 func TestHistoryReadsSummaries(t *testing.T) {
 	state, ids := writeHistory(t)
-	full, err := LoadHistory(state, "dive-hub")
-	require.NoError(t, err)
+	// The whole metrics, as each deploy wrote them (LoadDeploy reads
+	// metrics.json only).
+	var full []HistoryEntry
+	for _, id := range ids {
+		dir := DeployDir(state, "dive-hub", id)
+		full = append(full, HistoryEntry{Dir: dir, Metrics: LoadDeploy(dir, id, "dive-hub")})
+	}
+	require.NotEmpty(t, full[0].Metrics.Phases, "full metrics")
+	// A rolled-back deploy's marks survive the summary.
+	full[2].Metrics.RolledBack, full[2].Metrics.RollbackCause = "complete", "keycloak"
+	require.NoError(t, WriteDeployFiles(full[2].Dir, full[2].Metrics, nil))
 
 	// An older dive wrote no summary.json: the first read writes it.
 	old := DeployDir(state, "dive-hub", ids[0])
 	require.NoError(t, os.Remove(filepath.Join(old, SummaryFile)))
-	_, err = LoadHistory(state, "dive-hub")
+	_, err := LoadHistory(state, "dive-hub")
 	require.NoError(t, err)
 	b, err := os.ReadFile(filepath.Join(old, SummaryFile))
 	require.NoError(t, err, "summary.json written back")
@@ -267,8 +276,9 @@ func mustCreate(t *testing.T, path string) *os.File {
 }
 
 // TestPruneDeploys: the oldest deploys go first, down to keep; a protected
-// one stays (and does not count against the others); folders that are not
-// deploy IDs are never touched; keep 0 keeps everything.
+// one stays (and does not count against the others), and so does one that
+// may still be running; folders that are not deploy IDs are never touched;
+// keep 0 keeps everything.
 func TestPruneDeploys(t *testing.T) {
 	state := t.TempDir()
 	root := DeploysDir(state, "p")
@@ -278,8 +288,12 @@ func TestPruneDeploys(t *testing.T) {
 		ids = append(ids, id)
 		require.NoError(t, os.MkdirAll(filepath.Join(root, id), 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(root, id, EventsFile), []byte("{}\n"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(root, id, MetricsFile), []byte("{}\n"), 0o644))
 	}
+	// Not deploy IDs: a user's folders, even one that starts like one.
+	const notAnID = "20261201T100000Z-before-upgrade"
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "keep-me"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, notAnID), 0o755))
 
 	removed, err := PruneDeploys(state, "p", 0, nil)
 	require.NoError(t, err)
@@ -294,7 +308,20 @@ func TestPruneDeploys(t *testing.T) {
 	for _, e := range left {
 		names = append(names, e.Name())
 	}
-	assert.Equal(t, []string{ids[1], ids[4], ids[5], "keep-me"}, names)
+	assert.Equal(t, []string{notAnID, ids[1], ids[4], ids[5], "keep-me"}, names)
+
+	// An unfinished deploy (no metrics.json) written to within the hour may
+	// be running: kept; one silent for longer was killed: pruned.
+	require.NoError(t, os.Remove(filepath.Join(root, ids[4], MetricsFile)))
+	removed, err = PruneDeploys(state, "p", 1, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{ids[1], ids[5]}, removed, "%s may be running", ids[4])
+	require.NoError(t, os.MkdirAll(filepath.Join(root, ids[5]), 0o755))
+	old := time.Now().Add(-2 * time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(root, ids[4], EventsFile), old, old))
+	removed, err = PruneDeploys(state, "p", 1, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{ids[4]}, removed)
 
 	removed, err = PruneDeploys(state, "missing", 3, nil)
 	require.NoError(t, err)

@@ -227,7 +227,13 @@ stacks:
   a: {compose: a.yml, engine: one, project: checks-a}
   b: {compose: b.yml, engine: two, project: checks-b, class: optional}
 `)
-	env := append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "COMPOSE_REMOVE_ORPHANS=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "XDG_STATE_HOME="+t.TempDir())
 	args := []string{"-f", fleetFile, "--state-dir", filepath.Join(dir, "state")}
 	t.Cleanup(func() { dive(t, env, append([]string{"fleet", "down", "-v"}, args...)...) })
 
@@ -247,8 +253,15 @@ stacks:
 	_, err := engineClient(t, 0).ContainerInspect(ctx, "checks-a-old-1", client.ContainerInspectOptions{})
 	assert.Error(t, err, "--remove-orphans removed checks-a-old-1")
 
-	// b asks for interface_name on an API 1.41 engine: b fails, naming it,
-	// and creates nothing; a is untouched.
+	// b asks for interface_name on an engine older than API 1.49: b is
+	// refused before anything is created, naming the service; a deploys.
+	ver, err := engineClient(t, 1).ServerVersion(ctx, client.ServerVersionOptions{})
+	require.NoError(t, err)
+	var major, minor int
+	_, _ = fmt.Sscanf(ver.APIVersion, "%d.%d", &major, &minor)
+	if major > 1 || major == 1 && minor >= 49 {
+		t.Skipf("engine two speaks API %s: interface_name is applied there", ver.APIVersion)
+	}
 	write("b.yml", `services:
   app:
     image: ${DIVE_STANDIN_IMAGE}
@@ -262,6 +275,8 @@ stacks:
 	out := r.stdout + r.stderr
 	assert.Contains(t, out, "interface_name requires Docker Engine v28.1")
 	assert.Contains(t, out, `service "app"`)
+	assert.Regexp(t, `(?m)^\s*b\s+two\s+optional\s+refused\b`, r.stdout, "b refused before its deploy began")
+	assert.Regexp(t, `(?m)^\s*a\s+one\s+core\s+deployed\s+success\b`, r.stdout)
 	cs, err := engineClient(t, 1).ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", "com.docker.compose.project=checks-b").Add("label", "com.docker.compose.service=extra")})
 	require.NoError(t, err)
 	assert.Empty(t, cs.Items, "nothing of b's new configuration was created")
