@@ -622,13 +622,26 @@ func TestInterruptWhileWaitingForLock(t *testing.T) {
 	within(t, "exit after SIGINT while waiting for the lock", r.end.Sub(sent), 2*time.Second, 2)
 	h := holder.wait()
 	wantCode(t, h, 0)
-	// The waiter's record (the later deploy): interrupted, not a failure
-	// blamed on the engine or the lock.
+	// The waiter's record: interrupted, not a failure blamed on the engine
+	// or the lock. Found by the deploy ID the waiter printed (both deploys
+	// may start within one second, and IDs of one second sort at random).
 	all := f.deployEvents()
 	if len(all) != 2 {
 		t.Fatalf("%d deploy records; want the holder's and the waiter's", len(all))
 	}
-	recs := all[1]
+	m := regexp.MustCompile(`deploy ([0-9]{8}T[0-9]{6}Z-[0-9a-f]{6})`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("the waiter printed no deploy ID:\n%s", r.stdout)
+	}
+	var recs []events.Record
+	for _, rs := range all {
+		if len(rs) > 0 && rs[0].DeployID == m[1] {
+			recs = rs
+		}
+	}
+	if len(recs) == 0 {
+		t.Fatalf("no records of the waiter's deploy %s", m[1])
+	}
 	last := recs[len(recs)-1]
 	ev, _ := events.FromRecord(last)
 	if fin, ok := ev.Attrs.(events.DeployFinishedAttrs); !ok || fin.Outcome != "interrupted" || !strings.Contains(fin.Error, "interrupted during the deployment lock") {
