@@ -304,15 +304,9 @@ func (p *fleetPrinter) Handle(e events.Event) {
 			what = at.Message
 		}
 	case events.RolledBackAttrs:
-		what = "↺ rolled back: its new container was removed (new in this deploy)"
-		switch at.Action {
-		case deploy.RollbackUntouched:
-			what = "↺ rolled back: its previous container " + at.ContainerID + " was never touched and still runs"
-		case deploy.RollbackRestored:
-			what = fmt.Sprintf("↺ rolled back: previous container %s ready again %.1fs after %s failed", at.ContainerID, at.SinceFailureMS/1000, at.Cause)
-		}
+		what = "↺ rolled back: " + rolledBackDetail(at)
 	case events.RollbackFailedAttrs:
-		what = "✘ rollback failed: " + clip(at.Reason, 160) + "; runs " + at.Runs
+		what = "✘ rollback failed: " + clip(rollbackFailedDetail(at), 200)
 	}
 	if what == "" {
 		return

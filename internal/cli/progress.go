@@ -127,16 +127,10 @@ func (p *progress) Handle(e events.Event) {
 		line = fmt.Sprintf("%s: keeping its previous container %s (as %s, %s) until the new one is ready", e.Service, at.ContainerID, at.KeptAs, at.Mode)
 	case events.RolledBackAttrs:
 		r.state, r.final, r.elapsed = "rolled-back", true, e.Duration
-		r.detail = "its new container was removed (new in this deploy)"
-		if at.Action == deploy.RollbackUntouched {
-			r.detail = "its previous container " + at.ContainerID + " was never touched: it still runs"
-		}
-		if at.Action == deploy.RollbackRestored {
-			r.detail = fmt.Sprintf("previous container %s ready again %.1fs after %s failed", at.ContainerID, at.SinceFailureMS/1000, at.Cause)
-		}
+		r.detail = rolledBackDetail(at)
 	case events.RollbackFailedAttrs:
 		r.state, r.final = "rollback-failed", true
-		r.detail = at.Reason + "; runs " + at.Runs
+		r.detail = rollbackFailedDetail(at)
 	case events.WarningAttrs:
 		line = "warning: " + at.Message
 	case events.InfoAttrs:
@@ -233,4 +227,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// rolledBackDetail says what a service runs after its rollback (the hub's
+// progress and the fleet's lines).
+func rolledBackDetail(at events.RolledBackAttrs) string {
+	switch at.Action {
+	case deploy.RollbackUntouched:
+		return "its previous container " + at.ContainerID + " was never touched: it still runs"
+	case deploy.RollbackRestored:
+		return fmt.Sprintf("previous container %s ready again %.1fs after %s failed", at.ContainerID, at.SinceFailureMS/1000, at.Cause)
+	}
+	return "its new container was removed (new in this deploy)"
+}
+
+// rollbackFailedDetail says why a rollback step failed and what runs now.
+func rollbackFailedDetail(at events.RollbackFailedAttrs) string {
+	return at.Reason + "; runs " + at.Runs
 }

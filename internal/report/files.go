@@ -85,7 +85,7 @@ func WriteDeployFiles(dir string, m Metrics, hist []HistoryEntry) error {
 		write func(io.Writer) error
 	}{
 		{MetricsFile, func(w io.Writer) error { return WriteJSON(w, m) }},
-		{SummaryFile, func(w io.Writer) error { return json.NewEncoder(w).Encode(Slim(m)) }},
+		{SummaryFile, func(w io.Writer) error { return writeSummary(w, m) }},
 		{ReportMarkdown, func(w io.Writer) error { return WriteMarkdown(w, m, hist) }},
 		{ReportJSON, func(w io.Writer) error { return WriteReportJSON(w, m, hist) }},
 		{ReportHTML, func(w io.Writer) error { return WriteHTML(w, m, hist) }},

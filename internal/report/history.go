@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,15 +77,19 @@ func loadSummary(dir, id, project string) Metrics {
 	}
 	m, ok := readMetrics(filepath.Join(dir, MetricsFile), id)
 	if !ok {
-		return LoadDeploy(dir, id, project)
+		return fromEvents(dir, id, project)
 	}
 	if m.SchemaVersion == SchemaVersion { // another dive's metrics: its own summary
-		if b, err := json.Marshal(Slim(m)); err == nil {
-			_ = writeFileAtomic(filepath.Join(dir, SummaryFile), append(b, '\n'), 0o644)
+		var buf bytes.Buffer
+		if writeSummary(&buf, m) == nil {
+			_ = writeFileAtomic(filepath.Join(dir, SummaryFile), buf.Bytes(), 0o644)
 		}
 	}
 	return m
 }
+
+// writeSummary writes summary.json's content: Slim(m) as one JSON line.
+func writeSummary(w io.Writer, m Metrics) error { return json.NewEncoder(w).Encode(Slim(m)) }
 
 // Slim is the part of a deploy's metrics that history uses (Summarize, the
 // trend, plan's expected readiness, rollback's choice of deploy): its

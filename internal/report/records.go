@@ -31,6 +31,11 @@ func LoadDeploy(dir, id, project string) Metrics {
 	if m, ok := readMetrics(filepath.Join(dir, MetricsFile), id); ok {
 		return m
 	}
+	return fromEvents(dir, id, project)
+}
+
+// fromEvents is LoadDeploy for a deploy without a readable metrics.json.
+func fromEvents(dir, id, project string) Metrics {
 	var evs []events.Event
 	var rerr error
 	f, err := os.Open(filepath.Join(dir, "events.jsonl"))
